@@ -1,0 +1,137 @@
+// Package manager wires the agent's controllers and webhooks into one
+// controller-runtime manager. cmd/streamspace-agent and the local platform
+// (cmd/streamspace local up) both start the agent through it.
+package manager
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/streamspace/streamspace/agent/quota"
+	"github.com/streamspace/streamspace/agent/sessions"
+	"github.com/streamspace/streamspace/agent/users"
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+)
+
+// Config is everything the agent needs to start.
+type Config struct {
+	// Namespace the agent manages (the platform namespace).
+	Namespace string
+	// MetricsAddr serves Prometheus metrics; "0" disables.
+	MetricsAddr string
+	// ProbeAddr serves /healthz and /readyz; "0" disables.
+	ProbeAddr string
+	// Webhook server: host, port and the folder with tls.crt/tls.key.
+	WebhookHost    string
+	WebhookPort    int
+	WebhookCertDir string
+	// DisableWebhooks runs without the admission webhook (the reconciler's
+	// quota re-check still applies).
+	DisableWebhooks bool
+	// LeaderElection for running several replicas.
+	LeaderElection bool
+	// Concurrency of the session controller.
+	SessionWorkers int
+	Sessions       sessions.Options
+	// Registry receives the agent's metrics; nil means controller-runtime's
+	// global registry (served on MetricsAddr).
+	Registry prometheus.Registerer
+}
+
+// Scheme knows the Kubernetes and StreamSpace types.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = streamv1.AddToScheme(s)
+	return s
+}
+
+// New builds the agent's manager with its controllers and webhooks.
+func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, error) {
+	// Only our own children are cached: a cluster with thousands of pods
+	// must not cost the agent their memory.
+	ours := labels.SelectorFromSet(labels.Set{users.LabelManagedBy: users.ManagedBy})
+	opts := ctrl.Options{
+		Scheme:                 Scheme(),
+		Metrics:                metricsserver.Options{BindAddress: cfg.MetricsAddr},
+		HealthProbeBindAddress: cfg.ProbeAddr,
+		LeaderElection:         cfg.LeaderElection,
+		LeaderElectionID:       "streamspace-agent.stream.space",
+		Cache: cache.Options{
+			ByObject: map[client.Object]cache.ByObject{
+				&appsv1.Deployment{}:    {Label: ours},
+				&corev1.Service{}:       {Label: ours},
+				&networkingv1.Ingress{}: {Label: ours},
+				&corev1.Pod{}:           {Label: ours},
+			},
+		},
+	}
+	if cfg.Namespace != "" {
+		opts.Cache.DefaultNamespaces = map[string]cache.Config{cfg.Namespace: {}}
+		opts.LeaderElectionNamespace = cfg.Namespace
+	}
+	if !cfg.DisableWebhooks {
+		opts.WebhookServer = webhook.NewServer(webhook.Options{Host: cfg.WebhookHost, Port: cfg.WebhookPort, CertDir: cfg.WebhookCertDir})
+	}
+	mgr, err := ctrl.NewManager(restCfg, opts)
+	if err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+
+	reg := cfg.Registry
+	if reg == nil {
+		reg = ctrlmetrics.Registry
+	}
+	metrics, err := sessions.NewMetrics(reg, mgr.GetCache())
+	if err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	workers := cfg.SessionWorkers
+	if workers == 0 {
+		workers = 4
+	}
+	if err := (&sessions.SessionReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("streamspace-agent"),
+		Options:  cfg.Sessions,
+		Metrics:  metrics,
+	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
+		return nil, fmt.Errorf("set up session controller: %w", err)
+	}
+	if err := (&users.UserReconciler{Client: mgr.GetClient(), Home: cfg.Sessions.Home}).
+		SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
+		return nil, fmt.Errorf("set up user controller: %w", err)
+	}
+	if !cfg.DisableWebhooks {
+		if err := (&quota.SessionValidator{}).SetupWebhookWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("set up session webhook: %w", err)
+		}
+		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+			return nil, err
+		}
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}

@@ -1,0 +1,101 @@
+package sessions
+
+import (
+	"context"
+	"time"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/streamspace/streamspace/agent/quota"
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+)
+
+// reconcileDeadlines hibernates a session whose idle deadline
+// (status.lastActivity + idleTimeout) has passed and terminates one past its
+// maxSessionDuration, raising ExpiringSoon shortly before. It changes
+// spec.state (with the reason in an annotation) so that the rest of the
+// reconcile, and anyone watching, sees one source of truth. The result asks
+// to be requeued exactly at the next deadline: no polling.
+func (r *SessionReconciler) reconcileDeadlines(ctx context.Context, sc *scope) ctrl.Result {
+	s := sc.session
+	var next time.Time
+	later := func(t time.Time) {
+		if t.After(sc.now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+
+	if maxDur := quota.MaxSessionDuration(s, sc.quota); maxDur > 0 {
+		expires := s.CreationTimestamp.Add(maxDur)
+		warnAt := expires.Add(-r.Options.ExpiryWarning)
+		s.Status.ExpiresAt = &metav1.Time{Time: expires}
+		switch {
+		case !sc.now.Before(expires):
+			r.changeState(ctx, s, streamv1.StateTerminated, streamv1.ReasonMaxDuration)
+			return ctrl.Result{}
+		case !sc.now.Before(warnAt):
+			if !conditions.IsTrue(s, streamv1.ConditionExpiringSoon) {
+				r.event(s, corev1.EventTypeWarning, streamv1.ReasonMaxDuration, "Warn", "Session ends at %s (maxSessionDuration %s)", expires.UTC().Format(time.RFC3339), maxDur)
+			}
+			conditions.MarkTrue(s, streamv1.ConditionExpiringSoon, streamv1.ReasonMaxDuration,
+				"Session ends at %s (maxSessionDuration %s); save your work", expires.UTC().Format(time.RFC3339), maxDur)
+			later(expires)
+		default:
+			conditions.Delete(s, streamv1.ConditionExpiringSoon)
+			later(warnAt)
+		}
+	} else {
+		s.Status.ExpiresAt = nil
+		conditions.Delete(s, streamv1.ConditionExpiringSoon)
+	}
+
+	// A session about to start (launch or wake) has no idle deadline yet: the
+	// start itself resets lastActivity. Without this a wake would be undone
+	// at once by the deadline of the previous run.
+	if s.DesiredState() == streamv1.StateRunning && !sc.starting() {
+		if s.Status.LastActivity == nil {
+			s.Status.LastActivity = &metav1.Time{Time: sc.now}
+		}
+		deadline := s.Status.LastActivity.Add(r.idleTimeout(sc))
+		s.Status.IdleDeadline = &metav1.Time{Time: deadline}
+		if !sc.now.Before(deadline) {
+			r.changeState(ctx, s, streamv1.StateHibernated, streamv1.ReasonIdleTimeout)
+		} else {
+			later(deadline)
+		}
+	}
+
+	if next.IsZero() {
+		return ctrl.Result{}
+	}
+	return ctrl.Result{RequeueAfter: next.Sub(sc.now)}
+}
+
+// idleTimeout: the Session's, else the Template's, else the Quota's, else
+// the agent default (30m).
+func (r *SessionReconciler) idleTimeout(sc *scope) time.Duration {
+	switch {
+	case sc.session.Spec.IdleTimeout != nil:
+		return sc.session.Spec.IdleTimeout.Duration
+	case sc.template != nil && sc.template.Spec.IdleTimeout != nil:
+		return sc.template.Spec.IdleTimeout.Duration
+	case sc.quota.Limits.IdleTimeout != nil:
+		return sc.quota.Limits.IdleTimeout.Duration
+	}
+	return r.Options.DefaultIdleTimeout
+}
+
+func (r *SessionReconciler) changeState(ctx context.Context, s *streamv1.Session, state streamv1.SessionState, reason string) {
+	ctrl.LoggerFrom(ctx).Info("Changing session state", "from", s.DesiredState(), "to", state, "reason", reason)
+	s.Spec.State = state
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[streamv1.StateReasonAnnotation] = reason
+	if state == streamv1.StateTerminated {
+		r.Metrics.Terminations.WithLabelValues(reason).Inc()
+	}
+}

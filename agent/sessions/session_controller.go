@@ -1,0 +1,553 @@
+// Package sessions reconciles Sessions into a user's running app: the home
+// volume, a Deployment (scaled to zero when hibernated), a Service and an
+// optional Ingress; and it hibernates idle sessions and ends expired ones at
+// their exact deadlines.
+package sessions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+	"github.com/fluxcd/pkg/runtime/patch"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	"github.com/streamspace/streamspace/agent/quota"
+	"github.com/streamspace/streamspace/agent/users"
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+)
+
+// Finalizer lets the controller remove a session's children before the
+// Session goes. It never touches the home volume.
+const Finalizer = "stream.space/session-cleanup"
+
+// FieldManager is the agent's field manager for everything it writes.
+const FieldManager = "streamspace-agent"
+
+// TemplateField indexes Sessions by spec.template.
+const TemplateField = "spec.template"
+
+// +kubebuilder:rbac:groups=stream.space,resources=sessions,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=stream.space,resources=sessions/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=stream.space,resources=sessions/finalizers,verbs=update
+// +kubebuilder:rbac:groups=stream.space,resources=templates;quotas;users,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// SessionReconciler reconciles Sessions.
+type SessionReconciler struct {
+	client.Client
+	Recorder recorder.EventRecorder
+	Options  Options
+	Metrics  *Metrics
+	// Now is the clock; tests leave it nil.
+	Now func() time.Time
+}
+
+// scope is what the steps of one reconcile share.
+type scope struct {
+	session  *streamv1.Session
+	template *streamv1.Template // nil when not found
+	quota    quota.Resolved
+	deploy   *appsv1.Deployment // nil when absent
+	now      time.Time
+}
+
+// starting reports whether the session has no running Deployment, so the
+// next running reconcile starts (launches or wakes) it.
+func (sc *scope) starting() bool {
+	return sc.deploy == nil || sc.deploy.Spec.Replicas == nil || *sc.deploy.Spec.Replicas == 0
+}
+
+// SetupWithManager registers the controller, its watches and indexes.
+func (r *SessionReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
+	r.Options = r.Options.withDefaults()
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if err := IndexSessionFields(ctx, mgr); err != nil {
+		return err
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&streamv1.Session{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(sessionOfPod),
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetLabels()[LabelSession] != "" }))).
+		Watches(&streamv1.Template{}, handler.EnqueueRequestsFromMapFunc(r.sessionsOfTemplate)).
+		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.sessionsWaitingForHome)).
+		WithOptions(opts)
+	if r.Options.Ingress.Enabled() {
+		b = b.Owns(&networkingv1.Ingress{})
+	}
+	return b.Complete(r)
+}
+
+// IndexSessionFields registers the cache indexes the quota code and the
+// watches use; the API server serves the same fields as selectable fields.
+func IndexSessionFields(ctx context.Context, mgr ctrl.Manager) error {
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &streamv1.Session{}, quota.UserField, func(o client.Object) []string {
+		return []string{o.(*streamv1.Session).Spec.User}
+	}); err != nil {
+		return fmt.Errorf("index sessions by user: %w", err)
+	}
+	if err := idx.IndexField(ctx, &streamv1.Session{}, TemplateField, func(o client.Object) []string {
+		return []string{o.(*streamv1.Session).Spec.Template}
+	}); err != nil {
+		return fmt.Errorf("index sessions by template: %w", err)
+	}
+	return nil
+}
+
+// Reconcile moves one Session towards its desired state. The shape: get,
+// patch helper, deferred status summary and patch, delete path, then the
+// ordered steps of the normal path.
+func (r *SessionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	start := time.Now()
+	s := &streamv1.Session{}
+	if err := r.Get(ctx, req.NamespacedName, s); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	patcher := patch.NewSerialPatcher(s, r.Client)
+	defer func() {
+		summarize(s, retErr)
+		opts := []patch.Option{
+			patch.WithOwnedConditions{Conditions: ownedConditions},
+			patch.WithFieldOwner(FieldManager),
+		}
+		if retErr == nil && !conditions.IsStalled(s) && !conditions.IsReconciling(s) {
+			opts = append(opts, patch.WithStatusObservedGeneration{})
+		}
+		if err := patcher.Patch(ctx, s, opts...); err != nil && s.DeletionTimestamp.IsZero() {
+			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
+		}
+		r.Metrics.observeReconcile(time.Since(start), retErr)
+	}()
+
+	if !s.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, s)
+	}
+	controllerutil.AddFinalizer(s, Finalizer)
+
+	sc := &scope{session: s, now: r.Now()}
+	return r.reconcile(ctx, sc)
+}
+
+var ownedConditions = []string{
+	streamv1.ConditionReady, streamv1.ConditionReconciling, streamv1.ConditionStalled,
+	streamv1.ConditionTemplateResolved, streamv1.ConditionHomeReady, streamv1.ConditionExpiringSoon,
+}
+
+func (r *SessionReconciler) reconcile(ctx context.Context, sc *scope) (ctrl.Result, error) {
+	s := sc.session
+	if s.DesiredState() == streamv1.StateTerminated {
+		return r.reconcileTerminated(ctx, sc)
+	}
+	if err := r.resolve(ctx, sc); err != nil {
+		return ctrl.Result{}, err
+	}
+	requeue := r.reconcileDeadlines(ctx, sc)
+	switch s.DesiredState() {
+	case streamv1.StateTerminated:
+		return r.reconcileTerminated(ctx, sc)
+	case streamv1.StateHibernated:
+		res, err := r.reconcileHibernated(ctx, sc)
+		return minResult(res, requeue), err
+	}
+	res, err := r.reconcileRunning(ctx, sc)
+	return minResult(res, requeue), err
+}
+
+// resolve reads the Template (TemplateResolved), the Quota and the current
+// Deployment into the scope.
+func (r *SessionReconciler) resolve(ctx context.Context, sc *scope) error {
+	s := sc.session
+	t := &streamv1.Template{}
+	switch err := r.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: s.Spec.Template}, t); {
+	case err == nil:
+		sc.template = t
+		conditions.MarkTrue(s, streamv1.ConditionTemplateResolved, streamv1.ReasonSucceeded, "Template %s resolved (generation %d)", t.Name, t.Generation)
+	case apierrors.IsNotFound(err):
+		conditions.MarkFalse(s, streamv1.ConditionTemplateResolved, streamv1.ReasonTemplateNotFound, "Template %q not found in namespace %s", s.Spec.Template, s.Namespace)
+	default:
+		return fmt.Errorf("get template %s: %w", s.Spec.Template, err)
+	}
+
+	q, _, err := quota.Resolve(ctx, r.Client, s.Namespace, s.Spec.User)
+	if err != nil {
+		return err
+	}
+	sc.quota = q
+
+	d := &appsv1.Deployment{}
+	switch err := r.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: ChildName(s)}, d); {
+	case err == nil:
+		sc.deploy = d
+	case !apierrors.IsNotFound(err):
+		return fmt.Errorf("get deployment %s: %w", ChildName(s), err)
+	}
+	return nil
+}
+
+// reconcileRunning starts the session when it has no running Deployment and
+// otherwise reports its state from the Deployment and its pod. Sets
+// HomeReady, and Ready/Stalled/Reconciling through the phase.
+func (r *SessionReconciler) reconcileRunning(ctx context.Context, sc *scope) (ctrl.Result, error) {
+	if sc.starting() {
+		if res, started, err := r.start(ctx, sc); err != nil || !started {
+			return res, err
+		}
+	} else if err := r.reconcileHome(ctx, sc); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.reconcileNetwork(ctx, sc); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, r.observeRuntime(ctx, sc)
+}
+
+// start launches or wakes the session: it re-checks the quota (defence in
+// depth behind the admission webhook), ensures the home volume and builds
+// the Deployment from the Template as it is now.
+func (r *SessionReconciler) start(ctx context.Context, sc *scope) (_ ctrl.Result, started bool, _ error) {
+	s := sc.session
+	if sc.template == nil {
+		s.Status.Phase = streamv1.PhaseFailed
+		msg := conditions.GetMessage(s, streamv1.ConditionTemplateResolved)
+		conditions.MarkStalled(s, streamv1.ReasonTemplateNotFound, "%s", msg)
+		conditions.MarkFalse(s, streamv1.ConditionReady, streamv1.ReasonTemplateNotFound, "%s", msg)
+		r.event(s, corev1.EventTypeWarning, streamv1.ReasonTemplateNotFound, "Start", "%s", msg)
+		return ctrl.Result{}, false, nil // the Template watch brings us back
+	}
+
+	isWake := sc.deploy != nil || s.Status.HibernatedAt != nil
+	err := quota.CheckSession(ctx, r.Client, s, sc.template, !isWake, startedBefore(s))
+	var exceeded *quota.ExceededError
+	switch {
+	case errors.As(err, &exceeded), errors.Is(err, quota.ErrUserDisabled):
+		s.Status.Phase = streamv1.PhaseFailed
+		conditions.MarkStalled(s, streamv1.ReasonQuotaExceeded, "%s", err.Error())
+		conditions.MarkFalse(s, streamv1.ConditionReady, streamv1.ReasonQuotaExceeded, "%s", err.Error())
+		r.event(s, corev1.EventTypeWarning, streamv1.ReasonQuotaExceeded, "Start", "%s", err.Error())
+		// Retry later: another session may be hibernated meanwhile.
+		return ctrl.Result{RequeueAfter: time.Minute}, false, nil
+	case err != nil:
+		return ctrl.Result{}, false, err
+	}
+
+	if err := r.reconcileHome(ctx, sc); err != nil {
+		return ctrl.Result{}, false, err
+	}
+	if !conditions.IsTrue(s, streamv1.ConditionHomeReady) {
+		s.Status.Phase = streamv1.PhasePending
+		return ctrl.Result{}, false, nil // the PVC watch brings us back
+	}
+
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ChildName(s), Namespace: s.Namespace}}
+	if _, err := controllerutil.CreateOrPatch(ctx, r.Client, d, func() error {
+		d.Labels = mergeLabels(d.Labels, childLabels(s))
+		spec := deploymentFor(s, sc.template, 1)
+		if d.Spec.Selector != nil {
+			spec.Selector = d.Spec.Selector // immutable
+		}
+		d.Spec = spec
+		return controllerutil.SetControllerReference(s, d, r.Scheme())
+	}); err != nil {
+		return ctrl.Result{}, false, fmt.Errorf("start deployment %s: %w", d.Name, err)
+	}
+	sc.deploy = d
+
+	kind := "Launch"
+	if isWake {
+		kind = "Wake"
+		if s.Status.HibernatedAt != nil {
+			r.Metrics.HibernationDuration.Observe(sc.now.Sub(s.Status.HibernatedAt.Time).Seconds())
+		}
+		r.Metrics.Wakes.WithLabelValues(wakeReason(s)).Inc()
+	}
+	r.Metrics.Starts.WithLabelValues(s.Spec.Template, kind).Inc()
+	now := metav1.NewTime(sc.now)
+	s.Status.LastStart = &streamv1.StartTimes{Kind: kind, RequestedAt: now}
+	s.Status.LastActivity = &now // a start is activity: a woken session must not hibernate at once
+	s.Status.HibernatedAt = nil
+	s.Status.Image = sc.template.Spec.BaseImage
+	s.Status.Phase = streamv1.PhasePending
+	delete(s.Annotations, streamv1.StateReasonAnnotation)
+	ctrl.LoggerFrom(ctx).Info("Starting session", "kind", kind, "template", sc.template.Name, "image", sc.template.Spec.BaseImage)
+	r.event(s, corev1.EventTypeNormal, kind, "Start", "%s of %s (%s) started", kind, sc.template.Name, sc.template.Spec.BaseImage)
+	return ctrl.Result{}, true, nil
+}
+
+// reconcileHome ensures the user's home volume when the session mounts one.
+// Sets HomeReady.
+func (r *SessionReconciler) reconcileHome(ctx context.Context, sc *scope) error {
+	s := sc.session
+	if !s.WantsHome() || (sc.template != nil && sc.template.HomeMountPath() == "") {
+		conditions.MarkTrue(s, streamv1.ConditionHomeReady, streamv1.ReasonNoPersistentHome, "Session mounts no persistent home")
+		return nil
+	}
+	u := &streamv1.User{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: s.Spec.User}, u); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("get user %s: %w", s.Spec.User, err)
+		}
+		u = nil
+	}
+	pvc, err := users.EnsureHome(ctx, r.Client, users.DesiredHome(r.Options.Home, s.Namespace, s.Spec.User, u, sc.quota.Limits.HomeStorage))
+	if err != nil {
+		conditions.MarkFalse(s, streamv1.ConditionHomeReady, "HomeFailed", "%s", err.Error())
+		return err
+	}
+	if !pvc.DeletionTimestamp.IsZero() {
+		conditions.MarkFalse(s, streamv1.ConditionHomeReady, "HomeBeingDeleted", "Home volume %s is being deleted by an admin", pvc.Name)
+		return nil
+	}
+	conditions.MarkTrue(s, streamv1.ConditionHomeReady, streamv1.ReasonHomeProvisioned, "Home volume %s (%s)", pvc.Name, pvc.Status.Phase)
+	return nil
+}
+
+// reconcileNetwork ensures the Service (and the Ingress when configured).
+// Ports come from the Template only when the Service is created: like the
+// pod, a running session's network is not changed under it.
+func (r *SessionReconciler) reconcileNetwork(ctx context.Context, sc *scope) error {
+	s := sc.session
+	if sc.template == nil {
+		return nil // running from an earlier start; keep what exists
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: ChildName(s), Namespace: s.Namespace}}
+	if _, err := controllerutil.CreateOrPatch(ctx, r.Client, svc, func() error {
+		svc.Labels = mergeLabels(svc.Labels, childLabels(s))
+		if svc.CreationTimestamp.IsZero() {
+			svc.Spec = serviceSpec(s, sc.template)
+		}
+		return controllerutil.SetControllerReference(s, svc, r.Scheme())
+	}); err != nil {
+		return fmt.Errorf("ensure service %s: %w", svc.Name, err)
+	}
+	if !r.Options.Ingress.Enabled() {
+		return nil
+	}
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: ChildName(s), Namespace: s.Namespace}}
+	if _, err := controllerutil.CreateOrPatch(ctx, r.Client, ing, func() error {
+		ing.Labels = mergeLabels(ing.Labels, childLabels(s))
+		ing.Spec = ingressSpec(r.Options.Ingress, s, sc.template)
+		return controllerutil.SetControllerReference(s, ing, r.Scheme())
+	}); err != nil {
+		return fmt.Errorf("ensure ingress %s: %w", ing.Name, err)
+	}
+	return nil
+}
+
+// reconcileHibernated scales the Deployment to zero and keeps everything
+// else, the home volume above all. Phase Hibernated once no pod is left.
+func (r *SessionReconciler) reconcileHibernated(ctx context.Context, sc *scope) (ctrl.Result, error) {
+	s := sc.session
+	s.Status.URL, s.Status.PodName, s.Status.ResourceUsage, s.Status.IdleDeadline = "", "", nil, nil
+	d := sc.deploy
+	if d != nil && (d.Spec.Replicas == nil || *d.Spec.Replicas != 0) {
+		reason := s.Annotations[streamv1.StateReasonAnnotation]
+		if reason == "" {
+			reason = streamv1.ReasonUserRequest
+		}
+		ctrl.LoggerFrom(ctx).Info("Hibernating session", "reason", reason)
+		orig := d.DeepCopy()
+		d.Spec.Replicas = new(int32)
+		if err := r.Patch(ctx, d, client.MergeFrom(orig), client.FieldOwner(FieldManager)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("scale deployment %s to 0: %w", d.Name, err)
+		}
+		r.Metrics.Hibernations.WithLabelValues(reason).Inc()
+		r.event(s, corev1.EventTypeNormal, streamv1.ReasonHibernated, "Hibernate", "Scaled to zero (%s); home volume kept", reason)
+	}
+	if d == nil || d.Status.Replicas == 0 {
+		if s.Status.Phase != streamv1.PhaseHibernated {
+			s.Status.HibernatedAt = &metav1.Time{Time: sc.now}
+		}
+		s.Status.Phase = streamv1.PhaseHibernated
+		conditions.MarkTrue(s, streamv1.ConditionReady, streamv1.ReasonHibernated, "Session is hibernated; its home volume is kept")
+		conditions.Delete(s, streamv1.ConditionReconciling)
+		conditions.Delete(s, streamv1.ConditionStalled)
+		return ctrl.Result{}, nil
+	}
+	s.Status.Phase = streamv1.PhasePending
+	conditions.MarkReconciling(s, streamv1.ReasonProgressing, "Waiting for %d pod(s) to stop", d.Status.Replicas)
+	conditions.MarkFalse(s, streamv1.ConditionReady, streamv1.ReasonProgressing, "Hibernating: waiting for the pod to stop")
+	return ctrl.Result{}, nil // the Deployment watch brings us back
+}
+
+// reconcileTerminated stops everything the session runs and keeps the
+// record (and the home volume).
+func (r *SessionReconciler) reconcileTerminated(ctx context.Context, sc *scope) (ctrl.Result, error) {
+	s := sc.session
+	remaining, err := r.deleteChildren(ctx, s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	s.Status.URL, s.Status.PodName, s.Status.ResourceUsage, s.Status.IdleDeadline = "", "", nil, nil
+	conditions.Delete(s, streamv1.ConditionExpiringSoon)
+	if remaining > 0 {
+		conditions.MarkReconciling(s, streamv1.ReasonProgressing, "Stopping: %d object(s) left", remaining)
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	if s.Status.Phase != streamv1.PhaseTerminated {
+		s.Status.TerminatedAt = &metav1.Time{Time: sc.now}
+		reason := s.Annotations[streamv1.StateReasonAnnotation]
+		if reason == "" {
+			reason = streamv1.ReasonUserRequest
+		}
+		r.event(s, corev1.EventTypeNormal, streamv1.ReasonTerminated, "Terminate", "Session terminated (%s); home volume kept", reason)
+	}
+	s.Status.Phase = streamv1.PhaseTerminated
+	conditions.Delete(s, streamv1.ConditionReconciling)
+	conditions.Delete(s, streamv1.ConditionStalled)
+	conditions.MarkTrue(s, streamv1.ConditionReady, streamv1.ReasonTerminated, "Session terminated; its record and the home volume are kept")
+	return ctrl.Result{}, nil
+}
+
+// reconcileDelete removes the session's children, never the home volume,
+// then lets the Session go.
+func (r *SessionReconciler) reconcileDelete(ctx context.Context, s *streamv1.Session) (ctrl.Result, error) {
+	remaining, err := r.deleteChildren(ctx, s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if remaining > 0 {
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	controllerutil.RemoveFinalizer(s, Finalizer)
+	ctrl.LoggerFrom(ctx).Info("Deleted session children; home volume kept")
+	return ctrl.Result{}, nil
+}
+
+// deleteChildren deletes the Deployment, Service and Ingress of a session
+// and returns how many still exist.
+func (r *SessionReconciler) deleteChildren(ctx context.Context, s *streamv1.Session) (int, error) {
+	children := []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{}}
+	remaining := 0
+	for _, obj := range children {
+		err := r.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: ChildName(s)}, obj)
+		if apierrors.IsNotFound(err) || isNoMatch(err) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("get %T %s: %w", obj, ChildName(s), err)
+		}
+		if !metav1.IsControlledBy(obj, s) {
+			continue // not ours: leave it alone
+		}
+		remaining++
+		if obj.GetDeletionTimestamp().IsZero() {
+			if err := r.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+				return 0, fmt.Errorf("delete %T %s: %w", obj, obj.GetName(), err)
+			}
+		}
+	}
+	return remaining, nil
+}
+
+func (r *SessionReconciler) event(s *streamv1.Session, eventType, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(s, nil, eventType, reason, action, note, args...)
+	}
+}
+
+// startedBefore excludes from a quota re-check the session itself and the
+// sessions that are not running yet and were created after it, so that of
+// two launches racing past the webhook the older one wins.
+func startedBefore(s *streamv1.Session) func(*streamv1.Session) bool {
+	return func(o *streamv1.Session) bool {
+		if o.Name == s.Name {
+			return true
+		}
+		if o.Status.Phase == streamv1.PhaseRunning {
+			return false
+		}
+		if o.CreationTimestamp.Equal(&s.CreationTimestamp) {
+			return o.Name > s.Name
+		}
+		return s.CreationTimestamp.Before(&o.CreationTimestamp)
+	}
+}
+
+func wakeReason(s *streamv1.Session) string {
+	if r := s.Annotations[streamv1.StateReasonAnnotation]; r != "" {
+		return r
+	}
+	return streamv1.ReasonUserRequest
+}
+
+func mergeLabels(dst, src map[string]string) map[string]string {
+	if dst == nil {
+		dst = map[string]string{}
+	}
+	for k, v := range src {
+		dst[k] = v
+	}
+	return dst
+}
+
+func minResult(a, b ctrl.Result) ctrl.Result {
+	if b.RequeueAfter > 0 && (a.RequeueAfter == 0 || b.RequeueAfter < a.RequeueAfter) {
+		a.RequeueAfter = b.RequeueAfter
+	}
+	return a
+}
+
+func sessionOfPod(_ context.Context, o client.Object) []reconcile.Request {
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: o.GetLabels()[LabelSession]}}}
+}
+
+// sessionsOfTemplate maps a Template to the sessions using it, so their
+// TemplateResolved condition follows it. Reconciling a running session does
+// not restart it: the new template applies at its next start.
+func (r *SessionReconciler) sessionsOfTemplate(ctx context.Context, o client.Object) []reconcile.Request {
+	var list streamv1.SessionList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{TemplateField: o.GetName()}); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+// sessionsWaitingForHome maps a home volume to its user's sessions whose
+// home is not ready.
+func (r *SessionReconciler) sessionsWaitingForHome(ctx context.Context, o client.Object) []reconcile.Request {
+	user := o.GetLabels()[users.LabelUser]
+	if user == "" || o.GetName() != streamv1.HomeVolumeNameFor(user) {
+		return nil
+	}
+	var list streamv1.SessionList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{quota.UserField: user}); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if !conditions.IsTrue(&list.Items[i], streamv1.ConditionHomeReady) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return reqs
+}

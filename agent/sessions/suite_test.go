@@ -1,0 +1,88 @@
+package sessions_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/resource"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/streamspace/streamspace/agent/manager"
+	"github.com/streamspace/streamspace/agent/sessions"
+	"github.com/streamspace/streamspace/agent/users"
+	"github.com/streamspace/streamspace/test/testenv"
+)
+
+var (
+	env      *testenv.Env
+	registry *prometheus.Registry
+)
+
+// TestMain starts one real API server for the package, and the agent
+// (controllers and webhook) against it, as in production.
+func TestMain(m *testing.M) {
+	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapLevel())))
+	var err error
+	env, err = testenv.Start(true)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	registry = prometheus.NewRegistry()
+	wh := env.WebhookInstallOptions
+	mgr, err := manager.New(ctx, env.Config, manager.Config{
+		MetricsAddr:    "0",
+		ProbeAddr:      "0",
+		WebhookHost:    wh.LocalServingHost,
+		WebhookPort:    wh.LocalServingPort,
+		WebhookCertDir: wh.LocalServingCertDir,
+		Registry:       registry,
+		Sessions: sessions.Options{
+			Home:      users.HomeOptions{StorageClassName: "nfs-client", DefaultSize: resource.MustParse("10Gi")},
+			PortalURL: "https://streamspace.test",
+		},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	done := make(chan error)
+	go func() { done <- mgr.Start(ctx) }()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		fmt.Fprintln(os.Stderr, "cache did not sync")
+		os.Exit(1)
+	}
+	waitForWebhook(wh.LocalServingHost, wh.LocalServingPort)
+
+	code := m.Run()
+	cancel()
+	<-done
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop envtest:", err)
+	}
+	os.Exit(code)
+}
+
+func zapLevel() zapcoreLevel {
+	if os.Getenv("TEST_AGENT_LOGS") != "" {
+		return -1
+	}
+	return 2 // errors only: a passing run stays quiet
+}
+
+func waitForWebhook(host string, port int) {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := dialTLS(host, port); err == nil {
+			_ = c.Close()
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

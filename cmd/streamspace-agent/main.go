@@ -1,0 +1,70 @@
+// Command streamspace-agent runs the StreamSpace controllers (sessions,
+// users and homes) and the quota admission webhook.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/streamspace/streamspace/agent/manager"
+)
+
+func main() {
+	var (
+		cfg      manager.Config
+		homeSize string
+		zapOpts  = zap.Options{}
+	)
+	flag.StringVar(&cfg.Namespace, "namespace", envOr("STREAMSPACE_NAMESPACE", "streamspace"), "Platform namespace the agent manages (empty: all namespaces).")
+	flag.StringVar(&cfg.MetricsAddr, "metrics-addr", ":8080", "Address of the Prometheus metrics endpoint (\"0\" disables).")
+	flag.StringVar(&cfg.ProbeAddr, "health-addr", ":8081", "Address of /healthz and /readyz (\"0\" disables).")
+	flag.StringVar(&cfg.WebhookHost, "webhook-host", "", "Address the admission webhook listens on.")
+	flag.IntVar(&cfg.WebhookPort, "webhook-port", 9443, "Port of the admission webhook.")
+	flag.StringVar(&cfg.WebhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Folder with the webhook's tls.crt and tls.key.")
+	flag.BoolVar(&cfg.DisableWebhooks, "disable-webhooks", false, "Run without the quota admission webhook.")
+	flag.BoolVar(&cfg.LeaderElection, "leader-elect", false, "Elect a leader, for running several replicas.")
+	flag.IntVar(&cfg.SessionWorkers, "session-workers", 4, "Sessions reconciled in parallel.")
+	flag.StringVar(&cfg.Sessions.Home.StorageClassName, "home-storage-class", "", "Storage class of home volumes (ReadWriteMany; empty: the cluster default).")
+	flag.StringVar(&homeSize, "home-size", "10Gi", "Home volume size when neither the User nor its Quota gives one.")
+	flag.StringVar(&cfg.Sessions.Ingress.ClassName, "ingress-class", "", "Ingress class of per-session Ingresses.")
+	flag.StringVar(&cfg.Sessions.Ingress.HostPattern, "ingress-host", "", "Host of a session's Ingress, e.g. {session}.streamspace.example.com (empty: no Ingress).")
+	flag.StringVar(&cfg.Sessions.Ingress.TLSSecretName, "ingress-tls-secret", "", "TLS secret (a wildcard certificate) for session Ingresses.")
+	flag.StringVar(&cfg.Sessions.PortalURL, "portal-url", "", "External URL of the portal; sessions without an Ingress are reached at <portal-url>/session/<name>.")
+	flag.DurationVar(&cfg.Sessions.DefaultIdleTimeout, "default-idle-timeout", 30*time.Minute, "Idle time before hibernation when no Session, Template or Quota sets one.")
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	size, err := resource.ParseQuantity(homeSize)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "invalid --home-size %q: %v\n", homeSize, err)
+		os.Exit(2)
+	}
+	cfg.Sessions.Home.DefaultSize = size
+
+	ctx := ctrl.SetupSignalHandler()
+	mgr, err := manager.New(ctx, ctrl.GetConfigOrDie(), cfg)
+	if err != nil {
+		log.Error(err, "Unable to set up the agent")
+		os.Exit(1)
+	}
+	log.Info("Starting agent", "namespace", cfg.Namespace, "webhooks", !cfg.DisableWebhooks)
+	if err := mgr.Start(ctx); err != nil {
+		log.Error(err, "Agent stopped")
+		os.Exit(1)
+	}
+}
+
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}

@@ -182,7 +182,7 @@ type ExceededError struct {
 }
 
 func (e *ExceededError) Error() string {
-	msg := fmt.Sprintf("quota %q exceeded: %s: %s in use, limit %s", e.Quota, e.Limit, e.Used, e.Max)
+	msg := fmt.Sprintf("quota %q exceeded: %s: %s, limit %s", e.Quota, e.Limit, e.Used, e.Max)
 	if e.Hint != "" {
 		msg += "; " + e.Hint
 	}
@@ -202,7 +202,7 @@ type Start struct {
 func Check(q Resolved, used Usage, st Start) error {
 	l := q.Limits
 	if st.NewSession && l.MaxSessions != nil && used.Sessions+1 > *l.MaxSessions {
-		return &ExceededError{Quota: q.Name, Limit: "maxSessions", Used: fmt.Sprint(used.Sessions), Max: fmt.Sprint(*l.MaxSessions),
+		return &ExceededError{Quota: q.Name, Limit: "maxSessions", Used: fmt.Sprintf("%d sessions", used.Sessions), Max: fmt.Sprint(*l.MaxSessions),
 			Hint: "terminate a session to create another"}
 	}
 	if st.Session.Spec.MaxSessionDuration != nil && l.MaxSessionDuration != nil && st.Session.Spec.MaxSessionDuration.Duration > l.MaxSessionDuration.Duration {

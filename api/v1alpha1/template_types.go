@@ -36,7 +36,6 @@ type TemplateCapability string
 // TemplateSpec describes an app that users can launch.
 //
 // +kubebuilder:validation:XValidation:rule="self.ports.exists(p, p.containerPort == self.stream.port)",message="stream.port must be one of ports[].containerPort"
-// +kubebuilder:validation:XValidation:rule="self.volumeMounts.filter(m, m.name == 'user-home').size() <= 1",message="at most one volume mount may be named user-home"
 type TemplateSpec struct {
 	// DisplayName is shown in the catalog.
 	// +kubebuilder:validation:MinLength=1

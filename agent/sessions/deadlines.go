@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -59,7 +60,15 @@ func (r *SessionReconciler) reconcileDeadlines(ctx context.Context, sc *scope) c
 		if s.Status.LastActivity == nil {
 			s.Status.LastActivity = &metav1.Time{Time: sc.now}
 		}
-		deadline := s.Status.LastActivity.Add(r.idleTimeout(sc))
+		// The Deployment's start time also counts as activity: the cache may
+		// show the scaled-up Deployment before the Session status that the
+		// same start wrote, and a wake must not be undone by a stale
+		// lastActivity.
+		since := s.Status.LastActivity.Time
+		if started := startedAt(sc.deploy); started.After(since) {
+			since = started
+		}
+		deadline := since.Add(r.idleTimeout(sc))
 		s.Status.IdleDeadline = &metav1.Time{Time: deadline}
 		if !sc.now.Before(deadline) {
 			r.changeState(ctx, s, streamv1.StateHibernated, streamv1.ReasonIdleTimeout)
@@ -98,4 +107,13 @@ func (r *SessionReconciler) changeState(ctx context.Context, s *streamv1.Session
 	if state == streamv1.StateTerminated {
 		r.Metrics.Terminations.WithLabelValues(reason).Inc()
 	}
+}
+
+// startedAt is when the controller last scaled the Deployment up.
+func startedAt(d *appsv1.Deployment) time.Time {
+	if d == nil {
+		return time.Time{}
+	}
+	t, _ := time.Parse(time.RFC3339Nano, d.Annotations[StartedAtAnnotation])
+	return t
 }

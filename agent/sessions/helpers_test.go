@@ -18,8 +18,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/agent/sessions"
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
 
 type zapcoreLevel = zapcore.Level

@@ -40,6 +40,10 @@ const Finalizer = "stream.space/session-cleanup"
 // FieldManager is the agent's field manager for everything it writes.
 const FieldManager = "streamspace-agent"
 
+// StartedAtAnnotation on a session's Deployment records when the controller
+// last scaled it up (a launch or a wake).
+const StartedAtAnnotation = "stream.space/started-at"
+
 // TemplateField indexes Sessions by spec.template.
 const TemplateField = "spec.template"
 
@@ -267,6 +271,7 @@ func (r *SessionReconciler) start(ctx context.Context, sc *scope) (_ ctrl.Result
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ChildName(s), Namespace: s.Namespace}}
 	if _, err := controllerutil.CreateOrPatch(ctx, r.Client, d, func() error {
 		d.Labels = mergeLabels(d.Labels, childLabels(s))
+		d.Annotations = mergeLabels(d.Annotations, map[string]string{StartedAtAnnotation: sc.now.UTC().Format(time.RFC3339Nano)})
 		spec := deploymentFor(s, sc.template, 1)
 		if d.Spec.Selector != nil {
 			spec.Selector = d.Spec.Selector // immutable
@@ -315,7 +320,8 @@ func (r *SessionReconciler) reconcileHome(ctx context.Context, sc *scope) error 
 		u = nil
 	}
 	pvc, err := users.EnsureHome(ctx, r.Client, users.DesiredHome(r.Options.Home, s.Namespace, s.Spec.User, u, sc.quota.Limits.HomeStorage))
-	if err != nil {
+	var refused *users.GrowRefusedError
+	if err != nil && !errors.As(err, &refused) { // a volume that cannot grow still serves the session
 		conditions.MarkFalse(s, streamv1.ConditionHomeReady, "HomeFailed", "%s", err.Error())
 		return err
 	}

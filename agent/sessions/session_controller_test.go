@@ -13,8 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/agent/sessions"
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
 
 func TestSession_launch_createsHomeDeploymentService(t *testing.T) {
@@ -149,9 +149,10 @@ func TestSession_idle_hibernatesAtDeadline_keepsHome_thenWakes(t *testing.T) {
 	markAvailable(t, ns, s.Name)
 	waitPhase(t, ns, s.Name, streamv1.PhaseRunning)
 
-	// The portal records the last real input under its own field manager:
-	// 56 s ago, so the idle deadline is 4 s from now.
-	last := metav1.NewTime(time.Now().Add(-56 * time.Second).Truncate(time.Second))
+	// The portal records the last real input under its own field manager
+	// (whole seconds, as the API serialises them; rounded up so it is not
+	// before the start, which also counts as activity).
+	last := metav1.NewTime(time.Now().Truncate(time.Second).Add(time.Second))
 	deadline := last.Add(time.Minute)
 	writeActivity(t, ns, s.Name, last)
 
@@ -165,6 +166,7 @@ func TestSession_idle_hibernatesAtDeadline_keepsHome_thenWakes(t *testing.T) {
 
 	// Still running just before the deadline (no early hibernation) …
 	time.Sleep(time.Until(deadline.Add(-time.Second)))
+	g.Expect(getSession(g, ns, s.Name).Status.LastActivity.Time).To(BeTemporally("==", last.Time))
 	g.Expect(getSession(g, ns, s.Name).Spec.State).To(Equal(streamv1.StateRunning))
 	// … and hibernated right after it, without any other event: the
 	// controller requeued itself for the deadline.

@@ -95,13 +95,28 @@ func EnsureHome(ctx context.Context, c client.Client, req HomeRequest) (*corev1.
 		return nil, fmt.Errorf("get home volume %s: %w", name, err)
 	}
 
+	// The API server only lets a bound claim grow; an unbound one grows
+	// once bound (the PVC watch brings the caller back then).
 	current := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
-	if req.Size.Cmp(current) > 0 && pvc.DeletionTimestamp.IsZero() {
+	if req.Size.Cmp(current) > 0 && pvc.DeletionTimestamp.IsZero() && pvc.Status.Phase == corev1.ClaimBound {
 		patch := client.MergeFrom(pvc.DeepCopy())
 		pvc.Spec.Resources.Requests[corev1.ResourceStorage] = req.Size
 		if err := c.Patch(ctx, pvc, patch); err != nil {
-			return pvc, fmt.Errorf("grow home volume %s from %s to %s: %w", name, current.String(), req.Size.String(), err)
+			err = fmt.Errorf("grow home volume %s from %s to %s: %w", name, current.String(), req.Size.String(), err)
+			if apierrors.IsForbidden(err) || apierrors.IsInvalid(err) {
+				// e.g. a storage class without allowVolumeExpansion: the
+				// volume stays usable at its size; retrying cannot help.
+				return pvc, &GrowRefusedError{err: err}
+			}
+			return pvc, err
 		}
 	}
 	return pvc, nil
 }
+
+// GrowRefusedError says the API server refused to grow a home volume. The
+// volume is still there and usable at its current size.
+type GrowRefusedError struct{ err error }
+
+func (e *GrowRefusedError) Error() string { return e.err.Error() }
+func (e *GrowRefusedError) Unwrap() error { return e.err }

@@ -2,6 +2,7 @@ package users
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
@@ -78,6 +79,12 @@ func (r *UserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctr
 
 	want := DesiredHome(r.Home, u.Namespace, u.Name, u, q.Limits.HomeStorage)
 	pvc, err := EnsureHome(ctx, r.Client, want)
+	var refused *GrowRefusedError
+	if errors.As(err, &refused) {
+		conditions.MarkTrue(u, streamv1.ConditionHomeReady, "GrowthRefused", "Home volume %s kept at its size: %s", pvc.Name, err.Error())
+		conditions.MarkTrue(u, streamv1.ConditionReady, streamv1.ReasonSucceeded, "Home volume %s ready (not grown); quota %s", pvc.Name, orNone(q.Name))
+		return ctrl.Result{}, nil
+	}
 	if err != nil {
 		conditions.MarkFalse(u, streamv1.ConditionHomeReady, "HomeFailed", "%s", err.Error())
 		return ctrl.Result{}, err
@@ -85,10 +92,13 @@ func (r *UserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctr
 	u.Status.HomeVolume = pvc.Name
 	size := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
 	u.Status.HomeSize = size.String()
-	if want.Size.Cmp(size) < 0 {
+	switch {
+	case want.Size.Cmp(size) > 0:
+		conditions.MarkTrue(u, streamv1.ConditionHomeReady, "GrowthPending", "Home volume %s is %s; it grows to %s once bound", pvc.Name, size.String(), want.Size.String())
+	case want.Size.Cmp(size) < 0:
 		// Asked smaller than it is: volumes never shrink, say so.
 		conditions.MarkTrue(u, streamv1.ConditionHomeReady, "SizeKept", "Home volume %s stays at %s (asked %s: volumes never shrink)", pvc.Name, size.String(), want.Size.String())
-	} else {
+	default:
 		conditions.MarkTrue(u, streamv1.ConditionHomeReady, streamv1.ReasonHomeProvisioned, "Home volume %s (%s, %s)", pvc.Name, size.String(), pvc.Status.Phase)
 	}
 	conditions.MarkTrue(u, streamv1.ConditionReady, streamv1.ReasonSucceeded, "Home volume %s ready; quota %s (%s)", pvc.Name, orNone(q.Name), q.Reason)

@@ -4,11 +4,8 @@
 package crd
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +16,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/streamspace/streamspace/agent/manifests"
 	"github.com/streamspace/streamspace/test/testenv"
 )
 
@@ -36,39 +34,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// objectsIn reads every YAML document under dir except kustomizations.
-func objectsIn(t *testing.T, dir string) map[string]*unstructured.Unstructured {
-	t.Helper()
-	objs := map[string]*unstructured.Unstructured{}
-	err := filepath.WalkDir(filepath.Join(testenv.RepoRoot(), dir), func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || filepath.Ext(path) != ".yaml" || d.Name() == "kustomization.yaml" {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for i := 0; ; i++ {
-			u := &unstructured.Unstructured{}
-			if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			if len(u.Object) == 0 {
-				continue
-			}
-			objs[fmt.Sprintf("%s#%d", strings.TrimPrefix(path, testenv.RepoRoot()+"/"), i)] = u
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return objs
-}
-
 func TestCRDs_acceptEveryCatalogAndPolicyObject(t *testing.T) {
 	t.Parallel()
 	ns, err := env.Namespace(context.Background(), "content")
@@ -77,10 +42,14 @@ func TestCRDs_acceptEveryCatalogAndPolicyObject(t *testing.T) {
 	}
 	templates := 0
 	for _, dir := range []string{"catalog", "policies"} {
-		for where, obj := range objectsIn(t, dir) {
+		objs, err := manifests.ReadDir(filepath.Join(testenv.RepoRoot(), dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, obj := range objs {
 			obj.SetNamespace(ns)
-			if err := env.Client.Create(context.Background(), obj); err != nil {
-				t.Errorf("%s (%s %s) rejected: %v", where, obj.GetKind(), obj.GetName(), err)
+			if err := env.Client.Create(context.Background(), obj.Unstructured); err != nil {
+				t.Errorf("%s (%s %s) rejected: %v", obj.Source, obj.GetKind(), obj.GetName(), err)
 			}
 			if obj.GetKind() == "Template" {
 				templates++

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamspace/streamspace/agent/sessions"
@@ -355,4 +356,35 @@ func TestSession_templateDeletedWhileRunning_keepsRunning(t *testing.T) {
 		g.Expect(getSession(g, ns, s.Name).Status.Phase).To(Equal(streamv1.PhaseRunning))
 		g.Expect(*deploymentOf(g, s).Spec.Replicas).To(BeEquivalentTo(1))
 	}, 2*time.Second, 200*time.Millisecond).Should(Succeed())
+}
+
+func TestSession_quotaRecheck_failsTheNewerStartWithoutTheWebhook(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	mustCreate(t, template(ns, "light"))
+	mustCreate(t, &streamv1.Quota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"},
+		Spec: streamv1.QuotaSpec{Default: true, Limits: streamv1.QuotaLimits{MaxRunningSessions: ptr.To[int32](1)}}})
+
+	first := session(ns, "jo-first", "jo", "light")
+	first.Labels = map[string]string{BypassWebhookLabel: "true"}
+	mustCreate(t, first)
+	markAvailable(t, ns, first.Name)
+	waitPhase(t, ns, first.Name, streamv1.PhaseRunning)
+	before := deploymentOf(g, first)
+
+	second := session(ns, "jo-second", "jo", "light")
+	second.Labels = map[string]string{BypassWebhookLabel: "true"} // as if the webhook were not installed
+	mustCreate(t, second)
+	got := waitPhase(t, ns, second.Name, streamv1.PhaseFailed)
+	stalled := condition(got, streamv1.ConditionStalled)
+	g.Expect(stalled.Reason).To(Equal(streamv1.ReasonQuotaExceeded))
+	g.Expect(stalled.Message).To(ContainSubstring(`quota "default" exceeded: maxRunningSessions: 1 running, limit 1`))
+	err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: sessions.ChildName(second)}, &appsv1.Deployment{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "nothing is started over quota")
+
+	// The running session is not harmed.
+	after := deploymentOf(g, first)
+	g.Expect(after.Generation).To(Equal(before.Generation))
+	g.Expect(getSession(g, ns, first.Name).Status.Phase).To(Equal(streamv1.PhaseRunning))
 }

@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/streamspace/streamspace/agent/manager"
@@ -69,6 +71,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	waitForWebhook(wh.LocalServingHost, wh.LocalServingPort)
+	if err := letObjectsBypassWebhook(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 
 	code := m.Run()
 	cancel()
@@ -95,4 +101,21 @@ func waitForWebhook(host string, port int) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// BypassWebhookLabel exempts a Session from the admission webhook, to test
+// what the reconciler does on its own when the webhook is missing or raced.
+const BypassWebhookLabel = "test.stream.space/bypass-webhook"
+
+func letObjectsBypassWebhook(ctx context.Context) error {
+	var cfg admissionv1.ValidatingWebhookConfiguration
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "validating-webhook-configuration"}, &cfg); err != nil {
+		return err
+	}
+	for i := range cfg.Webhooks {
+		cfg.Webhooks[i].ObjectSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: BypassWebhookLabel, Operator: metav1.LabelSelectorOpDoesNotExist},
+		}}
+	}
+	return env.Client.Update(ctx, &cfg)
 }

@@ -177,7 +177,7 @@ func TestSession_idle_hibernatesAtDeadline_keepsHome_thenWakes(t *testing.T) {
 		g.Expect(got.Spec.State).To(Equal(streamv1.StateHibernated))
 		g.Expect(got.Annotations).To(HaveKeyWithValue(streamv1.StateReasonAnnotation, streamv1.ReasonIdleTimeout))
 		hibernatedAt = time.Now()
-	}, 5*time.Second, 50*time.Millisecond).Should(Succeed())
+	}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
 	g.Expect(hibernatedAt).To(BeTemporally(">=", deadline))
 
 	g.Eventually(func(g Gomega) {

@@ -78,6 +78,9 @@ func Start(webhooks bool) (*Env, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(root, "deploy", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
+	// A /16 service range: the default /24 runs out after 254 Services, and
+	// every session has one.
+	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
 	if webhooks {
 		env.WebhookInstallOptions = envtest.WebhookInstallOptions{Paths: []string{filepath.Join(root, "deploy", "webhook")}}
 	}

@@ -1,0 +1,104 @@
+package gitsync
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/fluxcd/pkg/kustomize"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+)
+
+// Build runs kustomize on path inside the checkout at root. The filesystem
+// is confined to root (no reads outside the checkout), plugins and remote
+// bases are off, builds are serialised (kustomize has a concurrent map bug)
+// and panics come back as errors: fluxcd/pkg/kustomize's SecureBuild does
+// all of that.
+func Build(root, path string) ([]*unstructured.Unstructured, error) {
+	dir := filepath.Join(root, filepath.Clean("/"+path))
+	res, err := kustomize.SecureBuild(root, dir, false)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %w", path, err)
+	}
+	var objs []*unstructured.Unstructured
+	for _, r := range res.Resources() {
+		// Through JSON: kyaml's maps hold Go ints, which unstructured
+		// objects (int64 only) cannot deep-copy.
+		data, err := r.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("kustomize build %s: %s: %w", path, r.CurId(), err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(data); err != nil {
+			return nil, fmt.Errorf("kustomize build %s: %s: %w", path, r.CurId(), err)
+		}
+		objs = append(objs, u)
+	}
+	return objs, nil
+}
+
+// Allowed decides which kinds the agent may apply: the StreamSpace kinds it
+// owns, NetworkPolicy, and a configured allow-list (ConfigMap by default,
+// for the plugin permission policy). Sessions are ephemeral and never come
+// from Git.
+type Allowed struct {
+	Extra []schema.GroupKind
+}
+
+var managedKinds = map[schema.GroupKind]bool{
+	{Group: streamv1.GroupVersion.Group, Kind: "Template"}:         true,
+	{Group: streamv1.GroupVersion.Group, Kind: "Quota"}:            true,
+	{Group: streamv1.GroupVersion.Group, Kind: "User"}:             true,
+	{Group: streamv1.GroupVersion.Group, Kind: "PluginRepository"}: true,
+	{Group: streamv1.GroupVersion.Group, Kind: "Plugin"}:           true,
+	{Group: "networking.k8s.io", Kind: "NetworkPolicy"}:            true,
+}
+
+// DefaultAllowed is the allow-list without a configuration.
+var DefaultAllowed = Allowed{Extra: []schema.GroupKind{{Kind: "ConfigMap"}}}
+
+// Validate checks every object is of an allowed kind and puts it in the
+// platform namespace. It names every offending object, not just the first.
+func (a Allowed) Validate(objs []*unstructured.Unstructured, namespace string) error {
+	if len(objs) == 0 {
+		return fmt.Errorf("the build produced no objects; refusing to apply an empty set (it would prune everything)")
+	}
+	var bad []string
+	for _, o := range objs {
+		gk := o.GroupVersionKind().GroupKind()
+		if !managedKinds[gk] && !a.has(gk) {
+			bad = append(bad, fmt.Sprintf("%s %s", kindOf(gk), o.GetName()))
+			continue
+		}
+		if ns := o.GetNamespace(); ns != "" && ns != namespace {
+			bad = append(bad, fmt.Sprintf("%s %s (namespace %s: objects land in %s)", kindOf(gk), o.GetName(), ns, namespace))
+			continue
+		}
+		o.SetNamespace(namespace)
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return fmt.Errorf("objects the agent may not apply: %s", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+func (a Allowed) has(gk schema.GroupKind) bool {
+	for _, x := range a.Extra {
+		if x == gk {
+			return true
+		}
+	}
+	return false
+}
+
+func kindOf(gk schema.GroupKind) string {
+	if gk.Group == "" {
+		return gk.Kind
+	}
+	return gk.Kind + "." + gk.Group
+}

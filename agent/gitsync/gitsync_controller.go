@@ -28,8 +28,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
-	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/agent/quota"
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
 
 // FieldManager applies everything that comes from Git.
@@ -457,6 +457,10 @@ func jitter(d time.Duration) time.Duration {
 
 func (r *GitSyncReconciler) event(gs *streamv1.GitSync, eventType, reason, note string, args ...any) {
 	if r.Recorder != nil {
-		r.Recorder.Eventf(gs, nil, eventType, reason, "Sync", note, args...)
+		msg := fmt.Sprintf(note, args...)
+		if len(msg) > 1000 { // the API refuses event messages over 1024 bytes
+			msg = msg[:1000] + " …"
+		}
+		r.Recorder.Eventf(gs, nil, eventType, reason, "Sync", "%s", msg)
 	}
 }

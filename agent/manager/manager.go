@@ -24,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/streamspace/streamspace/agent/gitsync"
 	"github.com/streamspace/streamspace/agent/quota"
 	"github.com/streamspace/streamspace/agent/sessions"
 	"github.com/streamspace/streamspace/agent/users"
@@ -114,6 +115,17 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 		Metrics:  metrics,
 	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
 		return nil, fmt.Errorf("set up session controller: %w", err)
+	}
+	syncMetrics, err := gitsync.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	if err := (&gitsync.GitSyncReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("streamspace-agent"),
+		Metrics:  syncMetrics,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up git sync controller: %w", err)
 	}
 	if err := (&users.UserReconciler{Client: mgr.GetClient(), Home: cfg.Sessions.Home}).
 		SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {

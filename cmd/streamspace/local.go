@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,9 +22,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/streamspace/streamspace/agent/manager"
-	"github.com/streamspace/streamspace/agent/manifests"
 	"github.com/streamspace/streamspace/agent/sessions"
 	"github.com/streamspace/streamspace/agent/users"
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/test/testenv"
 )
 
@@ -31,10 +33,11 @@ func localCommand() *cobra.Command {
 	var stateDir, namespace string
 	up := &cobra.Command{
 		Use:   "up",
-		Short: "Start a local control plane (kube-apiserver + etcd) with the CRDs, the agent and its webhook, and the catalog",
+		Short: "Start a local control plane (kube-apiserver + etcd) with the CRDs, the agent and its webhook, syncing environments/local",
 		Long: `Start a local control plane (kube-apiserver + etcd, loopback only) with the
-StreamSpace CRDs and the quota webhook installed, apply catalog/ and policies/
-into the platform namespace, and run the agent against it until interrupted.
+StreamSpace CRDs and the quota webhook installed, and run the agent against
+it until interrupted. A GitSync makes the agent sync environments/local
+(catalog and policies) from this checkout's committed content.
 
 This control plane has no node: sessions are reconciled (home volume,
 Deployment, Service) but no pod runs. A real local node comes with
@@ -88,27 +91,26 @@ func localUp(ctx context.Context, stateDir, namespace string) error {
 		return err
 	}
 
-	done = step("Applying catalog/ and policies/ into namespace %s", namespace)
 	c := env.Client
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	count := 0
-	for _, dir := range []string{"catalog", "policies"} {
-		objs, err := manifests.ReadDir(filepath.Join(root, dir))
-		if err != nil {
-			return err
-		}
-		for _, o := range objs {
-			o.SetNamespace(namespace)
-			if err := c.Patch(ctx, o.Unstructured, client.Apply, client.FieldOwner("streamspace-local"), client.ForceOwnership); err != nil {
-				return fmt.Errorf("apply %s: %w", o.Source, err)
-			}
-			count++
-		}
+	// The agent syncs environments/local from this very checkout, as it
+	// would from the platform repository: commit a change and it applies.
+	branch, err := currentBranch(root)
+	if err != nil {
+		return err
 	}
-	done()
-	fmt.Printf("    %d objects applied\n", count)
+	sync := &streamv1.GitSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "platform"},
+		Spec: streamv1.GitSyncSpec{
+			URL: root, Ref: streamv1.GitReference{Branch: branch}, Path: "environments/local",
+			Interval: metav1.Duration{Duration: 30 * time.Second}, Prune: true, DriftMode: streamv1.DriftWarn,
+		},
+	}
+	if err := c.Create(ctx, sync); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create GitSync: %w", err)
+	}
 
 	wh := env.WebhookInstallOptions
 	mgr, err := manager.New(ctx, env.Config, manager.Config{
@@ -125,6 +127,7 @@ func localUp(ctx context.Context, stateDir, namespace string) error {
 	}
 	fmt.Printf(`
 StreamSpace is up (control plane without a node: sessions are reconciled, no pod runs).
+The agent syncs environments/local from this checkout's committed content every 30s.
 
   kubeconfig:  export KUBECONFIG=%s
   metrics:     http://127.0.0.1:8080/metrics
@@ -134,6 +137,33 @@ StreamSpace is up (control plane without a node: sessions are reconciled, no pod
   stop:        Ctrl-C
 
 `, kubeconfigPath, namespace, namespace, namespace)
+	go reportFirstSync(ctx, c, sync)
 	return mgr.Start(ctx)
 }
 
+// reportFirstSync prints the outcome of the first sync, so a newcomer sees
+// the catalog arrive (or why it did not).
+func reportFirstSync(ctx context.Context, c client.Client, gs *streamv1.GitSync) {
+	start := time.Now()
+	for ctx.Err() == nil {
+		got := &streamv1.GitSync{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(gs), got); err == nil {
+			for _, cond := range got.Status.Conditions {
+				if cond.Type == streamv1.ConditionReady && cond.Status != metav1.ConditionUnknown && got.Status.LastAttemptedRevision != "" {
+					fmt.Printf("==> First sync of %s (branch %s) from this checkout, %.1fs: %s: %s\n",
+						gs.Spec.Path, gs.Spec.Ref.Branch, time.Since(start).Seconds(), cond.Reason, cond.Message)
+					return
+				}
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func currentBranch(root string) (string, error) {
+	out, err := exec.Command("git", "-C", root, "symbolic-ref", "--short", "HEAD").Output()
+	if err != nil {
+		return "", fmt.Errorf("find the checkout's branch (the agent syncs committed content from it): %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}

@@ -62,6 +62,9 @@ type GitSyncReconciler struct {
 	Recorder  recorder.EventRecorder
 	Allowed   Allowed
 	Metrics   *Metrics
+	// Desired receives the objects of each applied revision, for the drift
+	// controller.
+	Desired *DesiredStore
 }
 
 // SetupWithManager registers the controller: a spec change or a "reconcile
@@ -138,8 +141,10 @@ func (r *GitSyncReconciler) reconcile(ctx context.Context, gs *streamv1.GitSync)
 		conditions.MarkFalse(gs, streamv1.ConditionReady, ReasonFetchFailed, "%s", err.Error())
 		return ctrl.Result{}, err
 	}
+	// After a restart the desired objects are not in memory: fetch once to
+	// know them again (drift checks need them).
 	unchanged := revision == gs.Status.LastAppliedRevision && gs.Generation == gs.Status.ObservedGeneration &&
-		conditions.IsReady(gs)
+		conditions.IsReady(gs) && r.Desired.has(client.ObjectKeyFromObject(gs))
 	if unchanged {
 		// Nothing new in Git: skip the fetch. Objects whose prune was
 		// blocked may have been released meanwhile.
@@ -190,6 +195,7 @@ func (r *GitSyncReconciler) reconcile(ctx context.Context, gs *streamv1.GitSync)
 		return ctrl.Result{}, err
 	}
 	applied := inventoryOf(changes)
+	r.Desired.set(client.ObjectKeyFromObject(gs), objs)
 
 	pruned, blocked, err := r.prune(ctx, gs, applied)
 	if err != nil {

@@ -17,6 +17,10 @@ type Metrics struct {
 	Inventory   *prometheus.GaugeVec
 	Fetches     *prometheus.CounterVec
 	FetchErrors *prometheus.CounterVec
+	// Drift, for the Grafana alerts.
+	Drifted        *prometheus.GaugeVec
+	DriftDetected  *prometheus.CounterVec
+	DriftCorrected *prometheus.CounterVec
 }
 
 // NewMetrics creates and registers the Git sync metrics.
@@ -42,8 +46,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		FetchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "streamspace_gitsync_fetch_errors_total", Help: "Failed ref listings and fetches.",
 		}, labels),
+		Drifted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "streamspace_gitsync_drifted_objects", Help: "Objects that differ from Git and were not reverted.",
+		}, labels),
+		DriftDetected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamspace_drift_detected_total", Help: "Live objects found changed away from Git.",
+		}, append(labels, "kind", "object")),
+		DriftCorrected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamspace_drift_corrected_total", Help: "Drifted objects reverted to Git (driftMode correct).",
+		}, append(labels, "kind", "object")),
 	}
-	for _, c := range []prometheus.Collector{m.Duration, m.LastSuccess, m.Revision, m.Inventory, m.Fetches, m.FetchErrors} {
+	for _, c := range []prometheus.Collector{m.Duration, m.LastSuccess, m.Revision, m.Inventory, m.Fetches, m.FetchErrors, m.Drifted, m.DriftDetected, m.DriftCorrected} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

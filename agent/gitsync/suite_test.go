@@ -68,7 +68,11 @@ func run(m *testing.M) (int, error) {
 	if metrics, err = gitsync.NewMetrics(prometheus.NewRegistry()); err != nil {
 		return 0, err
 	}
-	if err := (&gitsync.GitSyncReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("streamspace-agent"), Metrics: metrics}).SetupWithManager(mgr); err != nil {
+	desired := gitsync.NewDesiredStore()
+	if err := (&gitsync.GitSyncReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("streamspace-agent"), Metrics: metrics, Desired: desired}).SetupWithManager(mgr); err != nil {
+		return 0, err
+	}
+	if err := (&gitsync.DriftReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("streamspace-agent"), Metrics: metrics, Desired: desired}).SetupWithManager(mgr); err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -69,6 +69,10 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 	// Only our own children are cached: a cluster with thousands of pods
 	// must not cost the agent their memory.
 	ours := labels.SelectorFromSet(labels.Set{users.LabelManagedBy: users.ManagedBy})
+	fromGit, err := labels.Parse(gitsync.OwnerNameLabel)
+	if err != nil {
+		return nil, err
+	}
 	opts := ctrl.Options{
 		Scheme:                 Scheme(),
 		Metrics:                metricsserver.Options{BindAddress: cfg.MetricsAddr},
@@ -81,6 +85,9 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 				&corev1.Service{}:       {Label: ours},
 				&networkingv1.Ingress{}: {Label: ours},
 				&corev1.Pod{}:           {Label: ours},
+				// Of these kinds the agent only watches what Git applied.
+				&corev1.ConfigMap{}:           {Label: fromGit},
+				&networkingv1.NetworkPolicy{}: {Label: fromGit},
 			},
 		},
 	}
@@ -120,12 +127,22 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
+	desired := gitsync.NewDesiredStore()
 	if err := (&gitsync.GitSyncReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("streamspace-agent"),
 		Metrics:  syncMetrics,
+		Desired:  desired,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up git sync controller: %w", err)
+	}
+	if err := (&gitsync.DriftReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("streamspace-agent"),
+		Metrics:  syncMetrics,
+		Desired:  desired,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up drift controller: %w", err)
 	}
 	if err := (&users.UserReconciler{Client: mgr.GetClient(), Home: cfg.Sessions.Home}).
 		SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {

@@ -105,6 +105,19 @@ func (r *repo) head() string {
 	return "main@sha1:" + strings.TrimSpace(gitCmd(r.t, r.work, "rev-parse", "HEAD"))
 }
 
+// readFile returns a file of the working copy with old replaced by new.
+func readFile(t *testing.T, r *repo, path, old, new string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(r.work, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), old) {
+		t.Fatalf("%s does not contain %q", path, old)
+	}
+	return strings.Replace(string(data), old, new, 1)
+}
+
 func gitCmd(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)

@@ -6,6 +6,8 @@ package manager
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
@@ -20,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -48,6 +51,10 @@ type Config struct {
 	DisableWebhooks bool
 	// LeaderElection for running several replicas.
 	LeaderElection bool
+	// ReceiverAddr serves the Git push webhook receiver (/hook/github,
+	// /hook/generic); it runs only with a ReceiverSecret.
+	ReceiverAddr   string
+	ReceiverSecret []byte
 	// Concurrency of the session controller.
 	SessionWorkers int
 	Sessions       sessions.Options
@@ -144,6 +151,17 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up drift controller: %w", err)
 	}
+	if cfg.ReceiverAddr != "" && len(cfg.ReceiverSecret) > 0 {
+		requests, err := gitsync.NewReceiverMetrics(reg)
+		if err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+		rc := &gitsync.Receiver{Client: mgr.GetClient(), Secret: cfg.ReceiverSecret, Namespace: cfg.Namespace,
+			Log: ctrl.Log.WithName("receiver"), Requests: requests}
+		if err := mgr.Add(httpServer(cfg.ReceiverAddr, rc)); err != nil {
+			return nil, err
+		}
+	}
 	if err := (&users.UserReconciler{Client: mgr.GetClient(), Home: cfg.Sessions.Home}).
 		SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
 		return nil, fmt.Errorf("set up user controller: %w", err)
@@ -163,4 +181,22 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// httpServer runs h on addr for as long as the manager runs, and shuts it
+// down gracefully with it.
+func httpServer(addr string, h http.Handler) manager.RunnableFunc {
+	return func(ctx context.Context) error {
+		srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		errc := make(chan error, 1)
+		go func() { errc <- srv.ListenAndServe() }()
+		select {
+		case err := <-errc:
+			return fmt.Errorf("serve %s: %w", addr, err)
+		case <-ctx.Done():
+			shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return srv.Shutdown(shutdown)
+		}
+	}
 }

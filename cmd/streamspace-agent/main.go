@@ -29,6 +29,7 @@ func main() {
 	flag.StringVar(&cfg.WebhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Folder with the webhook's tls.crt and tls.key.")
 	flag.BoolVar(&cfg.DisableWebhooks, "disable-webhooks", false, "Run without the quota admission webhook.")
 	flag.BoolVar(&cfg.LeaderElection, "leader-elect", false, "Elect a leader, for running several replicas.")
+	flag.StringVar(&cfg.ReceiverAddr, "receiver-addr", ":9292", "Address of the Git push webhook receiver (runs when STREAMSPACE_WEBHOOK_SECRET is set).")
 	flag.IntVar(&cfg.SessionWorkers, "session-workers", 4, "Sessions reconciled in parallel.")
 	flag.StringVar(&cfg.Sessions.Home.StorageClassName, "home-storage-class", "", "Storage class of home volumes (ReadWriteMany; empty: the cluster default).")
 	flag.StringVar(&homeSize, "home-size", "10Gi", "Home volume size when neither the User nor its Quota gives one.")
@@ -48,6 +49,7 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.Sessions.Home.DefaultSize = size
+	cfg.ReceiverSecret = []byte(os.Getenv("STREAMSPACE_WEBHOOK_SECRET"))
 
 	ctx := ctrl.SetupSignalHandler()
 	mgr, err := manager.New(ctx, ctrl.GetConfigOrDie(), cfg)

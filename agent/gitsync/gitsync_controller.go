@@ -90,7 +90,9 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	}
 	patcher := patch.NewSerialPatcher(gs, r.Client)
 	defer func() {
-		if retErr != nil {
+		// The steps set Ready with a specific reason before they return an
+		// error; this only covers the ones that could not.
+		if retErr != nil && !conditions.IsFalse(gs, streamv1.ConditionReady) {
 			conditions.MarkFalse(gs, streamv1.ConditionReady, "ReconciliationFailed", "%s", retErr.Error())
 		}
 		conditions.Delete(gs, streamv1.ConditionReconciling)

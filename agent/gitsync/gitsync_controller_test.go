@@ -240,10 +240,25 @@ func TestGitSync_prune_blockedWhileSessionsUseIt(t *testing.T) {
 	r.dropResource("catalog/kustomization.yaml", "graphics/gimp.yaml")
 	r.remove("catalog/browsers/firefox.yaml")
 	r.remove("catalog/graphics/gimp.yaml")
-	rev := r.push("remove firefox and gimp")
+	// The same commit adds a template.
+	r.write("catalog/utilities/xterm.yaml", `apiVersion: stream.space/v1alpha1
+kind: Template
+metadata: {name: xterm}
+spec:
+  displayName: XTerm
+  category: Utilities
+  baseImage: localhost/streamspace/light:1.0.0
+  ports: [{name: vnc-ws, containerPort: 6080}]
+  stream: {protocol: WebsockifyVNC, port: 6080}
+`)
+	data, err := os.ReadFile(filepath.Join(r.work, "catalog/kustomization.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	r.write("catalog/kustomization.yaml", strings.Replace(string(data), "resources:\n", "resources:\n  - utilities/xterm.yaml\n", 1))
+	rev := r.push("remove firefox and gimp, add xterm")
 	syncNow(t, gs)
 	got := waitRevision(t, gs, rev)
 
+	g.Expect(exists(ns, &streamv1.Template{}, "xterm")).To(BeTrue(), "added")
 	g.Expect(exists(ns, &streamv1.Template{}, "gimp")).To(BeFalse(), "unused: pruned")
 	g.Expect(exists(ns, &streamv1.Template{}, "firefox")).To(BeTrue(), "in use: kept")
 	blocked := cond(got, streamv1.ConditionPruneBlocked)

@@ -55,6 +55,10 @@ bench-controller: test-ground ## Create 1,000 Sessions against a real API server
 	go build -o bin/streamspace-agent ./cmd/streamspace-agent
 	go run ./test/bench/controller -agent bin/streamspace-agent -sessions $(or $(SESSIONS),1000)
 
+.PHONY: bench-gitsync
+bench-gitsync: test-ground ## Sync a generated catalog of 1,000 templates: full sync, no-op resync, one change, edit-to-drift times
+	go run ./test/bench/gitsync -templates $(or $(TEMPLATES),1000)
+
 ##@ Run
 
 .PHONY: run

@@ -19,6 +19,7 @@ import (
 	"github.com/fluxcd/pkg/runtime/patch"
 	"github.com/fluxcd/pkg/ssa"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -189,14 +190,22 @@ func (r *GitSyncReconciler) reconcile(ctx context.Context, gs *streamv1.GitSync)
 		return next, nil
 	}
 
-	changes, err := r.apply(ctx, gs, objs)
+	for _, o := range objs {
+		labels := o.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[OwnerNameLabel], labels[OwnerNamespaceLabel] = gs.Name, gs.Namespace
+		o.SetLabels(labels)
+	}
+	changes, err := r.apply(ctx, r.needApply(gs, objs))
 	if err != nil {
 		msg := fmt.Sprintf("revision %s: %s", revision, err)
 		r.event(gs, corev1.EventTypeWarning, ReasonApplyFailed, "%s", msg)
 		conditions.MarkFalse(gs, streamv1.ConditionReady, ReasonApplyFailed, "%s", msg)
 		return ctrl.Result{}, err
 	}
-	applied := inventoryOf(changes)
+	applied := inventoryOf(objs)
 	r.Desired.set(client.ObjectKeyFromObject(gs), objs)
 
 	pruned, blocked, err := r.prune(ctx, gs, applied)
@@ -231,11 +240,37 @@ func (r *GitSyncReconciler) source(ctx context.Context, gs *streamv1.GitSync) (*
 	return NewSource(gs.Spec.URL, gs.Spec.Ref, creds)
 }
 
+// needApply drops the objects whose Git content is the same as in the last
+// applied revision (and, in correct mode, have not drifted): the drift
+// controller watches those, so a one-template commit costs one apply, not one dry-run per
+// object. After a restart nothing is remembered and everything is applied.
+func (r *GitSyncReconciler) needApply(gs *streamv1.GitSync, objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	key := client.ObjectKeyFromObject(gs)
+	// In correct mode a drifted object is applied again; in warn mode it is
+	// left as it is unless Git changed it.
+	drifted := map[string]bool{}
+	for _, d := range gs.Status.Drift {
+		drifted[d.ID] = !d.Corrected && driftMode(gs) == streamv1.DriftCorrect
+	}
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		id := idOf(o)
+		if prev := r.Desired.get(key, id); prev != nil && !drifted[id] && equality.Semantic.DeepEqual(prev.Object, o.Object) {
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
 // apply server-side applies the objects (CRDs and namespaces first, as
-// ssa's staged apply orders them) and skips those already up to date.
-func (r *GitSyncReconciler) apply(ctx context.Context, gs *streamv1.GitSync, objs []*unstructured.Unstructured) (*ssa.ChangeSet, error) {
+// ssa's staged apply orders them) and skips those already up to date. The
+// objects carry the owner labels the drift controller watches by.
+func (r *GitSyncReconciler) apply(ctx context.Context, objs []*unstructured.Unstructured) (*ssa.ChangeSet, error) {
 	rm := ssa.NewResourceManager(r.Client, nil, ssa.Owner{Field: FieldManager, Group: streamv1.GroupVersion.Group})
-	rm.SetOwnerLabels(objs, gs.Name, gs.Namespace)
+	// The dry-runs that find what changed are round trips to the API
+	// server; a few in flight keep a large catalog's resync short.
+	rm.SetConcurrency(8)
 	return rm.ApplyAllStaged(ctx, objs, ssa.DefaultApplyOptions())
 }
 
@@ -414,20 +449,13 @@ func (r *GitSyncReconciler) usersOf(ctx context.Context, namespace string) (live
 	return u, nil
 }
 
-func inventoryOf(cs *ssa.ChangeSet) []streamv1.InventoryEntry {
-	var inv []streamv1.InventoryEntry
-	for _, e := range cs.Entries {
-		inv = append(inv, streamv1.InventoryEntry{ID: e.ObjMetadata.String(), Version: versionOf(e.GroupVersion)})
+func inventoryOf(objs []*unstructured.Unstructured) []streamv1.InventoryEntry {
+	inv := make([]streamv1.InventoryEntry, 0, len(objs))
+	for _, o := range objs {
+		inv = append(inv, streamv1.InventoryEntry{ID: idOf(o), Version: o.GroupVersionKind().Version})
 	}
 	sortInventory(inv)
 	return inv
-}
-
-func versionOf(gv string) string {
-	if i := strings.LastIndex(gv, "/"); i >= 0 {
-		return gv[i+1:]
-	}
-	return gv
 }
 
 func sortInventory(inv []streamv1.InventoryEntry) {

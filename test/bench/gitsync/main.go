@@ -1,0 +1,221 @@
+// Command gitsync benchmarks the Git sync: it generates a catalog of N
+// templates in a Git repository, syncs it into a real API server with the
+// agent's GitSync and drift controllers, and prints the full sync time, the
+// no-op resync time (unchanged revision: no fetch), a one-template change,
+// and the time from a kubectl-style edit to the drift being reported.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/agent/gitsync"
+	"github.com/streamspace/streamspace/agent/manager"
+	"github.com/streamspace/streamspace/test/testenv"
+)
+
+const ns = "bench"
+
+func main() {
+	n := flag.Int("templates", 1000, "Templates in the generated catalog.")
+	flag.Parse()
+	if err := run(*n); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(n int) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	repo, err := os.MkdirTemp("", "bench-repo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(repo)
+	fmt.Printf("Generating a catalog of %d templates … ", n)
+	if err := generate(repo, n); err != nil {
+		return err
+	}
+	fmt.Println("ok")
+
+	env, err := testenv.Start(false)
+	if err != nil {
+		return err
+	}
+	mgrDone := make(chan struct{})
+	defer func() {
+		cancel() // stop the controllers before the API server they talk to
+		<-mgrDone
+		_ = env.Stop()
+	}()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: manager.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	if err != nil {
+		return err
+	}
+	metrics, err := gitsync.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	desired := gitsync.NewDesiredStore()
+	if err := (&gitsync.GitSyncReconciler{Client: mgr.GetClient(), Metrics: metrics, Desired: desired}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&gitsync.DriftReconciler{Client: mgr.GetClient(), Metrics: metrics, Desired: desired}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	go func() { _ = mgr.Start(ctx); close(mgrDone) }()
+	c := env.Client
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return err
+	}
+
+	gs := &streamv1.GitSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "catalog"},
+		Spec:       streamv1.GitSyncSpec{URL: repo, Path: "catalog", Prune: true, Interval: metav1.Duration{Duration: time.Hour}},
+	}
+	start := time.Now()
+	if err := c.Create(ctx, gs); err != nil {
+		return err
+	}
+	head := "main@sha1:" + git(repo, "rev-parse", "HEAD")
+	if err := wait(ctx, c, gs, func(g *streamv1.GitSync) bool { return g.Status.LastAppliedRevision == head }); err != nil {
+		return err
+	}
+	full := time.Since(start)
+
+	start = time.Now()
+	if err := requestSync(ctx, c, gs); err != nil {
+		return err
+	}
+	noop := time.Since(start)
+
+	if err := os.WriteFile(filepath.Join(repo, "app-0007.yaml"), []byte(template(7, "App 7, renamed")), 0o644); err != nil {
+		return err
+	}
+	git(repo, "commit", "-qam", "rename one")
+	head = "main@sha1:" + git(repo, "rev-parse", "HEAD")
+	start = time.Now()
+	if err := requestSync(ctx, c, gs); err != nil {
+		return err
+	}
+	if err := wait(ctx, c, gs, func(g *streamv1.GitSync) bool { return g.Status.LastAppliedRevision == head }); err != nil {
+		return err
+	}
+	oneChange := time.Since(start)
+
+	tpl := &streamv1.Template{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app-0500"}}
+	start = time.Now()
+	if err := c.Patch(ctx, tpl, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"displayName":"edited"}}`)), client.FieldOwner("kubectl-edit")); err != nil {
+		return err
+	}
+	if err := wait(ctx, c, gs, func(g *streamv1.GitSync) bool { return len(g.Status.Drift) > 0 }); err != nil {
+		return err
+	}
+	drift := time.Since(start)
+
+	fmt.Printf("\ntemplates:                         %d\n", n)
+	fmt.Printf("full sync (fetch, build, apply):   %v\n", full.Round(time.Millisecond))
+	fmt.Printf("no-op resync (revision unchanged): %v\n", noop.Round(time.Millisecond))
+	fmt.Printf("resync with one template changed:  %v\n", oneChange.Round(time.Millisecond))
+	fmt.Printf("kubectl edit → drift reported:     %v\n", drift.Round(time.Millisecond))
+	fmt.Printf("ratio full / no-op:                %.0fx\n", full.Seconds()/noop.Seconds())
+	return nil
+}
+
+func requestSync(ctx context.Context, c client.Client, gs *streamv1.GitSync) error {
+	token := time.Now().Format(time.RFC3339Nano)
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, streamv1.ReconcileRequestAnnotation, token)
+	if err := c.Patch(ctx, gs, client.RawPatch("application/merge-patch+json", []byte(patch))); err != nil {
+		return err
+	}
+	return wait(ctx, c, gs, func(g *streamv1.GitSync) bool { return g.Status.LastHandledReconcileAt == token })
+}
+
+func wait(ctx context.Context, c client.Client, gs *streamv1.GitSync, done func(*streamv1.GitSync) bool) error {
+	deadline := time.Now().Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		got := &streamv1.GitSync{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(gs), got); err == nil && done(got) {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("timed out waiting for %s", gs.Name)
+}
+
+func template(i int, name string) string {
+	return fmt.Sprintf(`apiVersion: stream.space/v1alpha1
+kind: Template
+metadata:
+  name: app-%04d
+spec:
+  displayName: %q
+  category: Utilities
+  baseImage: lscr.io/linuxserver/app-%04d:1.0.%d
+  defaultResources: {memory: 1Gi, cpu: 500m}
+  ports: [{name: http, containerPort: 3000}]
+  stream: {protocol: Selkies, port: 3000}
+  volumeMounts: [{name: user-home, mountPath: /config}]
+  tags: [generated, bench]
+`, i, name, i, i)
+}
+
+func generate(dir string, n int) error {
+	var k strings.Builder
+	k.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n")
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("app-%04d.yaml", i)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(template(i, fmt.Sprintf("App %d", i))), 0o644); err != nil {
+			return err
+		}
+		k.WriteString("  - " + name + "\n")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "catalog"), 0o755); err != nil {
+		return err
+	}
+	// The overlay lives in catalog/ and reaches the files at the root.
+	if err := os.WriteFile(filepath.Join(dir, "catalog", "kustomization.yaml"), []byte("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: "+ns+"\nresources: [../base]\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "base"), 0o755); err != nil {
+		return err
+	}
+	var kb strings.Builder
+	kb.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n")
+	for i := 0; i < n; i++ {
+		kb.WriteString(fmt.Sprintf("  - ../app-%04d.yaml\n", i))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "base", "kustomization.yaml"), []byte(kb.String()), 0o644); err != nil {
+		return err
+	}
+	git(dir, "init", "-q", "--initial-branch=main")
+	git(dir, "add", "-A")
+	git(dir, "-c", "user.name=Bench", "-c", "user.email=bench@example.com", "commit", "-qm", "generated catalog")
+	return nil
+}
+
+func git(dir string, args ...string) string {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Bench", "GIT_AUTHOR_EMAIL=bench@example.com", "GIT_COMMITTER_NAME=Bench", "GIT_COMMITTER_EMAIL=bench@example.com")
+	out, err := cmd.Output()
+	if err != nil {
+		panic(fmt.Sprintf("git %v: %v", args, err))
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,5 +1,6 @@
-// Command streamspace is the StreamSpace command line: today it runs the
-// platform locally (`streamspace local up`).
+// Command streamspace is the StreamSpace command line: run the platform
+// locally (`streamspace local up`) and check a platform repository
+// (`streamspace validate`).
 package main
 
 import (
@@ -15,7 +16,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(localCommand())
+	root.AddCommand(localCommand(), validateCommand())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

@@ -1,0 +1,67 @@
+package validate
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/streamspace/streamspace/test/testenv"
+)
+
+func load(t *testing.T) *Validator {
+	t.Helper()
+	v, err := Load(filepath.Join(testenv.RepoRoot(), "deploy", "crd", "bases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestRepo_ownContentIsValid(t *testing.T) {
+	problems, n, err := load(t).Repo(testenv.RepoRoot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	if n < 40 {
+		t.Errorf("validated %d objects, want the whole catalog and policies", n)
+	}
+}
+
+func TestRepo_brokenFixtures_fileLineMessages(t *testing.T) {
+	problems, _, err := load(t).Repo("testdata/broken")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range problems {
+		got = append(got, p.String())
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{
+		"catalog/bad-tag.yaml:8: Template no-tag: spec.baseImage: baseImage must carry a tag or a digest",
+		`catalog/unknown-field.yaml:9: Template unknown-field: unknown field "spec.colour"`,
+		`catalog/duplicate.yaml:8: duplicate key "displayName" (first at line 6)`,
+		"catalog/cel.yaml:7: Template wrong-port: spec.category: Unsupported value: \"Browsers\"",
+		`policies/user.yaml:7: User alice: spec.quota refers to Quota "premium", which is not in the repository`,
+		"catalog/kustomization.yaml:6: overlay environments/test does not build: resource gone.yaml",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("missing problem:\n  %s\ngot:\n  %s", want, strings.ReplaceAll(all, "\n", "\n  "))
+		}
+	}
+}
+
+func TestObject_celRuleAfterSchema(t *testing.T) {
+	objs, probs := readFile("testdata/broken/catalog/cel.yaml", "cel.yaml")
+	if len(probs) > 0 || len(objs) != 1 {
+		t.Fatalf("read: %v", probs)
+	}
+	objs[0].obj["spec"].(map[string]any)["category"] = "Utilities" // only the CEL rule is broken now
+	got := load(t).Object(objs[0])
+	if len(got) != 1 || !strings.Contains(got[0].String(), "cel.yaml:6: Template wrong-port: spec: stream.port must be one of ports[].containerPort") {
+		t.Errorf("got %v", got)
+	}
+}

@@ -40,6 +40,8 @@ func TestDrift_warnMode_reportsWithinSeconds_andLeavesIt(t *testing.T) {
 		got = &streamv1.GitSync{}
 		g.Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(gs), got)).To(Succeed())
 		g.Expect(cond(got, streamv1.ConditionDrifted)).NotTo(BeNil())
+		// Conditions are patched just before the rest of the status.
+		g.Expect(got.Status.Drift).NotTo(BeEmpty())
 	}, 10*time.Second, 100*time.Millisecond).Should(Succeed())
 	t.Logf("drift reported %.1fs after the edit", time.Since(edited).Seconds())
 

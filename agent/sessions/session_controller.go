@@ -58,6 +58,8 @@ const TemplateField = "spec.template"
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
 // SessionReconciler reconciles Sessions.
 type SessionReconciler struct {
 	client.Client

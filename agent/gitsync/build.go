@@ -61,6 +61,17 @@ var managedKinds = map[schema.GroupKind]bool{
 // DefaultAllowed is the allow-list without a configuration.
 var DefaultAllowed = Allowed{Extra: []schema.GroupKind{{Kind: "ConfigMap"}}}
 
+// ParseAllowed reads an allow-list like "ConfigMap,ServiceMonitor.monitoring.coreos.com".
+func ParseAllowed(list string) Allowed {
+	a := Allowed{Extra: []schema.GroupKind{}}
+	for _, item := range strings.Split(list, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			a.Extra = append(a.Extra, schema.ParseGroupKind(item))
+		}
+	}
+	return a
+}
+
 // Validate checks every object is of an allowed kind and puts it in the
 // platform namespace. It names every offending object, not just the first.
 func (a Allowed) Validate(objs []*unstructured.Unstructured, namespace string) error {

@@ -74,7 +74,7 @@ func (r *GitSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
-	if r.Allowed.Extra == nil {
+	if r.Allowed.Extra == nil { // unset, as opposed to an empty allow-list
 		r.Allowed = DefaultAllowed
 	}
 	return ctrl.NewControllerManagedBy(mgr).

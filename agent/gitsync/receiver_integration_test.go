@@ -73,10 +73,12 @@ func TestReceiver_signedPush_syncsAtOnce_badSignatureChangesNothing(t *testing.T
 	}, time.Second, 200*time.Millisecond).Should(Succeed())
 
 	// The real one: the new revision is applied at once (the interval is 1h).
+	pushed := time.Now()
 	code, out := post(t, srv.URL+"/hook/github", "push", body, sign(body))
 	g.Expect(code).To(Equal(http.StatusAccepted))
 	g.Expect(out["triggered"]).To(ConsistOf(ns + "/platform"))
 	waitRevision(t, gs, rev)
+	t.Logf("push notification → revision applied: %v", time.Since(pushed).Round(time.Millisecond))
 	tpl := &streamv1.Template{}
 	g.Expect(env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "firefox"}, tpl)).To(Succeed())
 	g.Expect(tpl.Spec.DisplayName).To(Equal("Firefox ESR"))

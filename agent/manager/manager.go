@@ -51,6 +51,9 @@ type Config struct {
 	DisableWebhooks bool
 	// LeaderElection for running several replicas.
 	LeaderElection bool
+	// SyncAllowedKinds are the kinds a GitSync may apply besides the
+	// StreamSpace kinds and NetworkPolicy ("ConfigMap,Kind.group").
+	SyncAllowedKinds string
 	// ReceiverAddr serves the Git push webhook receiver (/hook/github,
 	// /hook/generic); it runs only with a ReceiverSecret.
 	ReceiverAddr   string
@@ -136,6 +139,7 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 	}
 	desired := gitsync.NewDesiredStore()
 	if err := (&gitsync.GitSyncReconciler{
+		Allowed:  gitsync.ParseAllowed(cfg.SyncAllowedKinds),
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("streamspace-agent"),
 		Metrics:  syncMetrics,

@@ -29,6 +29,7 @@ func main() {
 	flag.StringVar(&cfg.WebhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Folder with the webhook's tls.crt and tls.key.")
 	flag.BoolVar(&cfg.DisableWebhooks, "disable-webhooks", false, "Run without the quota admission webhook.")
 	flag.BoolVar(&cfg.LeaderElection, "leader-elect", false, "Elect a leader, for running several replicas.")
+	flag.StringVar(&cfg.SyncAllowedKinds, "sync-allowed-kinds", "ConfigMap", "Kinds a GitSync may apply besides the StreamSpace kinds and NetworkPolicy (Kind or Kind.group, comma-separated).")
 	flag.StringVar(&cfg.ReceiverAddr, "receiver-addr", ":9292", "Address of the Git push webhook receiver (runs when STREAMSPACE_WEBHOOK_SECRET is set).")
 	flag.IntVar(&cfg.SessionWorkers, "session-workers", 4, "Sessions reconciled in parallel.")
 	flag.StringVar(&cfg.Sessions.Home.StorageClassName, "home-storage-class", "", "Storage class of home volumes (ReadWriteMany; empty: the cluster default).")

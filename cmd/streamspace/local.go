@@ -114,13 +114,14 @@ func localUp(ctx context.Context, stateDir, namespace string) error {
 
 	wh := env.WebhookInstallOptions
 	mgr, err := manager.New(ctx, env.Config, manager.Config{
-		Namespace:      namespace,
-		MetricsAddr:    "127.0.0.1:8080",
-		ProbeAddr:      "127.0.0.1:8081",
-		WebhookHost:    wh.LocalServingHost,
-		WebhookPort:    wh.LocalServingPort,
-		WebhookCertDir: wh.LocalServingCertDir,
-		Sessions:       sessions.Options{Home: users.HomeOptions{DefaultSize: resource.MustParse("10Gi")}},
+		Namespace:        namespace,
+		SyncAllowedKinds: "ConfigMap",
+		MetricsAddr:      "127.0.0.1:8080",
+		ProbeAddr:        "127.0.0.1:8081",
+		WebhookHost:      wh.LocalServingHost,
+		WebhookPort:      wh.LocalServingPort,
+		WebhookCertDir:   wh.LocalServingCertDir,
+		Sessions:         sessions.Options{Home: users.HomeOptions{DefaultSize: resource.MustParse("10Gi")}},
 	})
 	if err != nil {
 		return err

@@ -352,11 +352,5 @@ func orUnknown(s string) string {
 }
 
 func (r *DriftReconciler) event(gs *streamv1.GitSync, eventType, reason, note string, args ...any) {
-	if r.Recorder != nil {
-		msg := fmt.Sprintf(note, args...)
-		if len(msg) > 1000 {
-			msg = msg[:1000] + " …"
-		}
-		r.Recorder.Eventf(gs, nil, eventType, reason, "DriftCheck", "%s", msg)
-	}
+	eventf(r.Recorder, gs, eventType, reason, "DriftCheck", note, args...)
 }

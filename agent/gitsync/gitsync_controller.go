@@ -492,11 +492,18 @@ func jitter(d time.Duration) time.Duration {
 }
 
 func (r *GitSyncReconciler) event(gs *streamv1.GitSync, eventType, reason, note string, args ...any) {
-	if r.Recorder != nil {
-		msg := fmt.Sprintf(note, args...)
-		if len(msg) > 1000 { // the API refuses event messages over 1024 bytes
-			msg = msg[:1000] + " …"
-		}
-		r.Recorder.Eventf(gs, nil, eventType, reason, "Sync", "%s", msg)
+	eventf(r.Recorder, gs, eventType, reason, "Sync", note, args...)
+}
+
+// eventf records an event, cut to the API's limit of 1024 bytes (a sync
+// that changes many objects lists them all).
+func eventf(rec recorder.EventRecorder, gs *streamv1.GitSync, eventType, reason, action, note string, args ...any) {
+	if rec == nil {
+		return
 	}
+	msg := fmt.Sprintf(note, args...)
+	if len(msg) > 1000 {
+		msg = msg[:1000] + " …"
+	}
+	rec.Eventf(gs, nil, eventType, reason, action, "%s", msg)
 }

@@ -1,6 +1,7 @@
 package sessions
 
 import (
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -126,7 +127,7 @@ func podTemplate(s *streamv1.Session, t *streamv1.Template) corev1.PodTemplateSp
 			Annotations: map[string]string{
 				// Which template generation this pod was built from, for
 				// debugging "why does my session not have the new image".
-				"stream.space/template-generation": itoa(t.Generation),
+				"stream.space/template-generation": strconv.FormatInt(t.Generation, 10),
 			},
 		},
 		Spec: corev1.PodSpec{

@@ -186,6 +186,4 @@ func podCondition(p *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition
 
 func ptrTime(t metav1.Time) *metav1.Time { return &t }
 
-func itoa(n int64) string { return fmt.Sprint(n) }
-
 func isNoMatch(err error) bool { return err != nil && meta.IsNoMatchError(err) }

@@ -45,8 +45,14 @@ test-ground: ## Build kube-apiserver and etcd for envtest into the cache (a seco
 cluster-binaries: ## Also build kube-controller-manager, kube-scheduler, kubelet, kubectl and kwok for a local cluster
 	@hack/kube-binaries.sh $(KUBE_BIN) etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl kwok
 
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: system-deps
+system-deps: ## Install the Debian packages the tests use (git, for git http-backend and git-upload-pack) when missing
+	@command -v git >/dev/null || { echo "==> Installing git"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq git; }
+
 .PHONY: test
-test: test-ground ## Run every test: unit, generated-files check, controllers against a real kube-apiserver + etcd
+test: system-deps test-ground ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers
 	go vet ./...
 	go test $(GO_TEST_FLAGS) ./...
 
@@ -62,7 +68,7 @@ bench-gitsync: test-ground ## Sync a generated catalog of 1,000 templates: full 
 ##@ Run
 
 .PHONY: run
-run: test-ground ## Run a local control plane (kube-apiserver + etcd) with the StreamSpace CRDs and the agent
+run: system-deps test-ground ## Run a local control plane (kube-apiserver + etcd) with the StreamSpace CRDs and the agent
 	go run ./cmd/streamspace local up
 
 .PHONY: build

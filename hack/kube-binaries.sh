@@ -94,7 +94,7 @@ for bin in "$@"; do
     kube-apiserver|kube-controller-manager|kube-scheduler|kubelet)
       build_kube "$bin" "k8s.io/kubernetes/cmd/$bin" ;;
     kubectl)
-      build_kube kubectl k8s.io/kubectl/cmd/kubectl 2>/dev/null || build_kube kubectl k8s.io/kubernetes/cmd/kubectl ;;
+      build_kube kubectl k8s.io/kubernetes/cmd/kubectl ;;
     etcd)
       build_wrapped etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3 ;;
     kwok)

@@ -290,9 +290,22 @@ func setDrift(gs *streamv1.GitSync, id string, d *streamv1.DriftedObject) {
 	if d != nil {
 		out = append(out, *d)
 	}
+	// Corrected drift is kept as a record, but not without end: the oldest
+	// corrected entries go first.
+	if len(out) > maxDriftRecords {
+		sort.SliceStable(out, func(i, j int) bool {
+			if out[i].Corrected != out[j].Corrected {
+				return !out[i].Corrected
+			}
+			return out[i].DetectedAt.After(out[j].DetectedAt.Time)
+		})
+		out = out[:maxDriftRecords]
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	gs.Status.Drift = out
 }
+
+const maxDriftRecords = 100
 
 // lastManager is the field manager that most recently changed the object,
 // other than the agent itself.

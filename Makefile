@@ -48,8 +48,10 @@ cluster-binaries: ## Also build kube-controller-manager, kube-scheduler, kubelet
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: system-deps
-system-deps: ## Install the Debian packages the tests use (git, for git http-backend and git-upload-pack) when missing
-	@command -v git >/dev/null || { echo "==> Installing git"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq git; }
+system-deps: ## Install the Debian packages the tests use when missing: git (http-backend, upload-pack), postgresql
+	@missing=""; command -v git >/dev/null || missing="$$missing git"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then echo "==> Installing$$missing"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
 
 .PHONY: test
 test: system-deps test-ground ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers

@@ -1,0 +1,108 @@
+// Package store is the portal's persistent state: users with their local
+// credentials, refresh tokens, the audit log and session history. One
+// interface, two databases: PostgreSQL in production and an embedded,
+// pure-Go SQLite by default (no server to run).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every implementation returns, so callers can tell cases apart.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists")
+	// ErrTokenReused is returned when a refresh token that was already
+	// rotated or revoked is presented again: a sign of theft. The caller
+	// revokes the token's whole family.
+	ErrTokenReused = errors.New("refresh token already used")
+)
+
+// User is a person who can sign in.
+type User struct {
+	ID       int64
+	Username string
+	Display  string
+	Email    string
+	// PasswordHash is a bcrypt hash; empty for users who sign in by OIDC.
+	PasswordHash string
+	Role         string // "admin" or "user"
+	Groups       []string
+	Source       string // "local" or "oidc"
+	Disabled     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	LastLoginAt  *time.Time
+}
+
+// RefreshToken is stored by the hash of its value only.
+type RefreshToken struct {
+	Hash      string
+	Family    string // tokens rotated from one login share a family
+	Username  string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RevokedAt *time.Time
+}
+
+// AuditEvent is one line of the audit log: who did what, to what, when and
+// from where.
+type AuditEvent struct {
+	ID         int64
+	At         time.Time
+	Actor      string
+	Action     string // e.g. login, logout, session.create, session.wake
+	Target     string
+	RemoteAddr string
+	Detail     string
+}
+
+// AuditFilter narrows an audit query; zero values match everything.
+type AuditFilter struct {
+	Actor  string
+	Action string
+	Since  time.Time
+	Limit  int
+}
+
+// SessionRecord is one session's history, for analytics.
+type SessionRecord struct {
+	Session   string
+	Username  string
+	Template  string
+	StartedAt time.Time
+	EndedAt   *time.Time
+	EndReason string
+	// Hibernations and HibernatedSeconds measure what hibernation saved.
+	Hibernations      int
+	HibernatedSeconds int64
+}
+
+// Store is the portal's persistence.
+type Store interface {
+	CreateUser(ctx context.Context, u *User) error
+	UserByName(ctx context.Context, username string) (*User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	UpdateUser(ctx context.Context, u *User) error
+	RecordLogin(ctx context.Context, username string, at time.Time) error
+
+	SaveRefreshToken(ctx context.Context, t RefreshToken) error
+	RefreshTokenByHash(ctx context.Context, hash string) (*RefreshToken, error)
+	// RotateRefreshToken revokes oldHash and saves next in one
+	// transaction; ErrTokenReused when oldHash was already revoked.
+	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, at time.Time) error
+	RevokeFamily(ctx context.Context, family string, at time.Time) error
+	RevokeUserTokens(ctx context.Context, username string, at time.Time) error
+
+	Audit(ctx context.Context, e AuditEvent) error
+	AuditLog(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+
+	StartSession(ctx context.Context, r SessionRecord) error
+	RecordHibernation(ctx context.Context, session string, seconds int64) error
+	EndSession(ctx context.Context, session string, at time.Time, reason string) error
+	SessionHistory(ctx context.Context, since time.Time) ([]SessionRecord, error)
+
+	Close() error
+}

@@ -76,7 +76,7 @@ func ParseAllowed(list string) Allowed {
 // platform namespace. It names every offending object, not just the first.
 func (a Allowed) Validate(objs []*unstructured.Unstructured, namespace string) error {
 	if len(objs) == 0 {
-		return fmt.Errorf("the build produced no objects; refusing to apply an empty set (it would prune everything)")
+		return &ValidationError{msg: "the build produced no objects; refusing to apply an empty set (it would prune everything)"}
 	}
 	var bad []string
 	for _, o := range objs {
@@ -93,10 +93,15 @@ func (a Allowed) Validate(objs []*unstructured.Unstructured, namespace string) e
 	}
 	if len(bad) > 0 {
 		sort.Strings(bad)
-		return fmt.Errorf("objects the agent may not apply: %s", strings.Join(bad, ", "))
+		return &ValidationError{msg: "objects the agent may not apply: " + strings.Join(bad, ", ")}
 	}
 	return nil
 }
+
+// ValidationError says why built objects were refused.
+type ValidationError struct{ msg string }
+
+func (e *ValidationError) Error() string { return e.msg }
 
 func (a Allowed) has(gk schema.GroupKind) bool {
 	for _, x := range a.Extra {

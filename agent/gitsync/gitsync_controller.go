@@ -7,6 +7,7 @@ package gitsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -180,7 +181,8 @@ func (r *GitSyncReconciler) reconcile(ctx context.Context, gs *streamv1.GitSync)
 	}
 	if err != nil {
 		reason := ReasonBuildFailed
-		if strings.HasPrefix(err.Error(), "objects the agent may not apply") || strings.HasPrefix(err.Error(), "the build produced no objects") {
+		var invalid *ValidationError
+		if errors.As(err, &invalid) {
 			reason = ReasonValidationFailed
 		}
 		msg := fmt.Sprintf("revision %s: %s", revision, err)

@@ -1,0 +1,123 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/streamspace/streamspace/portal/auth"
+	"github.com/streamspace/streamspace/portal/store"
+)
+
+// RefreshCookie holds a browser's refresh token, sent only to the auth
+// routes.
+const RefreshCookie = "ss_refresh"
+
+// AuthAPI signs people in and out.
+type AuthAPI struct {
+	Store  store.Store
+	Tokens *auth.Tokens
+	// SecureCookies marks cookies Secure (set when serving over TLS).
+	SecureCookies bool
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+type tokenResponse struct {
+	AccessToken      string    `json:"accessToken"`
+	AccessExpiresAt  time.Time `json:"accessExpiresAt"`
+	RefreshToken     string    `json:"refreshToken"`
+	RefreshExpiresAt time.Time `json:"refreshExpiresAt"`
+}
+
+// Login checks a local account and hands out tokens, as JSON for API
+// clients and as HttpOnly cookies for the browser.
+func (a *AuthAPI) Login(c *gin.Context) {
+	var req loginRequest
+	if err := c.ShouldBindJSON(&req); err != nil || req.Username == "" || req.Password == "" {
+		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "username and password are required",
+			Fields: map[string]string{"username": "required", "password": "required"}})
+		return
+	}
+	u, err := auth.Login(c, a.Store, req.Username, req.Password)
+	if err != nil {
+		_ = a.Store.Audit(c, store.AuditEvent{Actor: req.Username, Action: "login.failed", RemoteAddr: c.ClientIP()})
+		if errors.Is(err, auth.ErrBadCredentials) || errors.Is(err, auth.ErrUserDisabled) {
+			fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, err.Error()))
+			return
+		}
+		fail(c, err)
+		return
+	}
+	p, err := a.Tokens.Issue(c, u)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	_ = a.Store.Audit(c, store.AuditEvent{Actor: u.Username, Action: "login", RemoteAddr: c.ClientIP(), Detail: "local"})
+	a.respond(c, p)
+}
+
+// Refresh rotates the refresh token (body or cookie).
+func (a *AuthAPI) Refresh(c *gin.Context) {
+	token := a.refreshToken(c)
+	p, _, err := a.Tokens.Refresh(c, token)
+	if err != nil {
+		a.clearCookies(c)
+		if errors.Is(err, auth.ErrRefreshReused) {
+			_ = a.Store.Audit(c, store.AuditEvent{Actor: "unknown", Action: "token.reuse", RemoteAddr: c.ClientIP()})
+		}
+		if errors.Is(err, auth.ErrInvalidToken) || errors.Is(err, auth.ErrRefreshReused) || errors.Is(err, auth.ErrUserDisabled) {
+			fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, err.Error()))
+			return
+		}
+		fail(c, err)
+		return
+	}
+	a.respond(c, p)
+}
+
+// Logout revokes this login's refresh tokens and clears the cookies.
+func (a *AuthAPI) Logout(c *gin.Context) {
+	if err := a.Tokens.Logout(c, a.refreshToken(c)); err != nil {
+		fail(c, err)
+		return
+	}
+	if p := auth.Principal(c); p != nil {
+		_ = a.Store.Audit(c, store.AuditEvent{Actor: p.Subject, Action: "logout", RemoteAddr: c.ClientIP()})
+	}
+	a.clearCookies(c)
+	c.Status(http.StatusNoContent)
+}
+
+func (a *AuthAPI) refreshToken(c *gin.Context) string {
+	var body struct {
+		RefreshToken string `json:"refreshToken"`
+	}
+	if c.Request.ContentLength > 0 {
+		_ = c.ShouldBindJSON(&body)
+	}
+	if body.RefreshToken != "" {
+		return body.RefreshToken
+	}
+	ck, _ := c.Cookie(RefreshCookie)
+	return ck
+}
+
+func (a *AuthAPI) respond(c *gin.Context, p auth.Pair) {
+	c.SetSameSite(http.SameSiteLaxMode)
+	c.SetCookie(auth.AccessCookie, p.AccessToken, int(time.Until(p.AccessExpiresAt).Seconds()), "/", "", a.SecureCookies, true)
+	c.SetCookie(RefreshCookie, p.RefreshToken, int(time.Until(p.RefreshExpiresAt).Seconds()), "/api/v1/auth", "", a.SecureCookies, true)
+	c.JSON(http.StatusOK, tokenResponse{AccessToken: p.AccessToken, AccessExpiresAt: p.AccessExpiresAt, RefreshToken: p.RefreshToken, RefreshExpiresAt: p.RefreshExpiresAt})
+}
+
+func (a *AuthAPI) clearCookies(c *gin.Context) {
+	c.SetSameSite(http.SameSiteLaxMode)
+	c.SetCookie(auth.AccessCookie, "", -1, "/", "", a.SecureCookies, true)
+	c.SetCookie(RefreshCookie, "", -1, "/api/v1/auth", "", a.SecureCookies, true)
+}

@@ -1,0 +1,306 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/streamspace/streamspace/agent/quota"
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal/auth"
+	"github.com/streamspace/streamspace/portal/store"
+)
+
+// FieldManager is the portal's field manager for what it writes.
+const FieldManager = "streamspace-portal"
+
+// Auditor records who did what.
+type Auditor interface {
+	Audit(ctx context.Context, e store.AuditEvent) error
+}
+
+// SessionsAPI serves /api/v1/sessions. Sessions are Session objects in the
+// platform namespace; a caller sees and touches only their own (admins
+// see all), and asking for someone else's answers 404, so that names do
+// not leak.
+type SessionsAPI struct {
+	Client    client.Client
+	Namespace string
+	Audit     Auditor
+}
+
+// SessionView is a session as the API shows it.
+type SessionView struct {
+	Name         string            `json:"name"`
+	User         string            `json:"user"`
+	Template     string            `json:"template"`
+	State        string            `json:"state"`
+	Phase        string            `json:"phase"`
+	Message      string            `json:"message,omitempty"`
+	URL          string            `json:"url,omitempty"`
+	CreatedAt    time.Time         `json:"createdAt"`
+	LastActivity *time.Time        `json:"lastActivity,omitempty"`
+	IdleDeadline *time.Time        `json:"idleDeadline,omitempty"`
+	ExpiresAt    *time.Time        `json:"expiresAt,omitempty"`
+	Resources    map[string]string `json:"resources,omitempty"`
+}
+
+func view(s *streamv1.Session) SessionView {
+	v := SessionView{Name: s.Name, User: s.Spec.User, Template: s.Spec.Template, State: string(s.DesiredState()),
+		Phase: string(s.Status.Phase), URL: s.Status.URL, CreatedAt: s.CreationTimestamp.UTC()}
+	for _, c := range s.Status.Conditions {
+		if c.Type == streamv1.ConditionReady {
+			v.Message = c.Message
+		}
+	}
+	at := func(t *metav1.Time) *time.Time {
+		if t == nil {
+			return nil
+		}
+		u := t.UTC()
+		return &u
+	}
+	v.LastActivity, v.IdleDeadline, v.ExpiresAt = at(s.Status.LastActivity), at(s.Status.IdleDeadline), at(s.Status.ExpiresAt)
+	if r := s.Spec.Resources; r.Memory != nil || r.CPU != nil {
+		v.Resources = map[string]string{}
+		if r.Memory != nil {
+			v.Resources["memory"] = r.Memory.String()
+		}
+		if r.CPU != nil {
+			v.Resources["cpu"] = r.CPU.String()
+		}
+	}
+	return v
+}
+
+// List returns the caller's sessions (all sessions for an admin, or one
+// user's with ?user=).
+func (a *SessionsAPI) List(c *gin.Context) {
+	p := auth.Principal(c)
+	opts := []client.ListOption{client.InNamespace(a.Namespace)}
+	switch user := c.Query("user"); {
+	case !p.IsAdmin():
+		opts = append(opts, client.MatchingFields{quota.UserField: p.Subject})
+	case user != "":
+		opts = append(opts, client.MatchingFields{quota.UserField: user})
+	}
+	var list streamv1.SessionList
+	if err := a.Client.List(c, &list, opts...); err != nil {
+		fail(c, err)
+		return
+	}
+	out := make([]SessionView, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, view(&list.Items[i]))
+	}
+	c.JSON(http.StatusOK, gin.H{"sessions": out})
+}
+
+// Get returns one session.
+func (a *SessionsAPI) Get(c *gin.Context) {
+	if s := a.owned(c); s != nil {
+		c.JSON(http.StatusOK, view(s))
+	}
+}
+
+// CreateRequest is the body of POST /api/v1/sessions. The user is always
+// the caller; it is never read from the body.
+type CreateRequest struct {
+	Template  string `json:"template"`
+	Resources struct {
+		Memory string `json:"memory"`
+		CPU    string `json:"cpu"`
+	} `json:"resources"`
+}
+
+// Create launches a session of a template for the caller, after the same
+// quota check the admission webhook makes.
+func (a *SessionsAPI) Create(c *gin.Context) {
+	p := auth.Principal(c)
+	var req CreateRequest
+	if err := c.ShouldBindJSON(&req); err != nil {
+		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the body must be JSON: " + err.Error()})
+		return
+	}
+	fields := map[string]string{}
+	if req.Template == "" {
+		fields["template"] = "required"
+	}
+	s := &streamv1.Session{
+		ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace},
+		Spec:       streamv1.SessionSpec{User: p.Subject, Template: req.Template, State: streamv1.StateRunning},
+	}
+	for name, val := range map[string]string{"resources.memory": req.Resources.Memory, "resources.cpu": req.Resources.CPU} {
+		if val == "" {
+			continue
+		}
+		q, err := resource.ParseQuantity(val)
+		if err != nil || q.Sign() <= 0 {
+			fields[name] = fmt.Sprintf("%q is not a positive quantity (e.g. 2Gi, 500m)", val)
+			continue
+		}
+		if name == "resources.memory" {
+			s.Spec.Resources.Memory = &q
+		} else {
+			s.Spec.Resources.CPU = &q
+		}
+	}
+	if len(fields) > 0 {
+		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the request has invalid fields", Fields: fields})
+		return
+	}
+	t := &streamv1.Template{}
+	if err := a.Client.Get(c, client.ObjectKey{Namespace: a.Namespace, Name: req.Template}, t); err != nil {
+		if apierrors.IsNotFound(err) {
+			fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: fmt.Sprintf("template %q does not exist", req.Template),
+				Fields: map[string]string{"template": "unknown template"}})
+			return
+		}
+		fail(c, err)
+		return
+	}
+	s.Name = sessionName(p.Subject, t.Name)
+	if err := quota.CheckSession(c, a.Client, s, t, true, nil); err != nil {
+		fail(c, quotaError(err))
+		return
+	}
+	if err := a.Client.Create(c, s, client.FieldOwner(FieldManager)); err != nil {
+		fail(c, kubeError(err))
+		return
+	}
+	a.audit(c, "session.create", s.Name, t.Name)
+	c.JSON(http.StatusCreated, view(s))
+}
+
+// Delete terminates a session: it stops, its record stays.
+func (a *SessionsAPI) Delete(c *gin.Context) {
+	s := a.owned(c)
+	if s == nil {
+		return
+	}
+	if err := a.setState(c, s, streamv1.StateTerminated); err != nil {
+		fail(c, kubeError(err))
+		return
+	}
+	a.audit(c, "session.delete", s.Name, "")
+	c.JSON(http.StatusOK, view(s))
+}
+
+// Wake starts a hibernated session again; the quota decides.
+func (a *SessionsAPI) Wake(c *gin.Context) {
+	s := a.owned(c)
+	if s == nil {
+		return
+	}
+	switch s.DesiredState() {
+	case streamv1.StateTerminated:
+		fail(c, Errorf(http.StatusConflict, CodeConflict, "the session was terminated; launch a new one"))
+		return
+	case streamv1.StateRunning:
+		c.JSON(http.StatusOK, view(s))
+		return
+	}
+	t := &streamv1.Template{}
+	if err := a.Client.Get(c, client.ObjectKey{Namespace: a.Namespace, Name: s.Spec.Template}, t); err != nil {
+		fail(c, kubeError(err))
+		return
+	}
+	if err := quota.CheckSession(c, a.Client, withState(s, streamv1.StateRunning), t, false, func(o *streamv1.Session) bool { return o.Name == s.Name }); err != nil {
+		fail(c, quotaError(err))
+		return
+	}
+	if err := a.setState(c, s, streamv1.StateRunning); err != nil {
+		fail(c, kubeError(err))
+		return
+	}
+	a.audit(c, "session.wake", s.Name, "")
+	c.JSON(http.StatusAccepted, view(s))
+}
+
+// owned loads the session named in the path if the caller may see it, or
+// renders 404.
+func (a *SessionsAPI) owned(c *gin.Context) *streamv1.Session {
+	s := &streamv1.Session{}
+	err := a.Client.Get(c, client.ObjectKey{Namespace: a.Namespace, Name: c.Param("id")}, s)
+	p := auth.Principal(c)
+	if apierrors.IsNotFound(err) || (err == nil && !p.IsAdmin() && s.Spec.User != p.Subject) {
+		fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("no session %q", c.Param("id"))))
+		return nil
+	}
+	if err != nil {
+		fail(c, err)
+		return nil
+	}
+	return s
+}
+
+func (a *SessionsAPI) setState(ctx context.Context, s *streamv1.Session, state streamv1.SessionState) error {
+	patch := client.MergeFrom(s.DeepCopy())
+	s.Spec.State = state
+	return a.Client.Patch(ctx, s, patch, client.FieldOwner(FieldManager))
+}
+
+func (a *SessionsAPI) audit(c *gin.Context, action, target, detail string) {
+	if a.Audit == nil {
+		return
+	}
+	_ = a.Audit.Audit(c, store.AuditEvent{Actor: auth.Principal(c).Subject, Action: action, Target: target, Detail: detail, RemoteAddr: c.ClientIP()})
+}
+
+func withState(s *streamv1.Session, state streamv1.SessionState) *streamv1.Session {
+	w := s.DeepCopy()
+	w.Spec.State = state
+	return w
+}
+
+// quotaError turns a quota refusal into the API's error.
+func quotaError(err error) error {
+	var ex *quota.ExceededError
+	switch {
+	case errors.As(err, &ex):
+		return &Error{Status: http.StatusForbidden, Code: CodeQuotaExceeded, Message: ex.Error(),
+			Fields: map[string]string{"limit": ex.Limit, "used": ex.Used, "max": ex.Max}}
+	case errors.Is(err, quota.ErrUserDisabled):
+		return Errorf(http.StatusForbidden, CodeForbidden, "your account is disabled")
+	}
+	return err
+}
+
+// kubeError maps what the API server refused (the webhook included).
+func kubeError(err error) error {
+	switch {
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "quota"):
+		return Errorf(http.StatusForbidden, CodeQuotaExceeded, err.Error())
+	case apierrors.IsInvalid(err):
+		return Errorf(http.StatusBadRequest, CodeInvalid, err.Error())
+	case apierrors.IsNotFound(err):
+		return Errorf(http.StatusNotFound, CodeNotFound, err.Error())
+	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
+		return Errorf(http.StatusConflict, CodeConflict, err.Error())
+	}
+	return err
+}
+
+// sessionName is <user>-<template>-<5 hex>, cut to the 60 characters a
+// Session name may have.
+func sessionName(user, template string) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	suffix := hex.EncodeToString(b)[:5]
+	base := user + "-" + template
+	if max := 60 - len(suffix) - 1; len(base) > max {
+		base = strings.TrimRight(base[:max], "-.")
+	}
+	return base + "-" + suffix
+}

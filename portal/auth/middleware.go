@@ -1,0 +1,59 @@
+package auth
+
+import (
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// AccessCookie holds the access token of a browser.
+const AccessCookie = "ss_access"
+
+// PrincipalKey is where Authenticate stores the caller's *Claims.
+const PrincipalKey = "principal"
+
+// Principal returns the authenticated caller.
+func Principal(c *gin.Context) *Claims {
+	p, _ := c.Get(PrincipalKey)
+	claims, _ := p.(*Claims)
+	return claims
+}
+
+// IsAdmin reports whether the caller has the admin role.
+func (c *Claims) IsAdmin() bool { return c != nil && c.Role == "admin" }
+
+// Authenticate accepts a Bearer token (API clients) or the access cookie
+// (the browser) and refuses the request otherwise. unauthorized renders the
+// refusal (the API's error shape).
+func Authenticate(t *Tokens, unauthorized func(*gin.Context, string)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		token := ""
+		if h := c.GetHeader("Authorization"); strings.HasPrefix(h, "Bearer ") {
+			token = strings.TrimPrefix(h, "Bearer ")
+		} else if ck, err := c.Cookie(AccessCookie); err == nil {
+			token = ck
+		}
+		if token == "" {
+			unauthorized(c, "sign in first")
+			return
+		}
+		claims, err := t.Verify(token)
+		if err != nil {
+			unauthorized(c, "the access token is invalid or expired")
+			return
+		}
+		c.Set(PrincipalKey, claims)
+		c.Next()
+	}
+}
+
+// RequireAdmin refuses callers without the admin role.
+func RequireAdmin(forbidden func(*gin.Context, string)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !Principal(c).IsAdmin() {
+			forbidden(c, "admins only")
+			return
+		}
+		c.Next()
+	}
+}

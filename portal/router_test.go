@@ -1,0 +1,307 @@
+package portal_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal"
+	"github.com/streamspace/streamspace/portal/api"
+	"github.com/streamspace/streamspace/portal/auth"
+	"github.com/streamspace/streamspace/portal/store"
+	"github.com/streamspace/streamspace/portal/store/sqlite"
+	"github.com/streamspace/streamspace/test/testenv"
+)
+
+const ns = "streamspace"
+
+var (
+	env    *testenv.Env
+	srv    *httptest.Server
+	db     store.Store
+	tokens *auth.Tokens
+	now    = time.Now()
+)
+
+// TestMain: a real API server (the portal's Kubernetes side), the embedded
+// SQLite store, and the real router over HTTP.
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
+	var err error
+	if env, err = testenv.Start(false); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	dir, _ := os.MkdirTemp("", "portal-test-")
+	ctx := context.Background()
+	if db, err = sqlite.Open(ctx, filepath.Join(dir, "portal.db")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := seed(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	tokens = &auth.Tokens{Store: db, Key: []byte("test-key-test-key-test-key-test-key"), Issuer: "streamspace", Now: func() time.Time { return now }}
+	srv = httptest.NewServer(portal.NewRouter(portal.Handlers{
+		Auth:      &api.AuthAPI{Store: db, Tokens: tokens},
+		Sessions:  &api.SessionsAPI{Client: env.Client, Namespace: ns, Audit: db},
+		Templates: &api.TemplatesAPI{Client: env.Client, Namespace: ns},
+		Users:     &api.UsersAPI{Client: env.Client, Namespace: ns},
+	}))
+	code := m.Run()
+	srv.Close()
+	_ = db.Close()
+	_ = env.Stop()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func seed(ctx context.Context) error {
+	c := env.Client
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return err
+	}
+	mem := resource.MustParse("2Gi")
+	if err := c.Create(ctx, &streamv1.Template{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "firefox"}, Spec: streamv1.TemplateSpec{
+		DisplayName: "Firefox", Category: "Web Browsers", BaseImage: "lscr.io/linuxserver/firefox:1.0.0",
+		DefaultResources: streamv1.Resources{Memory: &mem},
+		Ports:            []streamv1.TemplatePort{{Name: "http", ContainerPort: 3000}},
+		Stream:           streamv1.StreamSpec{Protocol: streamv1.StreamSelkies, Port: 3000}}}); err != nil {
+		return err
+	}
+	if err := c.Create(ctx, &streamv1.Quota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"},
+		Spec: streamv1.QuotaSpec{Default: true, Limits: streamv1.QuotaLimits{MaxRunningSessions: ptr.To[int32](2)}}}); err != nil {
+		return err
+	}
+	for _, u := range []struct{ name, role string }{{"alice", "user"}, {"bob", "user"}, {"root", "admin"}} {
+		hash, err := auth.HashPassword("password-of-" + u.name)
+		if err != nil {
+			return err
+		}
+		if err := db.CreateUser(ctx, &store.User{Username: u.name, PasswordHash: hash, Role: u.role, Source: "local"}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type response struct {
+	Status int
+	Body   map[string]any
+}
+
+func call(t *testing.T, method, path, token string, body any) response {
+	t.Helper()
+	var buf bytes.Buffer
+	if body != nil {
+		_ = json.NewEncoder(&buf).Encode(body)
+	}
+	req, _ := http.NewRequest(method, srv.URL+path, &buf)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := response{Status: resp.StatusCode}
+	_ = json.NewDecoder(resp.Body).Decode(&out.Body)
+	return out
+}
+
+func login(t *testing.T, user string) (access, refresh string) {
+	t.Helper()
+	r := call(t, http.MethodPost, "/api/v1/auth/login", "", map[string]string{"username": user, "password": "password-of-" + user})
+	if r.Status != http.StatusOK {
+		t.Fatalf("login %s: %d %v", user, r.Status, r.Body)
+	}
+	return r.Body["accessToken"].(string), r.Body["refreshToken"].(string)
+}
+
+func errorCode(r response) string {
+	e, _ := r.Body["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
+}
+
+func TestSessions_launchListWakeDelete_userFromTokenNotBody(t *testing.T) {
+	alice, _ := login(t, "alice")
+	r := call(t, http.MethodPost, "/api/v1/sessions", alice, map[string]any{"template": "firefox", "user": "mallory"})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create: %d %v", r.Status, r.Body)
+	}
+	name := r.Body["name"].(string)
+	s := &streamv1.Session{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Spec.User != "alice" {
+		t.Errorf("session user %q, want the caller", s.Spec.User)
+	}
+	list := call(t, http.MethodGet, "/api/v1/sessions", alice, nil)
+	if n := len(list.Body["sessions"].([]any)); n != 1 {
+		t.Errorf("alice sees %d sessions", n)
+	}
+	// Hibernate (as the controller would), then wake through the API.
+	patch := client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"state":"hibernated"}}`))
+	if err := env.Client.Patch(context.Background(), s, patch); err != nil {
+		t.Fatal(err)
+	}
+	if w := call(t, http.MethodPost, "/api/v1/sessions/"+name+"/wake", alice, nil); w.Status != http.StatusAccepted || w.Body["state"] != "running" {
+		t.Errorf("wake: %d %v", w.Status, w.Body)
+	}
+	if d := call(t, http.MethodDelete, "/api/v1/sessions/"+name, alice, nil); d.Status != http.StatusOK || d.Body["state"] != "terminated" {
+		t.Errorf("delete: %d %v", d.Status, d.Body)
+	}
+	events, _ := db.AuditLog(context.Background(), store.AuditFilter{Actor: "alice"})
+	actions := map[string]bool{}
+	for _, e := range events {
+		actions[e.Action] = true
+	}
+	for _, want := range []string{"login", "session.create", "session.wake", "session.delete"} {
+		if !actions[want] {
+			t.Errorf("no audit row for %s: %+v", want, events)
+		}
+	}
+}
+
+func TestSessions_quotaDenialAndBadInput_areClearErrors(t *testing.T) {
+	bob, _ := login(t, "bob")
+	for i := 0; i < 2; i++ {
+		if r := call(t, http.MethodPost, "/api/v1/sessions", bob, map[string]any{"template": "firefox"}); r.Status != http.StatusCreated {
+			t.Fatalf("create %d: %v", i, r.Body)
+		}
+	}
+	r := call(t, http.MethodPost, "/api/v1/sessions", bob, map[string]any{"template": "firefox"})
+	if r.Status != http.StatusForbidden || errorCode(r) != api.CodeQuotaExceeded {
+		t.Fatalf("third session: %d %v", r.Status, r.Body)
+	}
+	msg := r.Body["error"].(map[string]any)["message"].(string)
+	if msg != `quota "default" exceeded: maxRunningSessions: 2 running, limit 2; hibernate or terminate a running session to start another` {
+		t.Errorf("message: %s", msg)
+	}
+	r = call(t, http.MethodPost, "/api/v1/sessions", bob, map[string]any{"template": "nope", "resources": map[string]string{"memory": "lots"}})
+	fields, _ := r.Body["error"].(map[string]any)["fields"].(map[string]any)
+	if r.Status != http.StatusBadRequest || errorCode(r) != api.CodeInvalid || fields["resources.memory"] == nil {
+		t.Errorf("bad body: %d %v", r.Status, r.Body)
+	}
+	r = call(t, http.MethodPost, "/api/v1/sessions", bob, map[string]any{"template": "nope"})
+	if r.Status != http.StatusBadRequest || r.Body["error"].(map[string]any)["message"] != `template "nope" does not exist` {
+		t.Errorf("unknown template: %d %v", r.Status, r.Body)
+	}
+}
+
+// TestAuthorization_matrix: every session route, for the owner, another
+// user, an admin, an anonymous caller and expired or forged tokens.
+func TestAuthorization_matrix(t *testing.T) {
+	owner, _ := login(t, "alice")
+	other, _ := login(t, "bob")
+	admin, _ := login(t, "root")
+	created := call(t, http.MethodPost, "/api/v1/sessions", owner, map[string]any{"template": "firefox"})
+	if created.Status != http.StatusCreated {
+		t.Fatalf("create: %v", created.Body)
+	}
+	name := created.Body["name"].(string)
+
+	now = now.Add(-2 * time.Hour)
+	expiredPair, _ := tokens.Issue(context.Background(), &store.User{Username: "alice", Role: "user"})
+	now = now.Add(2 * time.Hour)
+	expired := expiredPair.AccessToken
+
+	routes := []struct{ method, path string }{
+		{http.MethodGet, "/api/v1/sessions/" + name},
+		{http.MethodPost, "/api/v1/sessions/" + name + "/wake"},
+		{http.MethodDelete, "/api/v1/sessions/" + name},
+	}
+	callers := []struct {
+		who, token string
+		want       int
+	}{
+		{"anonymous", "", http.StatusUnauthorized},
+		{"expired token", expired, http.StatusUnauthorized},
+		{"forged token", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.", http.StatusUnauthorized},
+		{"another user", other, http.StatusNotFound},
+	}
+	for _, rt := range routes {
+		for _, c := range callers {
+			if r := call(t, rt.method, rt.path, c.token, nil); r.Status != c.want {
+				t.Errorf("%s %s as %s: %d, want %d (%v)", rt.method, rt.path, c.who, r.Status, c.want, r.Body)
+			}
+		}
+	}
+	for _, path := range []string{"/api/v1/sessions", "/api/v1/templates", "/api/v1/users/me"} {
+		if r := call(t, http.MethodGet, path, "", nil); r.Status != http.StatusUnauthorized || errorCode(r) != api.CodeUnauthenticated {
+			t.Errorf("GET %s anonymous: %d %v", path, r.Status, r.Body)
+		}
+	}
+	// The other user's list does not show it; the admin sees and may act.
+	for _, s := range call(t, http.MethodGet, "/api/v1/sessions", other, nil).Body["sessions"].([]any) {
+		if s.(map[string]any)["user"] != "bob" {
+			t.Errorf("bob sees %v", s)
+		}
+	}
+	if r := call(t, http.MethodGet, "/api/v1/sessions/"+name, admin, nil); r.Status != http.StatusOK {
+		t.Errorf("admin get: %d", r.Status)
+	}
+	if r := call(t, http.MethodDelete, "/api/v1/sessions/"+name, admin, nil); r.Status != http.StatusOK {
+		t.Errorf("admin delete: %d", r.Status)
+	}
+}
+
+func TestAuth_refreshRotates_revokedRefreshIsRefused_logout(t *testing.T) {
+	access, refresh := login(t, "bob")
+	r := call(t, http.MethodPost, "/api/v1/auth/refresh", "", map[string]string{"refreshToken": refresh})
+	if r.Status != http.StatusOK || r.Body["refreshToken"] == refresh {
+		t.Fatalf("refresh: %d %v", r.Status, r.Body)
+	}
+	next := r.Body["refreshToken"].(string)
+	if r := call(t, http.MethodPost, "/api/v1/auth/refresh", "", map[string]string{"refreshToken": refresh}); r.Status != http.StatusUnauthorized {
+		t.Errorf("reused refresh token: %d", r.Status)
+	}
+	if r := call(t, http.MethodPost, "/api/v1/auth/refresh", "", map[string]string{"refreshToken": next}); r.Status != http.StatusUnauthorized {
+		t.Errorf("family must be revoked after reuse: %d", r.Status)
+	}
+	_, refresh = login(t, "bob")
+	if r := call(t, http.MethodPost, "/api/v1/auth/logout", access, map[string]string{"refreshToken": refresh}); r.Status != http.StatusNoContent {
+		t.Errorf("logout: %d", r.Status)
+	}
+	if r := call(t, http.MethodPost, "/api/v1/auth/refresh", "", map[string]string{"refreshToken": refresh}); r.Status != http.StatusUnauthorized {
+		t.Errorf("refresh after logout: %d", r.Status)
+	}
+	if r := call(t, http.MethodPost, "/api/v1/auth/login", "", map[string]string{"username": "bob", "password": "wrong"}); r.Status != http.StatusUnauthorized || errorCode(r) != api.CodeUnauthenticated {
+		t.Errorf("wrong password: %d %v", r.Status, r.Body)
+	}
+}
+
+func TestUsersMe_showsQuotaAndUse(t *testing.T) {
+	root, _ := login(t, "root")
+	r := call(t, http.MethodGet, "/api/v1/users/me", root, nil)
+	if r.Status != http.StatusOK || r.Body["username"] != "root" || r.Body["role"] != "admin" {
+		t.Fatalf("me: %d %v", r.Status, r.Body)
+	}
+	if q := r.Body["quota"].(map[string]any); q["name"] != "default" {
+		t.Errorf("quota: %v", q)
+	}
+	tpl := call(t, http.MethodGet, "/api/v1/templates", root, nil)
+	if list := tpl.Body["templates"].([]any); len(list) != 1 || list[0].(map[string]any)["displayName"] != "Firefox" {
+		t.Errorf("templates: %v", tpl.Body)
+	}
+}

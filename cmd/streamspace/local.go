@@ -25,6 +25,7 @@ import (
 	"github.com/streamspace/streamspace/agent/sessions"
 	"github.com/streamspace/streamspace/agent/users"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal"
 	"github.com/streamspace/streamspace/test/testenv"
 )
 
@@ -131,6 +132,7 @@ StreamSpace is up (control plane without a node: sessions are reconciled, no pod
 The agent syncs environments/local from this checkout's committed content every 30s.
 
   kubeconfig:  export KUBECONFIG=%s
+  portal API:  http://127.0.0.1:8443/api/v1 (sign in: POST /api/v1/auth/login; the admin password is printed once below, the first time)
   metrics:     http://127.0.0.1:8080/metrics
   try:         kubectl get templates -n %s
                kubectl create -n %s -f - <<< '{"apiVersion":"stream.space/v1alpha1","kind":"Session","metadata":{"name":"me-firefox"},"spec":{"user":"me","template":"firefox"}}'
@@ -139,7 +141,14 @@ The agent syncs environments/local from this checkout's committed content every 
 
 `, kubeconfigPath, namespace, namespace, namespace)
 	go reportFirstSync(ctx, c, sync)
-	return mgr.Start(ctx)
+	portalErr := make(chan error, 1)
+	go func() {
+		portalErr <- portal.Run(ctx, portal.Config{Addr: "127.0.0.1:8443", Namespace: namespace, StateDir: stateDir, Out: os.Stdout}, c)
+	}()
+	if err := mgr.Start(ctx); err != nil {
+		return err
+	}
+	return <-portalErr
 }
 
 // reportFirstSync prints the outcome of the first sync, so a newcomer sees

@@ -32,7 +32,7 @@ func NewRouter(h Handlers) *gin.Engine {
 	v1.POST("/auth/login", h.Auth.Login)
 	v1.POST("/auth/refresh", h.Auth.Refresh)
 
-	signedIn := v1.Group("", auth.Authenticate(h.Auth.Tokens, unauthorized))
+	signedIn := v1.Group("", auth.Authenticate(h.Auth.Tokens, unauthorized), auth.RequireCSRF(forbidden))
 	signedIn.POST("/auth/logout", h.Auth.Logout)
 	signedIn.GET("/users/me", h.Users.Me)
 	signedIn.GET("/templates", h.Templates.List)
@@ -47,6 +47,11 @@ func NewRouter(h Handlers) *gin.Engine {
 
 func unauthorized(c *gin.Context, msg string) {
 	_ = c.Error(api.Errorf(http.StatusUnauthorized, api.CodeUnauthenticated, msg))
+	c.Abort()
+}
+
+func forbidden(c *gin.Context, msg string) {
+	_ = c.Error(api.Errorf(http.StatusForbidden, api.CodeForbidden, msg))
 	c.Abort()
 }
 

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -303,5 +305,81 @@ func TestUsersMe_showsQuotaAndUse(t *testing.T) {
 	tpl := call(t, http.MethodGet, "/api/v1/templates", root, nil)
 	if list := tpl.Body["templates"].([]any); len(list) != 1 || list[0].(map[string]any)["displayName"] != "Firefox" {
 		t.Errorf("templates: %v", tpl.Body)
+	}
+}
+
+func TestLogin_rateLimited_perUserAndAddress(t *testing.T) {
+	limited := httptest.NewServer(portal.NewRouter(portal.Handlers{
+		Auth:      &api.AuthAPI{Store: db, Tokens: tokens, Limiter: auth.NewLoginLimiter(time.Minute, 3)},
+		Sessions:  &api.SessionsAPI{Client: env.Client, Namespace: ns},
+		Templates: &api.TemplatesAPI{Client: env.Client, Namespace: ns},
+		Users:     &api.UsersAPI{Client: env.Client, Namespace: ns},
+	}))
+	defer limited.Close()
+	post := func(password string) *http.Response {
+		body, _ := json.Marshal(map[string]string{"username": "alice", "password": password})
+		resp, err := http.Post(limited.URL+"/api/v1/auth/login", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for i := 0; i < 3; i++ {
+		if r := post("guess"); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d", i, r.StatusCode)
+		}
+	}
+	r := post("password-of-alice") // even the right password waits now
+	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Errorf("4th attempt: %d, Retry-After %q", r.StatusCode, r.Header.Get("Retry-After"))
+	}
+}
+
+func TestCSRF_cookieMutationsNeedTheHeader(t *testing.T) {
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	body, _ := json.Marshal(map[string]string{"username": "root", "password": "password-of-root"})
+	resp, err := browser.Post(srv.URL+"/api/v1/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	u, _ := url.Parse(srv.URL)
+	csrf := ""
+	for _, c := range jar.Cookies(u) {
+		if c.Name == auth.CSRFCookie {
+			csrf = c.Value
+		}
+	}
+	if csrf == "" {
+		t.Fatal("no CSRF cookie after login")
+	}
+	launch := func(header string) int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/sessions", bytes.NewReader([]byte(`{"template":"firefox"}`)))
+		req.Header.Set("Content-Type", "application/json")
+		if header != "" {
+			req.Header.Set(auth.CSRFHeader, header)
+		}
+		resp, err := browser.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := launch(""); got != http.StatusForbidden {
+		t.Errorf("cookie POST without the header: %d", got)
+	}
+	if got := launch("forged"); got != http.StatusForbidden {
+		t.Errorf("cookie POST with a wrong header: %d", got)
+	}
+	if got := launch(csrf); got != http.StatusCreated {
+		t.Errorf("cookie POST with the header: %d", got)
+	}
+	// Reads need no header.
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/sessions", nil)
+	if resp, err := browser.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("cookie GET: %v %v", resp.StatusCode, err)
 	}
 }

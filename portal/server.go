@@ -75,7 +75,8 @@ func Run(ctx context.Context, cfg Config, k8s client.Client) error {
 	tokens := &auth.Tokens{Store: db, Key: key, Issuer: "streamspace"}
 	gin.SetMode(gin.ReleaseMode)
 	h := NewRouter(Handlers{
-		Auth:      &api.AuthAPI{Store: db, Tokens: tokens, SecureCookies: cfg.SecureCookies},
+		Auth: &api.AuthAPI{Store: db, Tokens: tokens, SecureCookies: cfg.SecureCookies,
+			Limiter: auth.NewLoginLimiter(12*time.Second, 5)}, // 5 tries, then 5 a minute
 		Sessions:  &api.SessionsAPI{Client: k8s, Namespace: cfg.Namespace, Audit: db},
 		Templates: &api.TemplatesAPI{Client: k8s, Namespace: cfg.Namespace},
 		Users:     &api.UsersAPI{Client: k8s, Namespace: cfg.Namespace},

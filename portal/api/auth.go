@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -21,6 +22,8 @@ type AuthAPI struct {
 	Tokens *auth.Tokens
 	// SecureCookies marks cookies Secure (set when serving over TLS).
 	SecureCookies bool
+	// Limiter slows password guessing; nil allows every attempt.
+	Limiter *auth.LoginLimiter
 }
 
 type loginRequest struct {
@@ -43,6 +46,13 @@ func (a *AuthAPI) Login(c *gin.Context) {
 		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "username and password are required",
 			Fields: map[string]string{"username": "required", "password": "required"}})
 		return
+	}
+	if a.Limiter != nil {
+		if ok, wait := a.Limiter.Allow(c.ClientIP(), req.Username); !ok {
+			c.Header("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			fail(c, Errorf(http.StatusTooManyRequests, CodeRateLimited, "too many sign-in attempts; try again in "+wait.Round(time.Second).String()))
+			return
+		}
 	}
 	u, err := auth.Login(c, a.Store, req.Username, req.Password)
 	if err != nil {
@@ -113,6 +123,7 @@ func (a *AuthAPI) respond(c *gin.Context, p auth.Pair) {
 	c.SetSameSite(http.SameSiteLaxMode)
 	c.SetCookie(auth.AccessCookie, p.AccessToken, int(time.Until(p.AccessExpiresAt).Seconds()), "/", "", a.SecureCookies, true)
 	c.SetCookie(RefreshCookie, p.RefreshToken, int(time.Until(p.RefreshExpiresAt).Seconds()), "/api/v1/auth", "", a.SecureCookies, true)
+	c.SetCookie(auth.CSRFCookie, auth.NewCSRFToken(), int(time.Until(p.RefreshExpiresAt).Seconds()), "/", "", a.SecureCookies, false) // readable by the UI
 	c.JSON(http.StatusOK, tokenResponse{AccessToken: p.AccessToken, AccessExpiresAt: p.AccessExpiresAt, RefreshToken: p.RefreshToken, RefreshExpiresAt: p.RefreshExpiresAt})
 }
 

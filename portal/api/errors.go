@@ -32,6 +32,7 @@ const (
 	CodeInvalid         = "invalid_request"
 	CodeQuotaExceeded   = "quota_exceeded"
 	CodeConflict        = "conflict"
+	CodeRateLimited     = "rate_limited"
 	CodeInternal        = "internal"
 )
 

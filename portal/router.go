@@ -8,25 +8,45 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/go-logr/logr"
 
 	"github.com/streamspace/streamspace/portal/api"
 	"github.com/streamspace/streamspace/portal/auth"
 )
 
-// Handlers are the resource handlers the router serves.
+// Handlers are the resource handlers the router serves, and what it
+// observes them with.
 type Handlers struct {
 	Auth      *api.AuthAPI
 	Sessions  *api.SessionsAPI
 	Templates *api.TemplatesAPI
 	Users     *api.UsersAPI
+
+	Metrics  *Metrics     // nil: no request metrics
+	Gatherer http.Handler // serves /metrics when set
+	Ready    func(*gin.Context) error
+	Log      logr.Logger
 }
 
 // NewRouter builds the portal's HTTP routes.
 func NewRouter(h Handlers) *gin.Engine {
 	r := gin.New()
-	r.Use(gin.Recovery(), requestID(), api.RenderErrors())
+	r.Use(gin.Recovery(), requestID(), h.Metrics.observe(h.Log), api.RenderErrors())
 
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+	r.GET("/readyz", func(c *gin.Context) {
+		if h.Ready != nil {
+			if err := h.Ready(c); err != nil {
+				c.String(http.StatusServiceUnavailable, err.Error())
+				return
+			}
+		}
+		c.String(http.StatusOK, "ok")
+	})
+	if h.Gatherer != nil {
+		r.GET("/metrics", gin.WrapH(h.Gatherer))
+	}
+	r.GET("/api/v1/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openAPI) })
 
 	v1 := r.Group("/api/v1")
 	v1.POST("/auth/login", h.Auth.Login)

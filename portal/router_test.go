@@ -11,10 +11,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,7 +63,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	tokens = &auth.Tokens{Store: db, Key: []byte("test-key-test-key-test-key-test-key"), Issuer: "streamspace", Now: func() time.Time { return now }}
+	reg := prometheus.NewRegistry()
+	metrics, err := portal.NewMetrics(reg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	srv = httptest.NewServer(portal.NewRouter(portal.Handlers{
+		Metrics:   metrics,
+		Gatherer:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Auth:      &api.AuthAPI{Store: db, Tokens: tokens},
 		Sessions:  &api.SessionsAPI{Client: env.Client, Namespace: ns, Audit: db},
 		Templates: &api.TemplatesAPI{Client: env.Client, Namespace: ns},
@@ -381,5 +392,31 @@ func TestCSRF_cookieMutationsNeedTheHeader(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/sessions", nil)
 	if resp, err := browser.Do(req); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("cookie GET: %v %v", resp.StatusCode, err)
+	}
+}
+
+func TestMetrics_countRequestsByRoutePattern(t *testing.T) {
+	alice, _ := login(t, "alice")
+	call(t, http.MethodGet, "/api/v1/sessions/no-such-session", alice, nil)
+	call(t, http.MethodGet, "/api/v1/sessions", "", nil)
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	text := b.String()
+	for _, want := range []string{
+		`streamspace_portal_requests_total{code="404",method="GET",route="/api/v1/sessions/:id"}`,
+		`streamspace_portal_auth_failures_total{code="401"}`,
+		`streamspace_portal_request_duration_seconds_bucket{method="POST",route="/api/v1/auth/login"`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(text, "no-such-session") {
+		t.Error("raw paths leak into metric labels")
 	}
 }

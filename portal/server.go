@@ -13,8 +13,13 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal/api"
 	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/store"
@@ -37,6 +42,7 @@ type Config struct {
 	SecureCookies bool
 	// Out receives the bootstrap admin's one-time password.
 	Out io.Writer
+	Log logr.Logger
 }
 
 // OpenStore opens PostgreSQL for a postgres:// DSN, else the embedded
@@ -74,7 +80,25 @@ func Run(ctx context.Context, cfg Config, k8s client.Client) error {
 	}
 	tokens := &auth.Tokens{Store: db, Key: key, Issuer: "streamspace"}
 	gin.SetMode(gin.ReleaseMode)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := NewMetrics(reg)
+	if err != nil {
+		return err
+	}
 	h := NewRouter(Handlers{
+		Metrics:  metrics,
+		Gatherer: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Log:      cfg.Log,
+		Ready: func(c *gin.Context) error {
+			if err := db.Ping(c); err != nil {
+				return fmt.Errorf("database: %w", err)
+			}
+			if err := k8s.List(c, &streamv1.TemplateList{}, client.InNamespace(cfg.Namespace), client.Limit(1)); err != nil {
+				return fmt.Errorf("kubernetes API: %w", err)
+			}
+			return nil
+		},
 		Auth: &api.AuthAPI{Store: db, Tokens: tokens, SecureCookies: cfg.SecureCookies,
 			Limiter: auth.NewLoginLimiter(12*time.Second, 5)}, // 5 tries, then 5 a minute
 		Sessions:  &api.SessionsAPI{Client: k8s, Namespace: cfg.Namespace, Audit: db},

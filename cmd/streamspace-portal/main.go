@@ -25,6 +25,7 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("portal")
+	cfg.Log = log
 	if key := os.Getenv("STREAMSPACE_TOKEN_KEY"); key != "" {
 		cfg.SigningKey = []byte(key)
 	}

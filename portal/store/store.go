@@ -104,5 +104,7 @@ type Store interface {
 	EndSession(ctx context.Context, session string, at time.Time, reason string) error
 	SessionHistory(ctx context.Context, since time.Time) ([]SessionRecord, error)
 
+	// Ping checks the database answers (readiness).
+	Ping(ctx context.Context) error
 	Close() error
 }

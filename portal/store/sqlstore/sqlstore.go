@@ -35,6 +35,9 @@ var _ store.Store = (*Store)(nil)
 // New wraps an open, migrated database.
 func New(db *sql.DB, d Dialect) *Store { return &Store{db: db, d: d} }
 
+// Ping checks the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 

@@ -1,0 +1,65 @@
+package portal
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/streamspace/streamspace/portal/api"
+)
+
+// TestOpenAPI_describesEveryRoute keeps the description and the router in
+// step: every /api/v1 route is described, and nothing else is.
+func TestOpenAPI_describesEveryRoute(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	var spec struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPI, &spec); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	described := map[string]bool{}
+	for path, ops := range spec.Paths {
+		for method := range ops {
+			if method != "parameters" {
+				described[strings.ToUpper(method)+" /api/v1"+path] = true
+			}
+		}
+	}
+	served := map[string]bool{}
+	r := NewRouter(Handlers{Auth: &api.AuthAPI{}, Sessions: &api.SessionsAPI{}, Templates: &api.TemplatesAPI{}, Users: &api.UsersAPI{}})
+	for _, rt := range r.Routes() {
+		if !strings.HasPrefix(rt.Path, "/api/v1/") || rt.Path == "/api/v1/openapi.json" {
+			continue
+		}
+		path := rt.Path
+		for _, seg := range strings.Split(path, "/") {
+			if strings.HasPrefix(seg, ":") {
+				path = strings.Replace(path, seg, "{"+seg[1:]+"}", 1)
+			}
+		}
+		served[rt.Method+" "+path] = true
+	}
+	var missing, extra []string
+	for k := range served {
+		if !described[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range described {
+		if !served[k] {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 {
+		t.Errorf("routes not in openapi.json: %v", missing)
+	}
+	if len(extra) > 0 {
+		t.Errorf("openapi.json describes routes the router does not serve: %v", extra)
+	}
+}

@@ -48,9 +48,11 @@ cluster-binaries: ## Also build kube-controller-manager, kube-scheduler, kubelet
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: system-deps
-system-deps: ## Install the Debian packages the tests use when missing: git (http-backend, upload-pack), postgresql
+system-deps: ## Install the Debian packages the tests use when missing: git, postgresql, tigervnc-standalone-server, websockify
 	@missing=""; command -v git >/dev/null || missing="$$missing git"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v Xvnc >/dev/null || missing="$$missing tigervnc-standalone-server"; \
+	command -v websockify >/dev/null || missing="$$missing websockify"; \
 	if [ -n "$$missing" ]; then echo "==> Installing$$missing"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
 
 .PHONY: test

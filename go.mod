@@ -3,6 +3,7 @@ module github.com/streamspace/streamspace
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/fluxcd/cli-utils v1.3.0
 	github.com/fluxcd/gitkit v0.6.0
 	github.com/fluxcd/pkg/gittestserver v0.25.0

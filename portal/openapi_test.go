@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/streamspace/streamspace/portal/api"
+	"github.com/streamspace/streamspace/portal/stream"
 )
 
 // TestOpenAPI_describesEveryRoute keeps the description and the router in
@@ -30,7 +31,7 @@ func TestOpenAPI_describesEveryRoute(t *testing.T) {
 		}
 	}
 	served := map[string]bool{}
-	r := NewRouter(Handlers{Auth: &api.AuthAPI{}, Sessions: &api.SessionsAPI{}, Templates: &api.TemplatesAPI{}, Users: &api.UsersAPI{}})
+	r := NewRouter(Handlers{Auth: &api.AuthAPI{}, Sessions: &api.SessionsAPI{}, Templates: &api.TemplatesAPI{}, Users: &api.UsersAPI{}, Stream: &stream.Proxy{}})
 	for _, rt := range r.Routes() {
 		if !strings.HasPrefix(rt.Path, "/api/v1/") || rt.Path == "/api/v1/openapi.json" {
 			continue

@@ -12,6 +12,7 @@ import (
 
 	"github.com/streamspace/streamspace/portal/api"
 	"github.com/streamspace/streamspace/portal/auth"
+	"github.com/streamspace/streamspace/portal/stream"
 )
 
 // Handlers are the resource handlers the router serves, and what it
@@ -21,6 +22,7 @@ type Handlers struct {
 	Sessions  *api.SessionsAPI
 	Templates *api.TemplatesAPI
 	Users     *api.UsersAPI
+	Stream    *stream.Proxy
 
 	Metrics  *Metrics     // nil: no request metrics
 	Gatherer http.Handler // serves /metrics when set
@@ -61,6 +63,7 @@ func NewRouter(h Handlers) *gin.Engine {
 	signedIn.GET("/sessions/:id", h.Sessions.Get)
 	signedIn.DELETE("/sessions/:id", h.Sessions.Delete)
 	signedIn.POST("/sessions/:id/wake", h.Sessions.Wake)
+	signedIn.GET("/sessions/:id/connect", h.Stream.Connect) // WebSocket
 
 	return r
 }
@@ -88,4 +91,10 @@ func requestID() gin.HandlerFunc {
 		c.Header("X-Request-ID", id)
 		c.Next()
 	}
+}
+
+// FailStream renders the stream proxy's refusals in the API's error shape.
+func FailStream(c *gin.Context, status int, code, msg string) {
+	_ = c.Error(api.Errorf(status, code, msg))
+	c.Abort()
 }

@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal"
@@ -30,7 +31,9 @@ import (
 	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/store"
 	"github.com/streamspace/streamspace/portal/store/sqlite"
+	"github.com/streamspace/streamspace/portal/stream"
 	"github.com/streamspace/streamspace/test/testenv"
+	"github.com/streamspace/streamspace/test/vnctest"
 )
 
 const ns = "streamspace"
@@ -40,6 +43,7 @@ var (
 	srv    *httptest.Server
 	db     store.Store
 	tokens *auth.Tokens
+	vnc    *vnctest.Server
 	now    = time.Now()
 )
 
@@ -76,8 +80,15 @@ func TestMain(m *testing.M) {
 		Sessions:  &api.SessionsAPI{Client: env.Client, Namespace: ns, Audit: db},
 		Templates: &api.TemplatesAPI{Client: env.Client, Namespace: ns},
 		Users:     &api.UsersAPI{Client: env.Client, Namespace: ns},
+		Stream: &stream.Proxy{Client: env.Client, Namespace: ns, Fail: portal.FailStream, ActivityEvery: 100 * time.Millisecond, Log: zap.New(zap.WriteTo(os.Stderr)),
+			Upstream: func(*streamv1.Session, *streamv1.Template) string { return vnc.URL }},
 	}))
+	if vnc, err = vnctest.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
+	vnc.Stop()
 	srv.Close()
 	_ = db.Close()
 	_ = env.Stop()
@@ -96,6 +107,12 @@ func seed(ctx context.Context) error {
 		DefaultResources: streamv1.Resources{Memory: &mem},
 		Ports:            []streamv1.TemplatePort{{Name: "http", ContainerPort: 3000}},
 		Stream:           streamv1.StreamSpec{Protocol: streamv1.StreamSelkies, Port: 3000}}}); err != nil {
+		return err
+	}
+	if err := c.Create(ctx, &streamv1.Template{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "light"}, Spec: streamv1.TemplateSpec{
+		DisplayName: "Light desktop", Category: "Utilities", BaseImage: "localhost/streamspace/light:1.0.0",
+		Ports:  []streamv1.TemplatePort{{Name: "vnc-ws", ContainerPort: 6080}},
+		Stream: streamv1.StreamSpec{Protocol: streamv1.StreamWebsockifyVNC, Port: 6080}}}); err != nil {
 		return err
 	}
 	if err := c.Create(ctx, &streamv1.Quota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"},
@@ -314,7 +331,7 @@ func TestUsersMe_showsQuotaAndUse(t *testing.T) {
 		t.Errorf("quota: %v", q)
 	}
 	tpl := call(t, http.MethodGet, "/api/v1/templates", root, nil)
-	if list := tpl.Body["templates"].([]any); len(list) != 1 || list[0].(map[string]any)["displayName"] != "Firefox" {
+	if list := tpl.Body["templates"].([]any); len(list) != 2 || list[0].(map[string]any)["displayName"] != "Light desktop" {
 		t.Errorf("templates: %v", tpl.Body)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/streamspace/streamspace/portal/store"
 	"github.com/streamspace/streamspace/portal/store/postgres"
 	"github.com/streamspace/streamspace/portal/store/sqlite"
+	"github.com/streamspace/streamspace/portal/stream"
 )
 
 // Config is what the portal needs to run.
@@ -104,6 +105,7 @@ func Run(ctx context.Context, cfg Config, k8s client.Client) error {
 		Sessions:  &api.SessionsAPI{Client: k8s, Namespace: cfg.Namespace, Audit: db},
 		Templates: &api.TemplatesAPI{Client: k8s, Namespace: cfg.Namespace},
 		Users:     &api.UsersAPI{Client: k8s, Namespace: cfg.Namespace},
+		Stream:    &stream.Proxy{Client: k8s, Namespace: cfg.Namespace, Fail: FailStream},
 	})
 	srv := &http.Server{Addr: cfg.Addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)

@@ -1,0 +1,200 @@
+package portal_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+)
+
+// runningSession creates a session of user's in phase Running (as the
+// controller would report it) with an old lastActivity.
+func runningSession(t *testing.T, name, user string, lastActivity time.Time) *streamv1.Session {
+	t.Helper()
+	s := &streamv1.Session{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: streamv1.SessionSpec{User: user, Template: "light"}}
+	if err := env.Client.Create(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	setStatus(t, s, streamv1.PhaseRunning, lastActivity)
+	return s
+}
+
+func setStatus(t *testing.T, s *streamv1.Session, phase streamv1.SessionPhase, lastActivity time.Time) {
+	t.Helper()
+	patch := fmt.Sprintf(`{"status":{"phase":%q,"lastActivity":%q}}`, phase, lastActivity.UTC().Format(time.RFC3339))
+	if err := env.Client.Status().Patch(context.Background(), s, client.RawPatch("application/merge-patch+json", []byte(patch))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func lastActivity(t *testing.T, name string) time.Time {
+	t.Helper()
+	s := &streamv1.Session{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s); err != nil {
+		t.Fatal(err)
+	}
+	return s.Status.LastActivity.Time
+}
+
+func dial(t *testing.T, name, token string) (*websocket.Conn, *http.Response, error) {
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/api/v1/sessions/"+name+"/connect",
+		&websocket.DialOptions{HTTPHeader: h, Subprotocols: []string{"binary"}})
+}
+
+// rfb reads and writes RFB through the proxied WebSocket.
+type rfb struct {
+	t    *testing.T
+	c    *websocket.Conn
+	ctx  context.Context
+	buf  []byte
+	read int
+}
+
+func (r *rfb) next(n int) []byte {
+	r.t.Helper()
+	for len(r.buf) < n {
+		_, data, err := r.c.Read(r.ctx)
+		if err != nil {
+			r.t.Fatalf("read: %v", err)
+		}
+		r.buf = append(r.buf, data...)
+		r.read += len(data)
+	}
+	out := r.buf[:n]
+	r.buf = r.buf[n:]
+	return out
+}
+
+func (r *rfb) send(b []byte) {
+	r.t.Helper()
+	if err := r.c.Write(r.ctx, websocket.MessageBinary, b); err != nil {
+		r.t.Fatalf("write: %v", err)
+	}
+}
+
+func TestStream_realVNCThroughTheProxy_inputIsActivity_idleIsNot(t *testing.T) {
+	alice, _ := login(t, "alice")
+	bob, _ := login(t, "bob")
+	old := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	s := runningSession(t, "alice-vnc", "alice", old)
+
+	// Nobody else reaches it, not even to the upstream.
+	for _, tok := range []string{"", bob} {
+		if _, resp, err := dial(t, s.Name, tok); err == nil || resp == nil || (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusNotFound) {
+			t.Errorf("token %q: err %v, status %v", tok, err, resp)
+		}
+	}
+
+	conn, _, err := dial(t, s.Name, alice)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(-1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := &rfb{t: t, c: conn, ctx: ctx}
+
+	// RFB 3.8 handshake, security None, shared ClientInit.
+	if v := string(r.next(12)); v != "RFB 003.008\n" {
+		t.Fatalf("server version %q", v)
+	}
+	r.send([]byte("RFB 003.008\n"))
+	n := int(r.next(1)[0])
+	types := r.next(n)
+	if !strings.Contains(string(types), "\x01") {
+		t.Fatalf("security types %v lack None", types)
+	}
+	r.send([]byte{1})
+	if res := binary.BigEndian.Uint32(r.next(4)); res != 0 {
+		t.Fatalf("security result %d", res)
+	}
+	r.send([]byte{1})
+	w, h := binary.BigEndian.Uint16(r.next(2)), binary.BigEndian.Uint16(r.next(2))
+	r.next(16) // pixel format
+	nameLen := binary.BigEndian.Uint32(r.next(4))
+	r.next(int(nameLen))
+	if w != 640 || h != 480 {
+		t.Errorf("framebuffer %dx%d", w, h)
+	}
+	// A full framebuffer update request: the picture flows back.
+	r.send([]byte{3, 0, 0, 0, 0, 0, 0x02, 0x80, 0x01, 0xe0})
+	if typ := r.next(1)[0]; typ != 0 {
+		t.Fatalf("message type %d, want FramebufferUpdate", typ)
+	}
+	r.next(1)
+	rects := binary.BigEndian.Uint16(r.next(2))
+	if rects == 0 {
+		t.Error("no rectangles")
+	}
+	// From here on, drain the stream as a viewer does (a client that stops
+	// reading stalls the server, and with it the input path).
+	drained := make(chan int)
+	go func() {
+		total := r.read
+		for {
+			_, data, err := conn.Read(ctx)
+			if err != nil {
+				drained <- total
+				return
+			}
+			total += len(data)
+		}
+	}()
+
+	waitActivity := func(after time.Time) time.Time {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if got := lastActivity(t, s.Name); got.After(after) {
+				return got
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("lastActivity did not move past %v", after)
+		return time.Time{}
+	}
+
+	// The handshake and a viewer's own traffic (asking for screen updates)
+	// are not activity, nor is an open connection with nothing on it.
+	for i := 0; i < 5; i++ {
+		r.send([]byte{3, 1, 0, 0, 0, 0, 0x02, 0x80, 0x01, 0xe0}) // incremental FramebufferUpdateRequest
+		time.Sleep(300 * time.Millisecond)
+	}
+	if got := lastActivity(t, s.Name); !got.Equal(old) {
+		t.Errorf("a viewer without input moved lastActivity to %v", got)
+	}
+	// A key press is.
+	r.send([]byte{4, 1, 0, 0, 0, 0, 0, 0x61}) // KeyEvent down a
+	waitActivity(old)
+
+	_ = conn.Close(websocket.StatusNormalClosure, "")
+	if total := <-drained; total < 640*480 {
+		t.Errorf("received %d bytes through the proxy, want at least a full 640x480 frame", total)
+	}
+}
+
+func TestStream_hibernatedSession_isNotProxied(t *testing.T) {
+	alice, _ := login(t, "alice")
+	s := runningSession(t, "alice-asleep", "alice", time.Now())
+	setStatus(t, s, streamv1.PhaseHibernated, time.Now())
+	_, resp, err := dial(t, s.Name, alice)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusConflict {
+		t.Fatalf("hibernated: %v %v", err, resp)
+	}
+}

@@ -1,0 +1,97 @@
+// Package vnctest runs a real VNC server behind websockify on loopback
+// (Debian's tigervnc-standalone-server and websockify), as a session's
+// stream would be served.
+package vnctest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"time"
+)
+
+// Server is Xvnc plus websockify.
+type Server struct {
+	// URL is the WebSocket URL of the stream.
+	URL   string
+	procs []*exec.Cmd
+}
+
+// Start starts Xvnc on a free display and websockify in front of it.
+func Start() (*Server, error) {
+	for _, bin := range []string{"Xvnc", "websockify"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return nil, fmt.Errorf("%s is not installed: run `make system-deps` (tigervnc-standalone-server, websockify)", bin)
+		}
+	}
+	display := 0
+	for i := 0; i < 50; i++ {
+		d := 50 + rand.IntN(400)
+		if _, err := os.Stat(fmt.Sprintf("/tmp/.X%d-lock", d)); os.IsNotExist(err) {
+			display = d
+			break
+		}
+	}
+	if display == 0 {
+		return nil, fmt.Errorf("no free X display")
+	}
+	rfb, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	ws, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{URL: fmt.Sprintf("ws://127.0.0.1:%d/", ws)}
+	xvnc := exec.Command("Xvnc", fmt.Sprintf(":%d", display), "-geometry", "640x480", "-depth", "24", "-SecurityTypes", "None",
+		"-interface", "127.0.0.1", "-rfbport", fmt.Sprint(rfb), "-AlwaysShared", "-nolisten", "tcp")
+	if err := xvnc.Start(); err != nil {
+		return nil, fmt.Errorf("start Xvnc: %w", err)
+	}
+	s.procs = append(s.procs, xvnc)
+	proxy := exec.Command("websockify", fmt.Sprintf("127.0.0.1:%d", ws), fmt.Sprintf("127.0.0.1:%d", rfb))
+	if err := proxy.Start(); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("start websockify: %w", err)
+	}
+	s.procs = append(s.procs, proxy)
+	for _, port := range []int{rfb, ws} {
+		if err := waitListening(port, 10*time.Second); err != nil {
+			s.Stop()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Stop ends both processes.
+func (s *Server) Stop() {
+	for _, p := range s.procs {
+		_ = p.Process.Kill()
+		_ = p.Wait()
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitListening(port int, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond); err == nil {
+			_ = c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("nothing listens on 127.0.0.1:%d after %v", port, d)
+}

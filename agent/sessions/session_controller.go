@@ -193,7 +193,9 @@ func (r *SessionReconciler) resolve(ctx context.Context, sc *scope) error {
 	switch err := r.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: s.Spec.Template}, t); {
 	case err == nil:
 		sc.template = t
-		conditions.MarkTrue(s, streamv1.ConditionTemplateResolved, streamv1.ReasonSucceeded, "Template %s resolved (generation %d)", t.Name, t.Generation)
+		// No template generation in the message: a template edit would
+		// otherwise rewrite the status of every session that uses it.
+		conditions.MarkTrue(s, streamv1.ConditionTemplateResolved, streamv1.ReasonSucceeded, "Template %s resolved", t.Name)
 	case apierrors.IsNotFound(err):
 		conditions.MarkFalse(s, streamv1.ConditionTemplateResolved, streamv1.ReasonTemplateNotFound, "Template %q not found in namespace %s", s.Spec.Template, s.Namespace)
 	default:

@@ -168,6 +168,13 @@ func (p *Proxy) activity(ctx context.Context, s *streamv1.Session) {
 	if p.lastSent == nil {
 		p.lastSent = map[string]time.Time{}
 	}
+	if len(p.lastSent) > 1000 { // forget sessions not written to lately
+		for name, at := range p.lastSent {
+			if now.Sub(at) >= every {
+				delete(p.lastSent, name)
+			}
+		}
+	}
 	if now.Sub(p.lastSent[s.Name]) < every {
 		p.mu.Unlock()
 		return

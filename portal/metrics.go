@@ -61,6 +61,14 @@ func (m *Metrics) observe(log logr.Logger) gin.HandlerFunc {
 			}
 		}
 		log.V(1).Info("Request", "method", c.Request.Method, "route", route, "code", code, "duration", d, "requestID", c.GetString(api.RequestIDKey), "remote", c.ClientIP())
+		for _, e := range c.Errors {
+			switch e.Meta {
+			case api.AuditFailed:
+				log.Error(e.Err, "Audit record lost", "route", route, "requestID", c.GetString(api.RequestIDKey))
+			case api.IdentityFailed:
+				log.Error(e.Err, "User object not updated", "route", route, "requestID", c.GetString(api.RequestIDKey))
+			}
+		}
 		if code >= 500 && len(c.Errors) > 0 {
 			log.Error(c.Errors[0].Err, "Request failed", "route", route, "requestID", c.GetString(api.RequestIDKey))
 		}

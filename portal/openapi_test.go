@@ -38,7 +38,7 @@ func TestOpenAPI_describesEveryRoute(t *testing.T) {
 		}
 		path := rt.Path
 		for _, seg := range strings.Split(path, "/") {
-			if strings.HasPrefix(seg, ":") {
+			if strings.HasPrefix(seg, ":") || strings.HasPrefix(seg, "*") {
 				path = strings.Replace(path, seg, "{"+seg[1:]+"}", 1)
 			}
 		}

@@ -19,10 +19,16 @@ import (
 // observes them with.
 type Handlers struct {
 	Auth      *api.AuthAPI
+	OIDC      *api.OIDCAPI // nil: single sign-on off
 	Sessions  *api.SessionsAPI
 	Templates *api.TemplatesAPI
 	Users     *api.UsersAPI
+	Tokens    *api.TokensAPI
 	Stream    *stream.Proxy
+	// admin pages
+	AdminUsers *api.AdminUsersAPI
+	Analytics  *api.AnalyticsAPI
+	Platform   *api.PlatformAPI
 
 	Metrics  *Metrics     // nil: no request metrics
 	Gatherer http.Handler // serves /metrics when set
@@ -53,6 +59,9 @@ func NewRouter(h Handlers) *gin.Engine {
 	v1 := r.Group("/api/v1")
 	v1.POST("/auth/login", h.Auth.Login)
 	v1.POST("/auth/refresh", h.Auth.Refresh)
+	v1.GET("/auth/providers", h.OIDC.Providers)
+	v1.GET("/auth/oidc/login", h.OIDC.Login)
+	v1.GET("/auth/oidc/callback", h.OIDC.Callback)
 
 	signedIn := v1.Group("", auth.Authenticate(h.Auth.Tokens, unauthorized), auth.RequireCSRF(forbidden))
 	signedIn.POST("/auth/logout", h.Auth.Logout)
@@ -63,7 +72,32 @@ func NewRouter(h Handlers) *gin.Engine {
 	signedIn.GET("/sessions/:id", h.Sessions.Get)
 	signedIn.DELETE("/sessions/:id", h.Sessions.Delete)
 	signedIn.POST("/sessions/:id/wake", h.Sessions.Wake)
-	signedIn.GET("/sessions/:id/connect", h.Stream.Connect) // WebSocket
+	signedIn.GET("/sessions/:id/connect", h.Stream.Connect) // WebSocket (noVNC)
+	signedIn.GET("/tokens", h.Tokens.List)
+	signedIn.POST("/tokens", h.Tokens.Create)
+	signedIn.DELETE("/tokens/:id", h.Tokens.Revoke)
+
+	// A template's own web client, in the viewer's iframe. Its requests
+	// carry no CSRF header (the client is not ours), so this path takes
+	// none: the cookie is SameSite=Lax, which another site's form or
+	// script cannot send with anything but a top-level GET.
+	webClient := v1.Group("", auth.Authenticate(h.Auth.Tokens, unauthorized))
+	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
+		webClient.Handle(method, "/sessions/:id/web/*path", h.Stream.Web)
+	}
+
+	admin := signedIn.Group("/admin", auth.RequireAdmin(forbidden))
+	admin.GET("/users", h.AdminUsers.List)
+	admin.POST("/users", h.AdminUsers.Create)
+	admin.PATCH("/users/:name", h.AdminUsers.Update)
+	admin.GET("/users/:name/tokens", h.AdminUsers.ListTokens)
+	admin.POST("/users/:name/tokens", h.AdminUsers.CreateToken)
+	admin.DELETE("/users/:name/tokens/:id", h.AdminUsers.RevokeToken)
+	admin.GET("/audit", h.AdminUsers.Audit)
+	admin.GET("/analytics", h.Analytics.Get)
+	admin.GET("/quotas", h.Platform.ListQuotas)
+	admin.GET("/sync", h.Platform.ListSyncs)
+	admin.POST("/sync/:name/reconcile", h.Platform.Reconcile)
 
 	return r
 }

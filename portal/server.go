@@ -17,11 +17,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/streamspace/streamspace/agent/quota"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal/api"
 	"github.com/streamspace/streamspace/portal/auth"
+	"github.com/streamspace/streamspace/portal/history"
 	"github.com/streamspace/streamspace/portal/store"
 	"github.com/streamspace/streamspace/portal/store/postgres"
 	"github.com/streamspace/streamspace/portal/store/sqlite"
@@ -41,6 +50,13 @@ type Config struct {
 	// empty.
 	SigningKey    []byte
 	SecureCookies bool
+	// OIDC enables single sign-on; nil: local accounts only.
+	OIDC *auth.OIDC
+	// LeaderElection makes one replica of several record session history.
+	LeaderElection bool
+	// ShutdownGrace is how long requests and streams may go on once the
+	// portal is asked to stop (default 30 s).
+	ShutdownGrace time.Duration
 	// Out receives the bootstrap admin's one-time password.
 	Out io.Writer
 	Log logr.Logger
@@ -62,14 +78,51 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 	return sqlite.Open(ctx, path)
 }
 
-// Run serves the portal until ctx ends, then lets requests finish for up
-// to 30 s.
-func Run(ctx context.Context, cfg Config, k8s client.Client) error {
+// Scheme is what the portal reads and writes in the cluster.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = streamv1.AddToScheme(s)
+	return s
+}
+
+// Run serves the portal until ctx ends, then lets requests and streams
+// finish for the grace period. Reads come from a cache of the platform
+// namespace's StreamSpace objects (a session list is answered from memory,
+// not by the API server); writes go to the API server.
+func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Scheme:                  Scheme(),
+		Logger:                  cfg.Log,
+		Cache:                   cache.Options{DefaultNamespaces: map[string]cache.Config{cfg.Namespace: {}}},
+		Metrics:                 metricsserver.Options{BindAddress: "0"}, // the portal serves its own /metrics
+		HealthProbeBindAddress:  "0",
+		LeaderElection:          cfg.LeaderElection,
+		LeaderElectionID:        "streamspace-portal-history",
+		LeaderElectionNamespace: cfg.Namespace,
+	})
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	if err := quota.IndexSessionUser(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
 	db, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if err := mgr.Add(&history.Recorder{Store: db, Cache: mgr.GetCache(), Log: cfg.Log.WithName("history")}); err != nil {
+		return err
+	}
+	mgrCtx, stopMgr := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMgr()
+	mgrErr := make(chan error, 1)
+	go func() { mgrErr <- mgr.Start(mgrCtx) }()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		return errors.New("the Kubernetes cache did not sync")
+	}
+	k8s := mgr.GetClient()
 	if _, err := auth.Bootstrap(ctx, db, "admin", cfg.Out); err != nil {
 		return err
 	}
@@ -87,6 +140,16 @@ func Run(ctx context.Context, cfg Config, k8s client.Client) error {
 	if err != nil {
 		return err
 	}
+	streamMetrics, err := stream.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	identities := &api.Identities{Client: k8s, Namespace: cfg.Namespace}
+	sessions := &api.SessionsAPI{Client: k8s, Namespace: cfg.Namespace, Audit: db}
+	proxy := &stream.Proxy{Client: k8s, Namespace: cfg.Namespace, Fail: FailStream, NotRunning: sessions.NotRunning,
+		Audit: db, Metrics: streamMetrics, Log: cfg.Log.WithName("stream")}
+	authAPI := &api.AuthAPI{Store: db, Tokens: tokens, SecureCookies: cfg.SecureCookies,
+		Limiter: auth.NewLoginLimiter(12*time.Second, 5), Identities: identities} // 5 tries, then 5 a minute
 	h := NewRouter(Handlers{
 		Metrics:  metrics,
 		Gatherer: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
@@ -100,12 +163,16 @@ func Run(ctx context.Context, cfg Config, k8s client.Client) error {
 			}
 			return nil
 		},
-		Auth: &api.AuthAPI{Store: db, Tokens: tokens, SecureCookies: cfg.SecureCookies,
-			Limiter: auth.NewLoginLimiter(12*time.Second, 5)}, // 5 tries, then 5 a minute
-		Sessions:  &api.SessionsAPI{Client: k8s, Namespace: cfg.Namespace, Audit: db},
-		Templates: &api.TemplatesAPI{Client: k8s, Namespace: cfg.Namespace},
-		Users:     &api.UsersAPI{Client: k8s, Namespace: cfg.Namespace},
-		Stream:    &stream.Proxy{Client: k8s, Namespace: cfg.Namespace, Fail: FailStream},
+		Auth:       authAPI,
+		OIDC:       &api.OIDCAPI{OIDC: cfg.OIDC, Auth: authAPI},
+		Sessions:   sessions,
+		Templates:  &api.TemplatesAPI{Client: k8s, Namespace: cfg.Namespace},
+		Users:      &api.UsersAPI{Client: k8s, Namespace: cfg.Namespace},
+		Tokens:     &api.TokensAPI{Store: db, Tokens: tokens},
+		Stream:     proxy,
+		AdminUsers: &api.AdminUsersAPI{Store: db, Tokens: tokens, Client: k8s, Namespace: cfg.Namespace, Identities: identities},
+		Analytics:  &api.AnalyticsAPI{Store: db, Client: k8s, Namespace: cfg.Namespace},
+		Platform:   &api.PlatformAPI{Client: k8s, Namespace: cfg.Namespace, Audit: db},
 	})
 	srv := &http.Server{Addr: cfg.Addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
@@ -113,11 +180,20 @@ func Run(ctx context.Context, cfg Config, k8s client.Client) error {
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", cfg.Addr, err)
+	case err := <-mgrErr:
+		_ = srv.Close()
+		return fmt.Errorf("kubernetes cache stopped: %w", err)
 	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// requests and streams share one grace period
+		shutdown, cancel := context.WithTimeout(context.Background(), cfg.grace())
 		defer cancel()
+		streamsDone := make(chan error, 1)
+		go func() { streamsDone <- proxy.Shutdown(shutdown) }()
 		if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err
+		}
+		if err := <-streamsDone; err != nil {
+			cfg.Log.Info("Shutdown", "streams", err.Error())
 		}
 		return nil
 	}
@@ -138,4 +214,11 @@ func stateKey(dir string) ([]byte, error) {
 		return nil, err
 	}
 	return key, os.WriteFile(path, key, 0o600)
+}
+
+func (c Config) grace() time.Duration {
+	if c.ShutdownGrace > 0 {
+		return c.ShutdownGrace
+	}
+	return 30 * time.Second
 }

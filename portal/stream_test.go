@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal/store"
 )
 
 // runningSession creates a session of user's in phase Running (as the
@@ -87,27 +88,10 @@ func (r *rfb) send(b []byte) {
 	}
 }
 
-func TestStream_realVNCThroughTheProxy_inputIsActivity_idleIsNot(t *testing.T) {
-	alice, _ := login(t, "alice")
-	bob, _ := login(t, "bob")
-	old := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
-	s := runningSession(t, "alice-vnc", "alice", old)
-
-	// Nobody else reaches it, not even to the upstream.
-	for _, tok := range []string{"", bob} {
-		if _, resp, err := dial(t, s.Name, tok); err == nil || resp == nil || (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusNotFound) {
-			t.Errorf("token %q: err %v, status %v", tok, err, resp)
-		}
-	}
-
-	conn, _, err := dial(t, s.Name, alice)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	defer conn.CloseNow()
-	conn.SetReadLimit(-1)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+// vncHandshake does the RFB 3.8 handshake (security None, shared) through
+// conn and checks a full framebuffer update comes back.
+func vncHandshake(t *testing.T, ctx context.Context, conn *websocket.Conn) *rfb {
+	t.Helper()
 	r := &rfb{t: t, c: conn, ctx: ctx}
 
 	// RFB 3.8 handshake, security None, shared ClientInit.
@@ -142,6 +126,31 @@ func TestStream_realVNCThroughTheProxy_inputIsActivity_idleIsNot(t *testing.T) {
 	if rects == 0 {
 		t.Error("no rectangles")
 	}
+	return r
+}
+
+func TestStream_realVNCThroughTheProxy_inputIsActivity_idleIsNot(t *testing.T) {
+	alice, _ := login(t, "alice")
+	bob, _ := login(t, "bob")
+	old := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	s := runningSession(t, "alice-vnc", "alice", old)
+
+	// Nobody else reaches it, not even to the upstream.
+	for _, tok := range []string{"", bob} {
+		if _, resp, err := dial(t, s.Name, tok); err == nil || resp == nil || (resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusNotFound) {
+			t.Errorf("token %q: err %v, status %v", tok, err, resp)
+		}
+	}
+
+	conn, _, err := dial(t, s.Name, alice)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(-1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := vncHandshake(t, ctx, conn)
 	// From here on, drain the stream as a viewer does (a client that stops
 	// reading stalls the server, and with it the input path).
 	drained := make(chan int)
@@ -189,12 +198,51 @@ func TestStream_realVNCThroughTheProxy_inputIsActivity_idleIsNot(t *testing.T) {
 	}
 }
 
-func TestStream_hibernatedSession_isNotProxied(t *testing.T) {
+func TestStream_hibernatedSession_isWokenWithProgress(t *testing.T) {
 	alice, _ := login(t, "alice")
 	s := runningSession(t, "alice-asleep", "alice", time.Now())
+	if err := env.Client.Patch(context.Background(), s, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"state":"hibernated"}}`))); err != nil {
+		t.Fatal(err)
+	}
 	setStatus(t, s, streamv1.PhaseHibernated, time.Now())
+	// A WebSocket client is not streamed to a hibernated session...
 	_, resp, err := dial(t, s.Name, alice)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusConflict {
+	if err == nil || resp == nil || resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("hibernated: %v %v", err, resp)
+	}
+	// ...it is woken, and the answer says how far the start got.
+	got := &streamv1.Session{}
+	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(s), got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec.State != streamv1.StateRunning {
+		t.Errorf("connect did not wake the session: state %q", got.Spec.State)
+	}
+	// what the agent reports while the pod comes up reaches the viewer
+	scheduled := metav1.NewTime(time.Now().Truncate(time.Second))
+	got.Status.Phase = streamv1.PhasePending
+	got.Status.LastStart = &streamv1.StartTimes{Kind: "Wake", RequestedAt: scheduled, ScheduledAt: &scheduled}
+	if err := env.Client.Status().Update(context.Background(), got); err != nil {
+		t.Fatal(err)
+	}
+	r := call(t, http.MethodGet, "/api/v1/sessions/"+s.Name+"/connect", alice, nil)
+	start, _ := r.Body["start"].(map[string]any)
+	if r.Status != http.StatusAccepted || r.Body["state"] != "running" || start["step"] != "scheduled" || start["kind"] != "Wake" {
+		t.Errorf("progress: %d %v", r.Status, r.Body)
+	}
+	// a terminated session says so
+	if err := env.Client.Patch(context.Background(), s, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"state":"terminated"}}`))); err != nil {
+		t.Fatal(err)
+	}
+	if r := call(t, http.MethodGet, "/api/v1/sessions/"+s.Name+"/connect", alice, nil); r.Status != http.StatusConflict || errorCode(r) != "not_running" {
+		t.Errorf("terminated: %d %v", r.Status, r.Body)
+	}
+	wakes, _ := db.AuditLog(context.Background(), store.AuditFilter{Actor: "alice", Action: "session.wake"})
+	found := false
+	for _, e := range wakes {
+		found = found || e.Target == s.Name
+	}
+	if !found {
+		t.Errorf("no audit row for the wake on connect")
 	}
 }

@@ -261,3 +261,14 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// IndexSessionUser indexes Sessions by spec.user in a cache, so that
+// MatchingFields{UserField: …} works on it as on the API server.
+func IndexSessionUser(ctx context.Context, idx client.FieldIndexer) error {
+	if err := idx.IndexField(ctx, &streamv1.Session{}, UserField, func(o client.Object) []string {
+		return []string{o.(*streamv1.Session).Spec.User}
+	}); err != nil {
+		return fmt.Errorf("index sessions by user: %w", err)
+	}
+	return nil
+}

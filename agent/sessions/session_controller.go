@@ -113,10 +113,8 @@ func (r *SessionReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 // watches use; the API server serves the same fields as selectable fields.
 func IndexSessionFields(ctx context.Context, mgr ctrl.Manager) error {
 	idx := mgr.GetFieldIndexer()
-	if err := idx.IndexField(ctx, &streamv1.Session{}, quota.UserField, func(o client.Object) []string {
-		return []string{o.(*streamv1.Session).Spec.User}
-	}); err != nil {
-		return fmt.Errorf("index sessions by user: %w", err)
+	if err := quota.IndexSessionUser(ctx, idx); err != nil {
+		return err
 	}
 	if err := idx.IndexField(ctx, &streamv1.Session{}, TemplateField, func(o client.Object) []string {
 		return []string{o.(*streamv1.Session).Spec.Template}

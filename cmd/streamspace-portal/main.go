@@ -4,13 +4,14 @@ package main
 import (
 	"flag"
 	"os"
+	"strings"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/streamspace/streamspace/agent/manager"
 	"github.com/streamspace/streamspace/portal"
+	"github.com/streamspace/streamspace/portal/auth"
 )
 
 func main() {
@@ -20,23 +21,45 @@ func main() {
 	flag.StringVar(&cfg.Database, "database", os.Getenv("STREAMSPACE_DATABASE"), "postgres:// DSN, or an SQLite file (default: <state-dir>/portal.db).")
 	flag.StringVar(&cfg.StateDir, "state-dir", "/var/lib/streamspace", "Folder for the SQLite database and the generated token signing key.")
 	flag.BoolVar(&cfg.SecureCookies, "secure-cookies", true, "Mark cookies Secure (serve behind TLS).")
+	flag.BoolVar(&cfg.LeaderElection, "leader-elect", false, "Elect one replica to record session history (set when running several).")
+	flag.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 30*time.Second, "How long requests and streams may go on after SIGTERM.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("portal")
 	cfg.Log = log
+	if issuer := os.Getenv("STREAMSPACE_OIDC_ISSUER"); issuer != "" {
+		cfg.OIDC = &auth.OIDC{
+			Name:          os.Getenv("STREAMSPACE_OIDC_NAME"),
+			Issuer:        issuer,
+			ClientID:      os.Getenv("STREAMSPACE_OIDC_CLIENT_ID"),
+			ClientSecret:  os.Getenv("STREAMSPACE_OIDC_CLIENT_SECRET"),
+			RedirectURL:   os.Getenv("STREAMSPACE_OIDC_REDIRECT_URL"),
+			GroupsClaim:   os.Getenv("STREAMSPACE_OIDC_GROUPS_CLAIM"),
+			UsernameClaim: os.Getenv("STREAMSPACE_OIDC_USERNAME_CLAIM"),
+			AdminGroups:   list(os.Getenv("STREAMSPACE_OIDC_ADMIN_GROUPS")),
+			Scopes:        list(os.Getenv("STREAMSPACE_OIDC_SCOPES")),
+		}
+		log.Info("Single sign-on", "issuer", issuer)
+	}
 	if key := os.Getenv("STREAMSPACE_TOKEN_KEY"); key != "" {
 		cfg.SigningKey = []byte(key)
 	}
-	k8s, err := client.New(ctrl.GetConfigOrDie(), client.Options{Scheme: manager.Scheme()})
-	if err != nil {
-		log.Error(err, "Unable to reach the Kubernetes API")
-		os.Exit(1)
-	}
 	log.Info("Serving the portal", "addr", cfg.Addr, "namespace", cfg.Namespace)
-	if err := portal.Run(ctrl.SetupSignalHandler(), cfg, k8s); err != nil {
+	if err := portal.Run(ctrl.SetupSignalHandler(), cfg, ctrl.GetConfigOrDie()); err != nil {
 		log.Error(err, "Portal stopped")
 		os.Exit(1)
 	}
+}
+
+// list splits a comma-separated setting.
+func list(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

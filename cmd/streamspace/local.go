@@ -143,7 +143,7 @@ The agent syncs environments/local from this checkout's committed content every 
 	go reportFirstSync(ctx, c, sync)
 	portalErr := make(chan error, 1)
 	go func() {
-		portalErr <- portal.Run(ctx, portal.Config{Addr: "127.0.0.1:8443", Namespace: namespace, StateDir: stateDir, Out: os.Stdout}, c)
+		portalErr <- portal.Run(ctx, portal.Config{Addr: "127.0.0.1:8443", Namespace: namespace, StateDir: stateDir, Out: os.Stdout, Log: ctrl.Log.WithName("portal")}, env.Config)
 	}()
 	if err := mgr.Start(ctx); err != nil {
 		return err

@@ -24,6 +24,9 @@ type AuthAPI struct {
 	SecureCookies bool
 	// Limiter slows password guessing; nil allows every attempt.
 	Limiter *auth.LoginLimiter
+	// Identities mirrors the account's groups into its User object at
+	// each sign-in; nil skips it.
+	Identities *Identities
 }
 
 type loginRequest struct {
@@ -70,6 +73,7 @@ func (a *AuthAPI) Login(c *gin.Context) {
 		return
 	}
 	_ = a.Store.Audit(c, store.AuditEvent{Actor: u.Username, Action: "login", RemoteAddr: c.ClientIP(), Detail: "local"})
+	a.applyIdentity(c, u)
 	a.respond(c, p)
 }
 
@@ -120,10 +124,7 @@ func (a *AuthAPI) refreshToken(c *gin.Context) string {
 }
 
 func (a *AuthAPI) respond(c *gin.Context, p auth.Pair) {
-	c.SetSameSite(http.SameSiteLaxMode)
-	c.SetCookie(auth.AccessCookie, p.AccessToken, int(time.Until(p.AccessExpiresAt).Seconds()), "/", "", a.SecureCookies, true)
-	c.SetCookie(RefreshCookie, p.RefreshToken, int(time.Until(p.RefreshExpiresAt).Seconds()), "/api/v1/auth", "", a.SecureCookies, true)
-	c.SetCookie(auth.CSRFCookie, auth.NewCSRFToken(), int(time.Until(p.RefreshExpiresAt).Seconds()), "/", "", a.SecureCookies, false) // readable by the UI
+	a.setCookies(c, p)
 	c.JSON(http.StatusOK, tokenResponse{AccessToken: p.AccessToken, AccessExpiresAt: p.AccessExpiresAt, RefreshToken: p.RefreshToken, RefreshExpiresAt: p.RefreshExpiresAt})
 }
 
@@ -132,3 +133,15 @@ func (a *AuthAPI) clearCookies(c *gin.Context) {
 	c.SetCookie(auth.AccessCookie, "", -1, "/", "", a.SecureCookies, true)
 	c.SetCookie(RefreshCookie, "", -1, "/api/v1/auth", "", a.SecureCookies, true)
 }
+
+// applyIdentity mirrors u into its User object. Sign-in does not fail when
+// that write does (the quota checks then see the groups of the last
+// successful write); the request log reports it.
+func (a *AuthAPI) applyIdentity(c *gin.Context, u *store.User) {
+	if err := a.Identities.Apply(c, u); err != nil {
+		_ = c.Error(err).SetMeta(IdentityFailed)
+	}
+}
+
+// IdentityFailed marks a request error that is a failed User object write.
+const IdentityFailed = "identity"

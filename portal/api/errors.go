@@ -33,6 +33,8 @@ const (
 	CodeQuotaExceeded   = "quota_exceeded"
 	CodeConflict        = "conflict"
 	CodeRateLimited     = "rate_limited"
+	CodeNotRunning      = "not_running"
+	CodeUpstream        = "upstream_unavailable"
 	CodeInternal        = "internal"
 )
 

@@ -47,6 +47,7 @@ type SessionView struct {
 	Template     string            `json:"template"`
 	State        string            `json:"state"`
 	Phase        string            `json:"phase"`
+	Reason       string            `json:"reason,omitempty"`
 	Message      string            `json:"message,omitempty"`
 	URL          string            `json:"url,omitempty"`
 	CreatedAt    time.Time         `json:"createdAt"`
@@ -54,6 +55,20 @@ type SessionView struct {
 	IdleDeadline *time.Time        `json:"idleDeadline,omitempty"`
 	ExpiresAt    *time.Time        `json:"expiresAt,omitempty"`
 	Resources    map[string]string `json:"resources,omitempty"`
+	// Start is the progress of the latest launch or wake, for the UI to
+	// show while the session comes up.
+	Start *StartProgress `json:"start,omitempty"`
+}
+
+// StartProgress is how far a launch or wake got: each step's time once it
+// happened, and the step reached.
+type StartProgress struct {
+	Kind          string     `json:"kind"` // Launch or Wake
+	Step          string     `json:"step"` // requested, scheduled, image-ready, stream-ready
+	RequestedAt   time.Time  `json:"requestedAt"`
+	ScheduledAt   *time.Time `json:"scheduledAt,omitempty"`
+	ImageReadyAt  *time.Time `json:"imageReadyAt,omitempty"`
+	StreamReadyAt *time.Time `json:"streamReadyAt,omitempty"`
 }
 
 func view(s *streamv1.Session) SessionView {
@@ -61,7 +76,7 @@ func view(s *streamv1.Session) SessionView {
 		Phase: string(s.Status.Phase), URL: s.Status.URL, CreatedAt: s.CreationTimestamp.UTC()}
 	for _, c := range s.Status.Conditions {
 		if c.Type == streamv1.ConditionReady {
-			v.Message = c.Message
+			v.Reason, v.Message = c.Reason, c.Message
 		}
 	}
 	at := func(t *metav1.Time) *time.Time {
@@ -72,6 +87,19 @@ func view(s *streamv1.Session) SessionView {
 		return &u
 	}
 	v.LastActivity, v.IdleDeadline, v.ExpiresAt = at(s.Status.LastActivity), at(s.Status.IdleDeadline), at(s.Status.ExpiresAt)
+	if ls := s.Status.LastStart; ls != nil {
+		p := &StartProgress{Kind: ls.Kind, Step: "requested", RequestedAt: ls.RequestedAt.UTC(),
+			ScheduledAt: at(ls.ScheduledAt), ImageReadyAt: at(ls.ImageReadyAt), StreamReadyAt: at(ls.StreamReadyAt)}
+		switch {
+		case p.StreamReadyAt != nil:
+			p.Step = "stream-ready"
+		case p.ImageReadyAt != nil:
+			p.Step = "image-ready"
+		case p.ScheduledAt != nil:
+			p.Step = "scheduled"
+		}
+		v.Start = p
+	}
 	if r := s.Spec.Resources; r.Memory != nil || r.CPU != nil {
 		v.Resources = map[string]string{}
 		if r.Memory != nil {
@@ -203,28 +231,57 @@ func (a *SessionsAPI) Wake(c *gin.Context) {
 	if s == nil {
 		return
 	}
-	switch s.DesiredState() {
-	case streamv1.StateTerminated:
-		fail(c, Errorf(http.StatusConflict, CodeConflict, "the session was terminated; launch a new one"))
-		return
-	case streamv1.StateRunning:
+	if s.DesiredState() == streamv1.StateRunning {
 		c.JSON(http.StatusOK, view(s))
 		return
 	}
+	if err := a.wake(c, s); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, view(s))
+}
+
+// wake sets a hibernated session running after the quota check.
+func (a *SessionsAPI) wake(c *gin.Context, s *streamv1.Session) error {
+	if s.DesiredState() == streamv1.StateTerminated {
+		return Errorf(http.StatusConflict, CodeConflict, "the session was terminated; launch a new one")
+	}
 	t := &streamv1.Template{}
 	if err := a.Client.Get(c, client.ObjectKey{Namespace: a.Namespace, Name: s.Spec.Template}, t); err != nil {
-		fail(c, kubeError(err))
-		return
+		return kubeError(err)
 	}
 	if err := quota.CheckSession(c, a.Client, withState(s, streamv1.StateRunning), t, false, func(o *streamv1.Session) bool { return o.Name == s.Name }); err != nil {
-		fail(c, quotaError(err))
-		return
+		return quotaError(err)
 	}
 	if err := a.setState(c, s, streamv1.StateRunning); err != nil {
-		fail(c, kubeError(err))
-		return
+		return kubeError(err)
 	}
 	a.audit(c, "session.wake", s.Name, "")
+	return nil
+}
+
+// NotRunning answers a connection to a session that is not streaming: a
+// hibernated session is woken, and a starting one reports its progress
+// (202 with the session and Retry-After), so the viewer shows it and
+// connects by itself once the stream is ready. A terminated or failed
+// session is a 409 that says why.
+func (a *SessionsAPI) NotRunning(c *gin.Context, s *streamv1.Session) {
+	switch {
+	case s.DesiredState() == streamv1.StateTerminated:
+		fail(c, Errorf(http.StatusConflict, CodeNotRunning, fmt.Sprintf("session %s was terminated; launch a new one", s.Name)))
+		return
+	case s.Status.Phase == streamv1.PhaseFailed && s.DesiredState() == streamv1.StateRunning:
+		v := view(s)
+		fail(c, Errorf(http.StatusConflict, CodeNotRunning, fmt.Sprintf("session %s failed (%s): %s", s.Name, v.Reason, v.Message)))
+		return
+	case s.DesiredState() == streamv1.StateHibernated:
+		if err := a.wake(c, s); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	c.Header("Retry-After", "2")
 	c.JSON(http.StatusAccepted, view(s))
 }
 
@@ -252,10 +309,7 @@ func (a *SessionsAPI) setState(ctx context.Context, s *streamv1.Session, state s
 }
 
 func (a *SessionsAPI) audit(c *gin.Context, action, target, detail string) {
-	if a.Audit == nil {
-		return
-	}
-	_ = a.Audit.Audit(c, store.AuditEvent{Actor: auth.Principal(c).Subject, Action: action, Target: target, Detail: detail, RemoteAddr: c.ClientIP()})
+	audit(c, a.Audit, action, target, detail)
 }
 
 func withState(s *streamv1.Session, state streamv1.SessionState) *streamv1.Session {

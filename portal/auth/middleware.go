@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -37,9 +38,23 @@ func Authenticate(t *Tokens, unauthorized func(*gin.Context, string)) gin.Handle
 			unauthorized(c, "sign in first")
 			return
 		}
-		claims, err := t.Verify(token)
-		if err != nil {
-			unauthorized(c, "the access token is invalid or expired")
+		var claims *Claims
+		var err error
+		if strings.HasPrefix(token, APITokenPrefix) {
+			claims, err = t.VerifyAPIToken(c, token)
+		} else {
+			claims, err = t.Verify(token)
+		}
+		switch {
+		case errors.Is(err, ErrUserDisabled):
+			unauthorized(c, "the account is disabled")
+			return
+		case errors.Is(err, ErrInvalidToken):
+			unauthorized(c, "the access token is invalid, expired or revoked")
+			return
+		case err != nil:
+			_ = c.Error(err)
+			c.Abort()
 			return
 		}
 		c.Set(PrincipalKey, claims)

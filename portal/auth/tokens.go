@@ -32,6 +32,9 @@ type Claims struct {
 	jwt.RegisteredClaims
 	Role   string   `json:"role"`
 	Groups []string `json:"groups,omitempty"`
+	// APIToken is the ID of the API token the caller presented; empty for
+	// a signed-in person. Never part of a signed token.
+	APIToken string `json:"-"`
 }
 
 // Pair is what a sign-in or a refresh hands out.

@@ -47,6 +47,20 @@ type RefreshToken struct {
 	RevokedAt *time.Time
 }
 
+// APIToken is a long-lived credential for automation: a person's own
+// script, or a service account's. Only the hash of its value is stored; the
+// value is shown once, when it is created.
+type APIToken struct {
+	ID         string // public, names the token in lists and URLs
+	Name       string
+	Username   string // whose rights the token carries
+	Hash       string
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
 // AuditEvent is one line of the audit log: who did what, to what, when and
 // from where.
 type AuditEvent struct {
@@ -95,6 +109,16 @@ type Store interface {
 	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, at time.Time) error
 	RevokeFamily(ctx context.Context, family string, at time.Time) error
 	RevokeUserTokens(ctx context.Context, username string, at time.Time) error
+
+	CreateAPIToken(ctx context.Context, t APIToken) error
+	APITokenByHash(ctx context.Context, hash string) (*APIToken, error)
+	// ListAPITokens returns a user's tokens, revoked ones included, newest
+	// first.
+	ListAPITokens(ctx context.Context, username string) ([]APIToken, error)
+	// RevokeAPIToken revokes one of username's tokens; ErrNotFound when
+	// username holds no token with that ID.
+	RevokeAPIToken(ctx context.Context, username, id string, at time.Time) error
+	TouchAPIToken(ctx context.Context, id string, at time.Time) error
 
 	Audit(ctx context.Context, e AuditEvent) error
 	AuditLog(ctx context.Context, f AuditFilter) ([]AuditEvent, error)

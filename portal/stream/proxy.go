@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -23,27 +24,56 @@ import (
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal/auth"
+	"github.com/streamspace/streamspace/portal/store"
 )
 
 // FieldManager writes status.lastActivity.
 const FieldManager = "streamspace-portal"
 
-// Proxy serves WS /api/v1/sessions/{id}/connect.
+// Auditor records who connected to what.
+type Auditor interface {
+	Audit(ctx context.Context, e store.AuditEvent) error
+}
+
+// Proxy serves WS /api/v1/sessions/{id}/connect and the per-session path
+// of a template's own web client.
 type Proxy struct {
 	Client    client.Client
 	Namespace string
 	// Upstream returns the WebSocket URL of a session's stream; by default
 	// its Service in the cluster.
 	Upstream func(s *streamv1.Session, t *streamv1.Template) string
+	// WebUpstream returns the base URL of a session's web client (http://
+	// host:port); by default its Service in the cluster.
+	WebUpstream func(s *streamv1.Session, t *streamv1.Template) string
 	// ActivityEvery is the least time between two lastActivity writes for
 	// one session (30 s).
 	ActivityEvery time.Duration
 	// Fail renders an API error (the portal's error shape).
 	Fail func(c *gin.Context, status int, code, msg string)
-	Log  logr.Logger
+	// NotRunning answers a connection to a session that is not Running
+	// (it wakes a hibernated one and reports progress); by default a 409.
+	NotRunning func(c *gin.Context, s *streamv1.Session)
+	Audit      Auditor
+	Metrics    *Metrics
+	Log        logr.Logger
 
 	mu       sync.Mutex
 	lastSent map[string]time.Time
+	streams  map[*stream]struct{}
+	draining bool
+	drained  chan struct{} // closed when draining and no stream is left
+}
+
+// stream is one open browser↔session connection.
+type stream struct {
+	down, up *websocket.Conn
+}
+
+// goAway closes both sides with "going away": viewers reconnect.
+func (st *stream) goAway() {
+	_ = st.down.Close(websocket.StatusGoingAway, "the portal is restarting")
+	_ = st.up.Close(websocket.StatusGoingAway, "the portal is restarting")
 }
 
 // DefaultUpstream is the session Service's stream port and path.
@@ -55,33 +85,73 @@ func DefaultUpstream(s *streamv1.Session, t *streamv1.Template) string {
 	return fmt.Sprintf("ws://ss-%s.%s.svc:%d%s", s.Name, s.Namespace, t.Spec.Stream.Port, path)
 }
 
-// Connect authorizes, then joins the browser and the session.
+// DefaultWebUpstream is the session Service's stream port.
+func DefaultWebUpstream(s *streamv1.Session, t *streamv1.Template) string {
+	return fmt.Sprintf("http://ss-%s.%s.svc:%d", s.Name, s.Namespace, t.Spec.Stream.Port)
+}
+
+// Connect authorizes, then joins the browser and the session's VNC stream.
 func (p *Proxy) Connect(c *gin.Context) {
+	s, t := p.authorize(c)
+	if s == nil {
+		return
+	}
+	// for VNC over WebSocket only key, pointer and clipboard messages are
+	// the user's input; a template's own web client speaks its own
+	// protocol, so there every frame from the browser counts
+	var isInput func([]byte) bool
+	if t.Spec.Stream.Protocol == streamv1.StreamWebsockifyVNC {
+		isInput = (&rfbInput{}).Write
+	}
+	p.join(c, s, p.upstream(s, t), "vnc", isInput)
+}
+
+// authorize loads the session of the request if the caller may use it and
+// it is streaming; otherwise it answers and returns nil. Nothing reaches the
+// session before this passed.
+func (p *Proxy) authorize(c *gin.Context) (*streamv1.Session, *streamv1.Template) {
 	caller := auth.Principal(c)
 	s := &streamv1.Session{}
 	err := p.Client.Get(c, client.ObjectKey{Namespace: p.Namespace, Name: c.Param("id")}, s)
 	if apierrors.IsNotFound(err) || (err == nil && !caller.IsAdmin() && s.Spec.User != caller.Subject) {
+		p.Metrics.connect("refused")
 		p.Fail(c, http.StatusNotFound, "not_found", fmt.Sprintf("no session %q", c.Param("id")))
-		return
+		return nil, nil
 	}
 	if err != nil {
 		p.Fail(c, http.StatusInternalServerError, "internal", "read session")
-		return
+		return nil, nil
 	}
-	if s.Status.Phase != streamv1.PhaseRunning {
-		p.Fail(c, http.StatusConflict, "not_running", fmt.Sprintf("session %s is %s, not Running: wake it first (POST /api/v1/sessions/%s/wake)", s.Name, orPending(s.Status.Phase), s.Name))
-		return
+	if p.isDraining() {
+		p.Metrics.connect("refused")
+		c.Header("Retry-After", "5")
+		p.Fail(c, http.StatusServiceUnavailable, "shutting_down", "the portal is restarting; connect again in a few seconds")
+		return nil, nil
+	}
+	if s.Status.Phase != streamv1.PhaseRunning || s.DesiredState() != streamv1.StateRunning {
+		p.Metrics.connect("waking")
+		if p.NotRunning != nil {
+			p.NotRunning(c, s)
+		} else {
+			p.Fail(c, http.StatusConflict, "not_running", fmt.Sprintf("session %s is %s, not Running: wake it first (POST /api/v1/sessions/%s/wake)", s.Name, orPending(s.Status.Phase), s.Name))
+		}
+		return nil, nil
 	}
 	t := &streamv1.Template{}
 	if err := p.Client.Get(c, client.ObjectKey{Namespace: p.Namespace, Name: s.Spec.Template}, t); err != nil {
 		p.Fail(c, http.StatusInternalServerError, "internal", "read template")
-		return
+		return nil, nil
 	}
-	upstreamURL := p.upstream(s, t)
+	return s, t
+}
 
+// join dials the session's WebSocket at upstreamURL, accepts the browser's
+// and forwards both ways until either side closes or the portal drains.
+func (p *Proxy) join(c *gin.Context, s *streamv1.Session, upstreamURL, kind string, isInput func([]byte) bool) {
 	ctx := c.Request.Context()
 	up, _, err := websocket.Dial(ctx, upstreamURL, &websocket.DialOptions{Subprotocols: subprotocols(c.Request)})
 	if err != nil {
+		p.Metrics.connect("upstream_unavailable")
 		p.Fail(c, http.StatusBadGateway, "upstream_unavailable", "the session's stream does not answer yet")
 		return
 	}
@@ -96,37 +166,128 @@ func (p *Proxy) Connect(c *gin.Context) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	st := &stream{down: down, up: up}
+	if !p.track(st) {
+		_ = down.Close(websocket.StatusGoingAway, "the portal is restarting")
+		return
+	}
+	defer p.untrack(st)
+	p.Metrics.connect("streamed")
+	p.Metrics.open(kind, 1)
+	defer p.Metrics.open(kind, -1)
+	user := auth.Principal(c).Subject
+	p.audit(c, user, "session.connect", s.Name, kind)
+	began := time.Now()
+
+	var toSession, toBrowser atomic.Int64
+	counter := func(total *atomic.Int64, direction string) func(int64) {
+		return func(n int64) {
+			total.Add(n)
+			p.Metrics.bytes(direction, n)
+		}
+	}
 	errc := make(chan error, 2)
 	// browser → session: the user's input, which is what counts as activity
-	// (for VNC over WebSocket, only key, pointer and clipboard messages; a
-	// template's own web client speaks its own protocol, so every frame)
-	var isInput func([]byte) bool
-	if t.Spec.Stream.Protocol == streamv1.StreamWebsockifyVNC {
-		isInput = (&rfbInput{}).Write
-	}
 	go func() {
-		errc <- pump(ctx, up, down, func(frame []byte) {
+		errc <- pump(ctx, up, down, counter(&toSession, "to_session"), func(frame []byte) {
 			if isInput == nil || isInput(frame) {
 				p.activity(context.WithoutCancel(ctx), s)
 			}
 		})
 	}()
 	// session → browser: the picture, which does not
-	go func() { errc <- pump(ctx, down, up, nil) }()
+	go func() { errc <- pump(ctx, down, up, counter(&toBrowser, "to_browser"), nil) }()
 	err = <-errc
 	cancel()
-	status := websocket.CloseStatus(err)
+	status, reason := websocket.CloseStatus(err), ""
 	if status == -1 {
 		status = websocket.StatusGoingAway
 	}
-	_ = down.Close(status, "")
-	_ = up.Close(status, "")
+	_ = down.Close(status, reason)
+	_ = up.Close(status, reason)
+	p.audit(c, user, "session.disconnect", s.Name, fmt.Sprintf("%s %s, %d bytes in, %d bytes out, close %d",
+		kind, time.Since(began).Round(time.Second), toSession.Load(), toBrowser.Load(), status))
+}
+
+func (p *Proxy) audit(c *gin.Context, actor, action, target, detail string) {
+	if p.Audit == nil {
+		return
+	}
+	if err := p.Audit.Audit(context.WithoutCancel(c.Request.Context()), store.AuditEvent{At: time.Now(), Actor: actor, Action: action, Target: target,
+		Detail: detail, RemoteAddr: c.ClientIP()}); err != nil {
+		p.Log.Error(err, "Audit record lost", "action", action, "session", target)
+	}
+}
+
+// track registers an open stream; false when the portal is draining.
+func (p *Proxy) track(st *stream) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.draining {
+		return false
+	}
+	if p.streams == nil {
+		p.streams = map[*stream]struct{}{}
+	}
+	p.streams[st] = struct{}{}
+	return true
+}
+
+func (p *Proxy) untrack(st *stream) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.streams, st)
+	if p.draining && len(p.streams) == 0 && p.drained != nil {
+		close(p.drained)
+		p.drained = nil
+	}
+}
+
+func (p *Proxy) isDraining() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.draining
+}
+
+// Shutdown refuses new streams and lets open ones finish until ctx ends;
+// then it closes what is left with "going away", which viewers answer by
+// reconnecting (to another portal replica, or this one restarted).
+// http.Server.Shutdown does not wait for streams: their connections were
+// taken over from it.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	p.draining = true
+	if len(p.streams) == 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	drained := make(chan struct{})
+	p.drained = drained
+	p.mu.Unlock()
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	open := make([]*stream, 0, len(p.streams))
+	for st := range p.streams {
+		open = append(open, st)
+	}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, st := range open {
+		wg.Add(1)
+		go func() { defer wg.Done(); st.goAway() }()
+	}
+	wg.Wait()
+	return fmt.Errorf("closed %d streams still open after the grace period", len(open))
 }
 
 // pump copies messages from src to dst as they stream (a large frame is
 // never held whole). With onMessage, messages are small user input and are
 // read whole so onMessage can look at them.
-func pump(ctx context.Context, dst, src *websocket.Conn, onMessage func([]byte)) error {
+func pump(ctx context.Context, dst, src *websocket.Conn, count func(int64), onMessage func([]byte)) error {
 	for {
 		if onMessage != nil {
 			typ, data, err := src.Read(ctx)
@@ -136,6 +297,7 @@ func pump(ctx context.Context, dst, src *websocket.Conn, onMessage func([]byte))
 			if err := dst.Write(ctx, typ, data); err != nil {
 				return err
 			}
+			count(int64(len(data)))
 			onMessage(data)
 			continue
 		}
@@ -147,7 +309,9 @@ func pump(ctx context.Context, dst, src *websocket.Conn, onMessage func([]byte))
 		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(w, r); err != nil {
+		n, err := io.Copy(w, r)
+		count(n)
+		if err != nil {
 			return err
 		}
 		if err := w.Close(); err != nil {

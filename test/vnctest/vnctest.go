@@ -20,7 +20,12 @@ type Server struct {
 }
 
 // Start starts Xvnc on a free display and websockify in front of it.
-func Start() (*Server, error) {
+func Start() (*Server, error) { return StartWeb("") }
+
+// StartWeb is Start with websockify also serving the files of webDir over
+// HTTP on the same port, as a template's own web client is served beside
+// its stream.
+func StartWeb(webDir string) (*Server, error) {
 	for _, bin := range []string{"Xvnc", "websockify"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return nil, fmt.Errorf("%s is not installed: run `make system-deps` (tigervnc-standalone-server, websockify)", bin)
@@ -52,7 +57,11 @@ func Start() (*Server, error) {
 		return nil, fmt.Errorf("start Xvnc: %w", err)
 	}
 	s.procs = append(s.procs, xvnc)
-	proxy := exec.Command("websockify", fmt.Sprintf("127.0.0.1:%d", ws), fmt.Sprintf("127.0.0.1:%d", rfb))
+	args := []string{fmt.Sprintf("127.0.0.1:%d", ws), fmt.Sprintf("127.0.0.1:%d", rfb)}
+	if webDir != "" {
+		args = append([]string{"--web", webDir}, args...)
+	}
+	proxy := exec.Command("websockify", args...)
 	if err := proxy.Start(); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("start websockify: %w", err)

@@ -319,3 +319,77 @@ func (s *Store) SessionHistory(ctx context.Context, since time.Time) ([]store.Se
 	}
 	return out, rows.Err()
 }
+
+const apiTokenColumns = "id, name, username, hash, created_at, expires_at, last_used_at, revoked_at"
+
+func scanAPIToken(row scanner) (*store.APIToken, error) {
+	t := &store.APIToken{}
+	var expires, used, revoked sql.NullTime
+	if err := row.Scan(&t.ID, &t.Name, &t.Username, &t.Hash, &t.CreatedAt, &expires, &used, &revoked); err != nil {
+		return nil, err
+	}
+	t.CreatedAt = t.CreatedAt.UTC()
+	t.ExpiresAt, t.LastUsedAt, t.RevokedAt = nullTime(expires), nullTime(used), nullTime(revoked)
+	return t, nil
+}
+
+func nullTime(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+func timeOrNil(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC()
+}
+
+// CreateAPIToken stores a new API token.
+func (s *Store) CreateAPIToken(ctx context.Context, t store.APIToken) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO api_tokens (id, name, username, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`),
+		t.ID, t.Name, t.Username, t.Hash, t.CreatedAt.UTC(), timeOrNil(t.ExpiresAt))
+	return s.conflict(err, "API token "+t.ID)
+}
+
+// APITokenByHash returns the token with that hash or store.ErrNotFound.
+func (s *Store) APITokenByHash(ctx context.Context, hash string) (*store.APIToken, error) {
+	t, err := scanAPIToken(s.db.QueryRowContext(ctx, s.q(`SELECT `+apiTokenColumns+` FROM api_tokens WHERE hash = ?`), hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("API token: %w", store.ErrNotFound)
+	}
+	return t, err
+}
+
+// ListAPITokens returns a user's tokens, newest first.
+func (s *Store) ListAPITokens(ctx context.Context, username string) ([]store.APIToken, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+apiTokenColumns+` FROM api_tokens WHERE username = ? ORDER BY created_at DESC, id`), username)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.APIToken
+	for rows.Next() {
+		t, err := scanAPIToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeAPIToken revokes one of username's tokens.
+func (s *Store) RevokeAPIToken(ctx context.Context, username, id string, at time.Time) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND username = ?`), at.UTC(), id, username)
+	return oneRow(res, err, "API token "+id)
+}
+
+// TouchAPIToken records when a token was last used.
+func (s *Store) TouchAPIToken(ctx context.Context, id string, at time.Time) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE api_tokens SET last_used_at = ? WHERE id = ?`), at.UTC(), id)
+	return oneRow(res, err, "API token "+id)
+}

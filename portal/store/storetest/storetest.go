@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"concurrent rotation":    concurrentRotation,
 		"audit log":              audit,
 		"session history":        history,
+		"API tokens":             apiTokens,
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
@@ -209,5 +210,37 @@ func history(t *testing.T, s store.Store) {
 	must(t, err)
 	if len(later) != 1 || later[0].Session != "s2" {
 		t.Errorf("since filter: %+v", later)
+	}
+}
+
+func apiTokens(t *testing.T, s store.Store) {
+	at := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	expires := at.Add(24 * time.Hour)
+	must(t, s.CreateAPIToken(ctx, store.APIToken{ID: "t1", Name: "ci", Username: "robot", Hash: "h1", CreatedAt: at, ExpiresAt: &expires}))
+	must(t, s.CreateAPIToken(ctx, store.APIToken{ID: "t2", Name: "laptop", Username: "robot", Hash: "h2", CreatedAt: at.Add(time.Minute)}))
+	must(t, s.CreateAPIToken(ctx, store.APIToken{ID: "t3", Name: "other", Username: "alice", Hash: "h3", CreatedAt: at}))
+	if err := s.CreateAPIToken(ctx, store.APIToken{ID: "t4", Name: "dup", Username: "alice", Hash: "h1", CreatedAt: at}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("same hash twice: got %v, want ErrConflict", err)
+	}
+	got, err := s.APITokenByHash(ctx, "h1")
+	must(t, err)
+	if got.ID != "t1" || got.Username != "robot" || got.ExpiresAt == nil || !got.ExpiresAt.Equal(expires) || got.RevokedAt != nil || got.LastUsedAt != nil {
+		t.Errorf("read back %+v", got)
+	}
+	if _, err := s.APITokenByHash(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown hash: got %v, want ErrNotFound", err)
+	}
+	must(t, s.TouchAPIToken(ctx, "t1", at.Add(time.Hour)))
+	// alice cannot revoke robot's token
+	if err := s.RevokeAPIToken(ctx, "alice", "t1", at); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoke someone else's token: got %v, want ErrNotFound", err)
+	}
+	must(t, s.RevokeAPIToken(ctx, "robot", "t1", at.Add(2*time.Hour)))
+	must(t, s.RevokeAPIToken(ctx, "robot", "t1", at.Add(3*time.Hour))) // the first revocation time stays
+	list, err := s.ListAPITokens(ctx, "robot")
+	must(t, err)
+	if len(list) != 2 || list[0].ID != "t2" || list[1].RevokedAt == nil || !list[1].RevokedAt.Equal(at.Add(2*time.Hour)) ||
+		list[1].LastUsedAt == nil || !list[1].LastUsedAt.Equal(at.Add(time.Hour)) {
+		t.Errorf("list: %+v", list)
 	}
 }

@@ -1,0 +1,135 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/streamspace/streamspace/portal/auth"
+	"github.com/streamspace/streamspace/portal/store"
+)
+
+// TokensAPI serves /api/v1/tokens: a caller's own API tokens, for scripts
+// and automation that cannot sign in through a browser.
+type TokensAPI struct {
+	Store  store.Store
+	Tokens *auth.Tokens
+}
+
+// TokenView is an API token as lists show it (never its value).
+type TokenView struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	User       string     `json:"user"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
+	RevokedAt  *time.Time `json:"revokedAt,omitempty"`
+}
+
+func tokenView(t store.APIToken) TokenView {
+	return TokenView{ID: t.ID, Name: t.Name, User: t.Username, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt}
+}
+
+// NewTokenRequest is the body of POST /api/v1/tokens.
+type NewTokenRequest struct {
+	Name          string `json:"name"`
+	ExpiresInDays int    `json:"expiresInDays"` // 0: never
+}
+
+// NewTokenResponse carries the token's value, shown this once.
+type NewTokenResponse struct {
+	TokenView
+	Token string `json:"token"`
+}
+
+// List returns the caller's tokens.
+func (a *TokensAPI) List(c *gin.Context) {
+	list, err := a.Store.ListAPITokens(c, auth.Principal(c).Subject)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := make([]TokenView, 0, len(list))
+	for _, t := range list {
+		out = append(out, tokenView(t))
+	}
+	c.JSON(http.StatusOK, gin.H{"tokens": out})
+}
+
+// Create issues a token with the caller's rights. A token cannot mint
+// another: a leaked token must not be able to outlive its revocation.
+func (a *TokensAPI) Create(c *gin.Context) {
+	p := auth.Principal(c)
+	if p.APIToken != "" {
+		fail(c, Errorf(http.StatusForbidden, CodeForbidden, "API tokens cannot create API tokens; sign in as a person"))
+		return
+	}
+	a.issue(c, p.Subject)
+}
+
+func (a *TokensAPI) issue(c *gin.Context, username string) {
+	var req NewTokenRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	fields := map[string]string{}
+	if req.Name == "" || len(req.Name) > 64 {
+		fields["name"] = "required, at most 64 characters"
+	}
+	if req.ExpiresInDays < 0 || req.ExpiresInDays > 3650 {
+		fields["expiresInDays"] = "between 0 (never) and 3650"
+	}
+	if len(fields) > 0 {
+		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the request has invalid fields", Fields: fields})
+		return
+	}
+	raw, tok, err := a.Tokens.IssueAPIToken(c, username, req.Name, time.Duration(req.ExpiresInDays)*24*time.Hour)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	audit(c, a.Store, "token.create", username, tok.ID+" "+tok.Name)
+	c.JSON(http.StatusCreated, NewTokenResponse{TokenView: tokenView(tok), Token: raw})
+}
+
+// Revoke revokes one of the caller's tokens.
+func (a *TokensAPI) Revoke(c *gin.Context) {
+	user := auth.Principal(c).Subject
+	err := a.Store.RevokeAPIToken(c, user, c.Param("id"), time.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		fail(c, Errorf(http.StatusNotFound, CodeNotFound, "you have no API token "+c.Param("id")))
+		return
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	audit(c, a.Store, "token.revoke", user, c.Param("id"))
+	c.Status(http.StatusNoContent)
+}
+
+// bindJSON reads the request body into v, or renders a clear 400.
+func bindJSON(c *gin.Context, v any) bool {
+	if err := c.ShouldBindJSON(v); err != nil {
+		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the body must be JSON of the documented shape: " + err.Error()})
+		return false
+	}
+	return true
+}
+
+// AuditFailed marks a request error that is a failed audit write: the
+// request log reports it; the caller still gets their answer.
+const AuditFailed = "audit"
+
+// audit records an action by the caller.
+func audit(c *gin.Context, a Auditor, action, target, detail string) {
+	if a == nil {
+		return
+	}
+	if err := a.Audit(c, store.AuditEvent{At: time.Now(), Actor: auth.Principal(c).Subject, Action: action, Target: target, Detail: detail, RemoteAddr: c.ClientIP()}); err != nil {
+		_ = c.Error(err).SetMeta(AuditFailed)
+	}
+}

@@ -1,0 +1,122 @@
+package stream
+
+import (
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+)
+
+// PortalCookiePrefix starts the name of every cookie the portal sets. The
+// session's web client never sees them (its app could otherwise read the
+// user's tokens) and may not set them (nor sign the user out, nor in as
+// someone else).
+const PortalCookiePrefix = "ss_"
+
+// Web serves a template's own web client (KasmVNC, Selkies…) under
+// /api/v1/sessions/{id}/web/: plain HTTP through a reverse proxy, and its
+// WebSocket through the same stream join as Connect, where every frame from
+// the browser counts as activity.
+func (p *Proxy) Web(c *gin.Context) {
+	s, t := p.authorize(c)
+	if s == nil {
+		return
+	}
+	base := p.webUpstream(s, t)
+	target, err := url.Parse(base)
+	if err != nil {
+		p.Fail(c, http.StatusInternalServerError, "internal", "bad upstream URL")
+		return
+	}
+	rest := c.Param("path")
+	if rest == "" {
+		rest = "/"
+	}
+	if isWebSocket(c.Request) {
+		u := *target
+		u.Scheme = map[string]string{"https": "wss"}[target.Scheme]
+		if u.Scheme == "" {
+			u.Scheme = "ws"
+		}
+		u.Path, u.RawQuery = rest, c.Request.URL.RawQuery
+		p.join(c, s, u.String(), "web", nil)
+		return
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.URL.Path, r.Out.URL.RawPath = rest, ""
+			r.Out.Header.Del("Authorization")
+			r.Out.Header.Del("X-CSRF-Token")
+			stripPortalCookies(r.Out)
+			r.SetXForwarded()
+			r.Out.Header.Set("X-Forwarded-Prefix", "/api/v1/sessions/"+s.Name+"/web")
+		},
+		ModifyResponse: func(res *http.Response) error {
+			keepAppCookies(res.Header)
+			res.Body = &countingBody{ReadCloser: res.Body, count: func(n int64) { p.Metrics.bytes("to_browser", n) }}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			p.Log.V(1).Info("Web client upstream failed", "session", s.Name, "error", err.Error())
+			p.Metrics.connect("upstream_unavailable")
+			p.Fail(c, http.StatusBadGateway, "upstream_unavailable", "the session's web client does not answer yet")
+		},
+	}
+	proxy.ServeHTTP(c.Writer, c.Request)
+}
+
+func (p *Proxy) webUpstream(s *streamv1.Session, t *streamv1.Template) string {
+	if p.WebUpstream != nil {
+		return p.WebUpstream(s, t)
+	}
+	return DefaultWebUpstream(s, t)
+}
+
+func isWebSocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
+}
+
+// stripPortalCookies removes the portal's cookies from a request to the
+// session.
+func stripPortalCookies(r *http.Request) {
+	cookies := r.Cookies()
+	r.Header.Del("Cookie")
+	for _, ck := range cookies {
+		if !strings.HasPrefix(ck.Name, PortalCookiePrefix) {
+			r.AddCookie(ck)
+		}
+	}
+}
+
+// keepAppCookies drops any Set-Cookie of the session that would overwrite
+// one of the portal's.
+func keepAppCookies(h http.Header) {
+	var keep []string
+	for _, line := range h.Values("Set-Cookie") {
+		if ck, err := http.ParseSetCookie(line); err == nil && !strings.HasPrefix(ck.Name, PortalCookiePrefix) {
+			keep = append(keep, line)
+		}
+	}
+	h.Del("Set-Cookie")
+	for _, line := range keep {
+		h.Add("Set-Cookie", line)
+	}
+}
+
+type countingBody struct {
+	io.ReadCloser
+	count func(int64)
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.count(int64(n))
+	return n, err
+}

@@ -29,6 +29,7 @@ type Handlers struct {
 	AdminUsers *api.AdminUsersAPI
 	Analytics  *api.AnalyticsAPI
 	Platform   *api.PlatformAPI
+	Changes    *api.ChangesAPI
 
 	Metrics  *Metrics     // nil: no request metrics
 	Gatherer http.Handler // serves /metrics when set
@@ -96,6 +97,8 @@ func NewRouter(h Handlers) *gin.Engine {
 	admin.GET("/audit", h.AdminUsers.Audit)
 	admin.GET("/analytics", h.Analytics.Get)
 	admin.GET("/quotas", h.Platform.ListQuotas)
+	admin.PUT("/quotas/:name", h.Changes.UpdateQuota)       // → pull request
+	admin.PUT("/templates/:name", h.Changes.UpdateTemplate) // → pull request
 	admin.GET("/sync", h.Platform.ListSyncs)
 	admin.POST("/sync/:name/reconcile", h.Platform.Reconcile)
 

@@ -29,6 +29,7 @@ import (
 	"github.com/streamspace/streamspace/portal"
 	"github.com/streamspace/streamspace/portal/api"
 	"github.com/streamspace/streamspace/portal/auth"
+	"github.com/streamspace/streamspace/portal/gitwrite"
 	"github.com/streamspace/streamspace/portal/store"
 	"github.com/streamspace/streamspace/portal/store/sqlite"
 	"github.com/streamspace/streamspace/portal/stream"
@@ -52,6 +53,8 @@ var (
 	// files and the stream on one port, like KasmVNC); tests may point it
 	// elsewhere
 	webUpstream string
+	// gitWriter is the write-back of routers built from now on
+	gitWriter *gitwrite.Writer
 )
 
 // webDir writes the files of a stand-in web client.
@@ -133,6 +136,7 @@ func router(metrics *portal.Metrics, reg *prometheus.Registry, proxy *stream.Pro
 		AdminUsers: &api.AdminUsersAPI{Store: db, Tokens: tokens, Client: env.Client, Namespace: ns, Identities: identities},
 		Analytics:  &api.AnalyticsAPI{Store: db, Client: env.Client, Namespace: ns},
 		Platform:   &api.PlatformAPI{Client: env.Client, Namespace: ns, Audit: db},
+		Changes:    &api.ChangesAPI{Client: env.Client, Namespace: ns, Writer: gitWriter, Store: db},
 	})
 }
 

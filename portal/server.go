@@ -30,6 +30,7 @@ import (
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal/api"
 	"github.com/streamspace/streamspace/portal/auth"
+	"github.com/streamspace/streamspace/portal/gitwrite"
 	"github.com/streamspace/streamspace/portal/history"
 	"github.com/streamspace/streamspace/portal/store"
 	"github.com/streamspace/streamspace/portal/store/postgres"
@@ -52,6 +53,10 @@ type Config struct {
 	SecureCookies bool
 	// OIDC enables single sign-on; nil: local accounts only.
 	OIDC *auth.OIDC
+	// GitWrite is where admins' changes go (the platform repository, with
+	// write credentials separate from the agent's); nil: admins cannot
+	// change templates and quotas through the portal.
+	GitWrite *gitwrite.Config
 	// LeaderElection makes one replica of several record session history.
 	LeaderElection bool
 	// ShutdownGrace is how long requests and streams may go on once the
@@ -148,6 +153,12 @@ func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
 	sessions := &api.SessionsAPI{Client: k8s, Namespace: cfg.Namespace, Audit: db}
 	proxy := &stream.Proxy{Client: k8s, Namespace: cfg.Namespace, Fail: FailStream, NotRunning: sessions.NotRunning,
 		Audit: db, Metrics: streamMetrics, Log: cfg.Log.WithName("stream")}
+	var writer *gitwrite.Writer
+	if cfg.GitWrite != nil {
+		if writer, err = gitwrite.New(*cfg.GitWrite); err != nil {
+			return fmt.Errorf("write-back: %w", err)
+		}
+	}
 	authAPI := &api.AuthAPI{Store: db, Tokens: tokens, SecureCookies: cfg.SecureCookies,
 		Limiter: auth.NewLoginLimiter(12*time.Second, 5), Identities: identities} // 5 tries, then 5 a minute
 	h := NewRouter(Handlers{
@@ -173,6 +184,7 @@ func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
 		AdminUsers: &api.AdminUsersAPI{Store: db, Tokens: tokens, Client: k8s, Namespace: cfg.Namespace, Identities: identities},
 		Analytics:  &api.AnalyticsAPI{Store: db, Client: k8s, Namespace: cfg.Namespace},
 		Platform:   &api.PlatformAPI{Client: k8s, Namespace: cfg.Namespace, Audit: db},
+		Changes:    &api.ChangesAPI{Client: k8s, Namespace: cfg.Namespace, Writer: writer, Store: db},
 	})
 	srv := &http.Server{Addr: cfg.Addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)

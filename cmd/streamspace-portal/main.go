@@ -3,6 +3,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/streamspace/streamspace/portal"
 	"github.com/streamspace/streamspace/portal/auth"
+	"github.com/streamspace/streamspace/portal/gitwrite"
 )
 
 func main() {
@@ -43,6 +45,15 @@ func main() {
 		}
 		log.Info("Single sign-on", "issuer", issuer)
 	}
+	if url := os.Getenv("STREAMSPACE_GIT_URL"); url != "" {
+		gw, err := gitWriteConfig(url)
+		if err != nil {
+			log.Error(err, "Write-back configuration")
+			os.Exit(1)
+		}
+		cfg.GitWrite = gw
+		log.Info("Write-back", "repository", url, "pullRequests", gw.GitHub != nil)
+	}
 	if key := os.Getenv("STREAMSPACE_TOKEN_KEY"); key != "" {
 		cfg.SigningKey = []byte(key)
 	}
@@ -62,4 +73,33 @@ func list(s string) []string {
 		}
 	}
 	return out
+}
+
+// gitWriteConfig reads the write-back settings: the platform repository,
+// write credentials (separate from the agent's read-only ones) and, for
+// pull requests, the GitHub repository.
+func gitWriteConfig(url string) (*gitwrite.Config, error) {
+	cfg := &gitwrite.Config{URL: url, Branch: os.Getenv("STREAMSPACE_GIT_BRANCH"), Paths: list(os.Getenv("STREAMSPACE_GIT_PATHS"))}
+	if len(cfg.Paths) == 0 {
+		cfg.Paths = []string{"catalog", "policies"}
+	}
+	cfg.Auth.Username = os.Getenv("STREAMSPACE_GIT_USERNAME")
+	cfg.Auth.Token = os.Getenv("STREAMSPACE_GIT_TOKEN")
+	for env, dst := range map[string]*[]byte{"STREAMSPACE_GIT_SSH_KEY_FILE": &cfg.Auth.SSHIdentity, "STREAMSPACE_GIT_KNOWN_HOSTS_FILE": &cfg.Auth.KnownHosts} {
+		if path := os.Getenv(env); path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", env, err)
+			}
+			*dst = b
+		}
+	}
+	if repo := os.Getenv("STREAMSPACE_GITHUB_REPO"); repo != "" {
+		owner, name, ok := strings.Cut(repo, "/")
+		if !ok || owner == "" || name == "" {
+			return nil, fmt.Errorf("STREAMSPACE_GITHUB_REPO must be owner/name, not %q", repo)
+		}
+		cfg.GitHub = &gitwrite.GitHubConfig{BaseURL: os.Getenv("STREAMSPACE_GITHUB_API_URL"), Owner: owner, Repo: name}
+	}
+	return cfg, nil
 }

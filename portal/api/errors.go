@@ -35,6 +35,7 @@ const (
 	CodeRateLimited     = "rate_limited"
 	CodeNotRunning      = "not_running"
 	CodeUpstream        = "upstream_unavailable"
+	CodeUnavailable     = "unavailable"
 	CodeInternal        = "internal"
 )
 

@@ -1,0 +1,145 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal/auth"
+	"github.com/streamspace/streamspace/portal/gitwrite"
+	"github.com/streamspace/streamspace/portal/store"
+)
+
+// ChangesAPI serves PUT /api/v1/admin/templates/{name} and
+// /api/v1/admin/quotas/{name}: an admin's edit becomes a pull request (or a
+// commit) in the platform repository. The portal never writes the object
+// itself; the change reaches the cluster when the agent syncs it from Git,
+// after review.
+type ChangesAPI struct {
+	Client    client.Client
+	Namespace string
+	// Writer proposes changes; nil: write-back is not configured (503).
+	Writer *gitwrite.Writer
+	Store  store.Store
+}
+
+// ChangeRequest is the body of a change: the object's whole new spec and
+// why.
+type ChangeRequest struct {
+	Spec   json.RawMessage `json:"spec"`
+	Reason string          `json:"reason"`
+}
+
+// UpdateTemplate proposes a Template change.
+func (a *ChangesAPI) UpdateTemplate(c *gin.Context) {
+	a.propose(c, "Template", &streamv1.Template{}, func(o client.Object) any { return &o.(*streamv1.Template).Spec })
+}
+
+// UpdateQuota proposes a Quota change.
+func (a *ChangesAPI) UpdateQuota(c *gin.Context) {
+	a.propose(c, "Quota", &streamv1.Quota{}, func(o client.Object) any { return &o.(*streamv1.Quota).Spec })
+}
+
+func (a *ChangesAPI) propose(c *gin.Context, kind string, live client.Object, spec func(client.Object) any) {
+	if a.Writer == nil {
+		fail(c, Errorf(http.StatusServiceUnavailable, CodeUnavailable, "write-back is not configured: set the platform repository (STREAMSPACE_GIT_URL) and its write credentials"))
+		return
+	}
+	var req ChangeRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	fields := map[string]string{}
+	if len(req.Reason) == 0 || len(req.Reason) > 200 {
+		fields["reason"] = "required, at most 200 characters: it titles the pull request"
+	}
+	if len(req.Spec) == 0 {
+		fields["spec"] = "required: the whole new spec"
+	}
+	if len(fields) > 0 {
+		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the request has invalid fields", Fields: fields})
+		return
+	}
+	name := c.Param("name")
+	if err := a.Client.Get(c, client.ObjectKey{Namespace: a.Namespace, Name: name}, live); err != nil {
+		if apierrors.IsNotFound(err) {
+			fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("no %s %q", kind, name)))
+			return
+		}
+		fail(c, err)
+		return
+	}
+	edited := live.DeepCopyObject().(client.Object)
+	dec := json.NewDecoder(bytes.NewReader(req.Spec))
+	dec.DisallowUnknownFields()
+	target := spec(edited)
+	if err := dec.Decode(target); err != nil {
+		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "spec: " + err.Error(), Fields: map[string]string{"spec": err.Error()}})
+		return
+	}
+	// The API server checks the edit (schema, CEL rules, webhooks) without
+	// keeping it, so a pull request is never opened for an object the agent
+	// could not apply.
+	if err := a.Client.Update(c, edited.DeepCopyObject().(client.Object), client.DryRunAll, client.FieldOwner(FieldManager)); err != nil {
+		if apierrors.IsInvalid(err) {
+			fail(c, invalidObject(err))
+			return
+		}
+		fail(c, kubeError(err))
+		return
+	}
+	p := auth.Principal(c)
+	email := ""
+	if u, err := a.Store.UserByName(c, p.Subject); err == nil {
+		email = u.Email
+	}
+	ctx, cancel := context.WithTimeout(c, 2*time.Minute)
+	defer cancel()
+	res, err := a.Writer.Propose(ctx, gitwrite.Change{Kind: kind, Name: name, Object: edited, Base: live, Actor: p.Subject, ActorEmail: email, Reason: req.Reason})
+	switch {
+	case errors.Is(err, gitwrite.ErrNoChange):
+		c.JSON(http.StatusOK, gin.H{"unchanged": true, "message": fmt.Sprintf("%s %s already is as asked in Git", kind, name)})
+		return
+	case errors.Is(err, gitwrite.ErrInvalidChange):
+		fail(c, Errorf(http.StatusBadRequest, CodeInvalid, err.Error()))
+		return
+	case errors.Is(err, gitwrite.ErrNotFound):
+		fail(c, Errorf(http.StatusNotFound, CodeNotFound, err.Error()+": it was not created from Git, so it cannot be changed through Git"))
+		return
+	case errors.Is(err, gitwrite.ErrAmbiguous), errors.Is(err, gitwrite.ErrConflict):
+		fail(c, Errorf(http.StatusConflict, CodeConflict, err.Error()))
+		return
+	case err != nil:
+		// also ErrAuthentication: a 401 would read as the admin's own
+		// sign-in having expired
+		fail(c, Errorf(http.StatusBadGateway, CodeUpstream, "the platform repository refused the change: "+err.Error()))
+		return
+	}
+	detail := res.Mode + " " + res.Commit
+	if res.URL != "" {
+		detail = res.Mode + " " + res.URL
+	}
+	audit(c, a.Store, "admin."+map[string]string{"Template": "template", "Quota": "quota"}[kind]+".propose", name, detail)
+	c.JSON(http.StatusAccepted, res)
+}
+
+// invalidObject turns the API server's field errors into the API's.
+func invalidObject(err error) error {
+	e := &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: err.Error(), Fields: map[string]string{}}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && status.Status().Details != nil {
+		for _, cause := range status.Status().Details.Causes {
+			e.Fields[cause.Field] = cause.Message
+		}
+	}
+	return e
+}

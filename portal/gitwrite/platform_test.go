@@ -1,0 +1,211 @@
+package gitwrite
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/fluxcd/pkg/gittestserver"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+const gitToken = "s3cret-write-token"
+
+func TestMain(m *testing.M) {
+	log.SetOutput(io.Discard) // gitkit logs every request with the standard logger
+	os.Exit(m.Run())
+}
+
+// platform is testdata/platform served by a real Git server (gitkit, which
+// runs git's own upload-pack and receive-pack) over HTTP with basic auth.
+type platform struct {
+	srv *gittestserver.GitServer
+	url string
+	t   *testing.T
+}
+
+func newPlatform(t *testing.T) *platform {
+	t.Helper()
+	srv, err := gittestserver.NewTempGitServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(srv.Root()) })
+	srv.Auth("git", gitToken)
+	if err := srv.StartHTTP(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.StopHTTP)
+	if err := srv.InitRepo("testdata/platform", "main", "platform.git"); err != nil {
+		t.Fatal(err)
+	}
+	return &platform{srv: srv, url: srv.HTTPAddress() + "/platform.git", t: t}
+}
+
+// config writes to the platform directly, as a bot.
+func (p *platform) config() Config {
+	return Config{
+		URL:    p.url,
+		Auth:   Auth{Username: "git", Token: gitToken},
+		Author: Signature{Name: "StreamSpace Bot", Email: "bot@stream.space"},
+	}
+}
+
+func (p *platform) repo() *git.Repository {
+	p.t.Helper()
+	r, err := git.PlainOpen(filepath.Join(p.srv.Root(), "platform.git"))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return r
+}
+
+// refs are the server's branches and where they point.
+func (p *platform) refs() map[string]string {
+	p.t.Helper()
+	iter, err := p.repo().References()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	out := map[string]string{}
+	_ = iter.ForEach(func(r *plumbing.Reference) error {
+		if r.Type() == plumbing.HashReference {
+			out[r.Name().String()] = r.Hash().String()
+		}
+		return nil
+	})
+	return out
+}
+
+func (p *platform) head(branch string) *object.Commit {
+	p.t.Helper()
+	r := p.repo()
+	ref, err := r.Reference(plumbing.NewBranchReferenceName(branch), true)
+	if err != nil {
+		p.t.Fatalf("branch %s: %v", branch, err)
+	}
+	c, err := r.CommitObject(ref.Hash())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return c
+}
+
+func (p *platform) file(c *object.Commit, path string) string {
+	p.t.Helper()
+	f, err := c.File(path)
+	if err != nil {
+		p.t.Fatalf("%s at %s: %v", path, c.Hash, err)
+	}
+	s, err := f.Contents()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return s
+}
+
+// changedFiles are the paths c changes against its only parent.
+func (p *platform) changedFiles(c *object.Commit) []string {
+	p.t.Helper()
+	if c.NumParents() != 1 {
+		p.t.Fatalf("commit %s has %d parents", c.Hash, c.NumParents())
+	}
+	parent, err := c.Parent(0)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	patch, err := parent.Patch(c)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var files []string
+	for _, fp := range patch.FilePatches() {
+		from, to := fp.Files()
+		switch {
+		case to != nil:
+			files = append(files, to.Path())
+		case from != nil:
+			files = append(files, from.Path())
+		}
+	}
+	sort.Strings(files)
+	return files
+}
+
+// pullRequestCall is one request the fake GitHub API received.
+type pullRequestCall struct {
+	Method, Path, Authorization, Accept string
+	Body                                struct {
+		Title, Head, Base, Body string
+		MaintainerCanModify     *bool `json:"maintainer_can_modify"`
+	}
+}
+
+// fakeGitHub stands in for the GitHub Enterprise API: it serves only
+// POST /api/v3/repos/acme/platform/pulls with the right token, and answers
+// as GitHub does.
+type fakeGitHub struct {
+	*httptest.Server
+	token string
+	mu    sync.Mutex
+	calls []pullRequestCall
+}
+
+func newFakeGitHub(t *testing.T, token string) *fakeGitHub {
+	f := &fakeGitHub{token: token}
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
+	call := pullRequestCall{Method: r.Method, Path: r.URL.Path, Authorization: r.Header.Get("Authorization"), Accept: r.Header.Get("Accept")}
+	err := json.NewDecoder(r.Body).Decode(&call.Body)
+	f.mu.Lock()
+	f.calls = append(f.calls, call)
+	number := 41 + len(f.calls)
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	switch {
+	case r.Method != http.MethodPost || r.URL.Path != "/api/v3/repos/acme/platform/pulls":
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest"}`)
+	case call.Authorization != "Bearer "+f.token:
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}`)
+	case err != nil || call.Body.Title == "" || call.Body.Head == "" || call.Body.Base == "":
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		fmt.Fprint(w, `{"message":"Validation Failed","errors":[{"resource":"PullRequest","code":"missing_field"}]}`)
+	default:
+		w.WriteHeader(http.StatusCreated)
+		pr := map[string]any{
+			"id":       1000 + number,
+			"number":   number,
+			"state":    "open",
+			"title":    call.Body.Title,
+			"body":     call.Body.Body,
+			"url":      fmt.Sprintf("https://github.example.com/api/v3/repos/acme/platform/pulls/%d", number),
+			"html_url": fmt.Sprintf("https://github.example.com/acme/platform/pull/%d", number),
+			"head":     map[string]any{"ref": call.Body.Head, "label": "acme:" + call.Body.Head},
+			"base":     map[string]any{"ref": call.Body.Base, "label": "acme:" + call.Body.Base},
+			"user":     map[string]any{"login": "streamspace-bot"},
+		}
+		_ = json.NewEncoder(w).Encode(pr)
+	}
+}
+
+func (f *fakeGitHub) received() []pullRequestCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]pullRequestCall(nil), f.calls...)
+}

@@ -5,11 +5,16 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -245,4 +250,54 @@ func TestStream_hibernatedSession_isWokenWithProgress(t *testing.T) {
 	if !found {
 		t.Errorf("no audit row for the wake on connect")
 	}
+}
+
+// TestStream_viaPodIP: a portal outside the cluster's DNS (the local
+// cluster) reaches the session pod by its IP.
+func TestStream_viaPodIP(t *testing.T) {
+	ctx := context.Background()
+	u, err := url.Parse(vnc.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	tpl := &streamv1.Template{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "on-loopback"}, Spec: streamv1.TemplateSpec{
+		DisplayName: "Loopback", Category: "Utilities", BaseImage: "localhost/streamspace/light:1.0.0",
+		Ports:  []streamv1.TemplatePort{{Name: "vnc-ws", ContainerPort: int32(port)}},
+		Stream: streamv1.StreamSpec{Protocol: streamv1.StreamWebsockifyVNC, Port: int32(port)}}}
+	if err := env.Client.Create(ctx, tpl); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ss-alice-podip-0"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "session", Image: "localhost/streamspace/light:1.0.0"}}}}
+	if err := env.Client.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.PodIP = "127.0.0.1"
+	if err := env.Client.Status().Update(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	s := &streamv1.Session{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice-podip"}, Spec: streamv1.SessionSpec{User: "alice", Template: tpl.Name}}
+	if err := env.Client.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	s.Status.Phase, s.Status.PodName = streamv1.PhaseRunning, pod.Name
+	if err := env.Client.Status().Update(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	p := newProxy()
+	p.Upstream, p.WebUpstream, p.ViaPodIP = nil, nil, true
+	own := httptest.NewServer(router(nil, prometheus.NewRegistry(), p))
+	defer own.Close()
+	alice, _ := login(t, "alice")
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(cctx, "ws"+strings.TrimPrefix(own.URL, "http")+"/api/v1/sessions/"+s.Name+"/connect",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + alice}}})
+	if err != nil {
+		t.Fatalf("connect via pod IP: %v", err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(-1)
+	vncHandshake(t, cctx, conn)
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/gin-gonic/gin"
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -46,6 +48,11 @@ type Proxy struct {
 	// WebUpstream returns the base URL of a session's web client (http://
 	// host:port); by default its Service in the cluster.
 	WebUpstream func(s *streamv1.Session, t *streamv1.Template) string
+	// ViaPodIP makes the default upstreams the session pod's IP instead of
+	// its Service's DNS name: for a portal outside the cluster network's
+	// DNS (the local cluster, where the host reaches pod IPs on the bridge
+	// but has neither cluster DNS nor kube-proxy).
+	ViaPodIP bool
 	// ActivityEvery is the least time between two lastActivity writes for
 	// one session (30 s).
 	ActivityEvery time.Duration
@@ -103,7 +110,13 @@ func (p *Proxy) Connect(c *gin.Context) {
 	if t.Spec.Stream.Protocol == streamv1.StreamWebsockifyVNC {
 		isInput = (&rfbInput{}).Write
 	}
-	p.join(c, s, p.upstream(s, t), "vnc", isInput)
+	upstream, err := p.upstream(c, s, t)
+	if err != nil {
+		p.Metrics.connect("upstream_unavailable")
+		p.Fail(c, http.StatusBadGateway, "upstream_unavailable", err.Error())
+		return
+	}
+	p.join(c, s, upstream, "vnc", isInput)
 }
 
 // authorize loads the session of the request if the caller may use it and
@@ -356,11 +369,37 @@ func (p *Proxy) activity(ctx context.Context, s *streamv1.Session) {
 	}()
 }
 
-func (p *Proxy) upstream(s *streamv1.Session, t *streamv1.Template) string {
+func (p *Proxy) upstream(ctx context.Context, s *streamv1.Session, t *streamv1.Template) (string, error) {
 	if p.Upstream != nil {
-		return p.Upstream(s, t)
+		return p.Upstream(s, t), nil
 	}
-	return DefaultUpstream(s, t)
+	if !p.ViaPodIP {
+		return DefaultUpstream(s, t), nil
+	}
+	ip, err := p.podIP(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	path := t.Spec.Stream.Path
+	if path == "" {
+		path = "/"
+	}
+	return fmt.Sprintf("ws://%s%s", net.JoinHostPort(ip, fmt.Sprint(t.Spec.Stream.Port)), path), nil
+}
+
+// podIP is the IP of the session's pod, as its status reports it.
+func (p *Proxy) podIP(ctx context.Context, s *streamv1.Session) (string, error) {
+	if s.Status.PodName == "" {
+		return "", fmt.Errorf("session %s has no pod yet", s.Name)
+	}
+	pod := &corev1.Pod{}
+	if err := p.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: s.Status.PodName}, pod); err != nil {
+		return "", fmt.Errorf("session %s: pod %s: %w", s.Name, s.Status.PodName, err)
+	}
+	if pod.Status.PodIP == "" {
+		return "", fmt.Errorf("session %s: pod %s has no IP yet", s.Name, pod.Name)
+	}
+	return pod.Status.PodIP, nil
 }
 
 func subprotocols(r *http.Request) []string {

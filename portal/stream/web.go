@@ -1,7 +1,10 @@
 package stream
 
 import (
+	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -27,7 +30,12 @@ func (p *Proxy) Web(c *gin.Context) {
 	if s == nil {
 		return
 	}
-	base := p.webUpstream(s, t)
+	base, err := p.webUpstream(c, s, t)
+	if err != nil {
+		p.Metrics.connect("upstream_unavailable")
+		p.Fail(c, http.StatusBadGateway, "upstream_unavailable", err.Error())
+		return
+	}
 	target, err := url.Parse(base)
 	if err != nil {
 		p.Fail(c, http.StatusInternalServerError, "internal", "bad upstream URL")
@@ -71,11 +79,18 @@ func (p *Proxy) Web(c *gin.Context) {
 	proxy.ServeHTTP(c.Writer, c.Request)
 }
 
-func (p *Proxy) webUpstream(s *streamv1.Session, t *streamv1.Template) string {
+func (p *Proxy) webUpstream(ctx context.Context, s *streamv1.Session, t *streamv1.Template) (string, error) {
 	if p.WebUpstream != nil {
-		return p.WebUpstream(s, t)
+		return p.WebUpstream(s, t), nil
 	}
-	return DefaultWebUpstream(s, t)
+	if !p.ViaPodIP {
+		return DefaultWebUpstream(s, t), nil
+	}
+	ip, err := p.podIP(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	return "http://" + net.JoinHostPort(ip, fmt.Sprint(t.Spec.Stream.Port)), nil
 }
 
 func isWebSocket(r *http.Request) bool {

@@ -57,6 +57,9 @@ type Config struct {
 	// write credentials separate from the agent's); nil: admins cannot
 	// change templates and quotas through the portal.
 	GitWrite *gitwrite.Config
+	// StreamViaPodIP reaches session pods by IP rather than their
+	// Service's DNS name (a portal outside the cluster network's DNS).
+	StreamViaPodIP bool
 	// LeaderElection makes one replica of several record session history.
 	LeaderElection bool
 	// ShutdownGrace is how long requests and streams may go on once the
@@ -152,7 +155,7 @@ func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
 	identities := &api.Identities{Client: k8s, Namespace: cfg.Namespace}
 	sessions := &api.SessionsAPI{Client: k8s, Namespace: cfg.Namespace, Audit: db}
 	proxy := &stream.Proxy{Client: k8s, Namespace: cfg.Namespace, Fail: FailStream, NotRunning: sessions.NotRunning,
-		Audit: db, Metrics: streamMetrics, Log: cfg.Log.WithName("stream")}
+		Audit: db, Metrics: streamMetrics, Log: cfg.Log.WithName("stream"), ViaPodIP: cfg.StreamViaPodIP}
 	var writer *gitwrite.Writer
 	if cfg.GitWrite != nil {
 		if writer, err = gitwrite.New(*cfg.GitWrite); err != nil {

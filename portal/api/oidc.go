@@ -147,7 +147,7 @@ func (a *OIDCAPI) failSignIn(c *gin.Context, username string, err error) {
 	switch {
 	case errors.Is(err, auth.ErrProviderUnavailable):
 		fail(c, Errorf(http.StatusBadGateway, CodeUpstream, "single sign-on is unavailable: "+err.Error()))
-	case errors.Is(err, auth.ErrLocalAccount):
+	case errors.Is(err, auth.ErrNameTaken):
 		fail(c, Errorf(http.StatusConflict, CodeConflict, err.Error()))
 	case errors.Is(err, auth.ErrProviderRejected), errors.Is(err, auth.ErrIDToken),
 		errors.Is(err, auth.ErrIdentity), errors.Is(err, auth.ErrUserDisabled):

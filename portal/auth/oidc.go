@@ -26,10 +26,11 @@ var (
 	ErrIDToken = errors.New("the identity provider's ID token is invalid")
 	// ErrIdentity: the verified claims do not name a usable account.
 	ErrIdentity = errors.New("the identity provider's claims name no usable account")
-	// ErrLocalAccount: an SSO sign-in for a name that belongs to a local
-	// (password) account; it is refused so that whoever controls that name
-	// at the provider cannot take the account (and its home volume) over.
-	ErrLocalAccount = errors.New("a local account has this username")
+	// ErrNameTaken: an SSO sign-in for a name that belongs to a local
+	// (password) account, or to another person of the provider; it is
+	// refused so that whoever controls that name at the provider cannot
+	// take the account (and its home volume) over.
+	ErrNameTaken = errors.New("the username belongs to another account")
 )
 
 // DefaultOIDCScopes are requested when OIDC.Scopes is empty. "groups" is

@@ -126,12 +126,14 @@ func (o *OIDC) RoleFor(groups []string) string {
 // and on every later one refreshed from the provider (display name,
 // email, groups and so the role: the provider is the source of truth for
 // SSO users). A local account of the same name is refused
-// (ErrLocalAccount), as is a disabled account (ErrUserDisabled).
+// (ErrNameTaken), as is an SSO account bound to another subject (the
+// username changed hands at the provider) and a disabled account
+// (ErrUserDisabled).
 func (o *OIDC) Upsert(ctx context.Context, s store.Store, id *Identity) (*store.User, error) {
 	for range 2 { // a second round only when a concurrent first sign-in created the user
 		u, err := s.UserByName(ctx, id.Username)
 		if errors.Is(err, store.ErrNotFound) {
-			u = &store.User{Username: id.Username, Source: SourceOIDC}
+			u = &store.User{Username: id.Username, Source: SourceOIDC, Subject: o.subjectOf(id)}
 			o.refresh(u, id)
 			switch err := s.CreateUser(ctx, u); {
 			case errors.Is(err, store.ErrConflict):
@@ -145,7 +147,13 @@ func (o *OIDC) Upsert(ctx context.Context, s store.Store, id *Identity) (*store.
 			return nil, err
 		}
 		if u.Source != SourceOIDC {
-			return nil, fmt.Errorf("%w: %q signs in with a password; an SSO sign-in may not take it over", ErrLocalAccount, u.Username)
+			return nil, fmt.Errorf("%w: %q signs in with a password; an SSO sign-in may not take it over", ErrNameTaken, u.Username)
+		}
+		switch subject := o.subjectOf(id); {
+		case u.Subject == "":
+			u.Subject = subject // an account from before subjects were kept
+		case u.Subject != subject:
+			return nil, fmt.Errorf("%w: %q belongs to another person of the identity provider (the name changed hands)", ErrNameTaken, u.Username)
 		}
 		if u.Disabled {
 			return nil, ErrUserDisabled
@@ -157,6 +165,12 @@ func (o *OIDC) Upsert(ctx context.Context, s store.Store, id *Identity) (*store.
 		return recordLogin(ctx, s, u)
 	}
 	return nil, fmt.Errorf("create user %s: %w twice in a row", id.Username, store.ErrConflict)
+}
+
+// subjectOf is the person's ID that never changes hands: the provider's
+// subject claim, qualified by the issuer.
+func (o *OIDC) subjectOf(id *Identity) string {
+	return o.Issuer + "#" + id.Subject
 }
 
 func (o *OIDC) refresh(u *store.User, id *Identity) {

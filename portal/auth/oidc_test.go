@@ -130,19 +130,20 @@ func TestOIDC_roleFor(t *testing.T) {
 
 func TestOIDC_upsert(t *testing.T) {
 	s := newStore(t)
-	o := &auth.OIDC{AdminGroups: []string{"admins"}}
+	o := &auth.OIDC{Issuer: "https://idp.example.com", AdminGroups: []string{"admins"}}
 
-	u, err := o.Upsert(ctx, s, &auth.Identity{Username: "alice", Display: "Alice", Email: "a@example.com", Groups: []string{"admins"}})
+	u, err := o.Upsert(ctx, s, &auth.Identity{Subject: "s-alice", Username: "alice", Display: "Alice", Email: "a@example.com", Groups: []string{"admins"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stored, err := s.UserByName(ctx, "alice")
-	if err != nil || stored.Source != "oidc" || stored.PasswordHash != "" || stored.Role != "admin" || stored.LastLoginAt == nil || u.ID != stored.ID {
+	if err != nil || stored.Source != "oidc" || stored.PasswordHash != "" || stored.Role != "admin" || stored.LastLoginAt == nil || u.ID != stored.ID ||
+		stored.Subject != "https://idp.example.com#s-alice" {
 		t.Fatalf("first sign-in stored %+v, %v", stored, err)
 	}
 
 	// The provider is the source of truth: leaving the admin group demotes.
-	if _, err := o.Upsert(ctx, s, &auth.Identity{Username: "alice", Display: "Alice B.", Email: "b@example.com", Groups: []string{"designers"}}); err != nil {
+	if _, err := o.Upsert(ctx, s, &auth.Identity{Subject: "s-alice", Username: "alice", Display: "Alice B.", Email: "b@example.com", Groups: []string{"designers"}}); err != nil {
 		t.Fatal(err)
 	}
 	stored, _ = s.UserByName(ctx, "alice")
@@ -150,11 +151,20 @@ func TestOIDC_upsert(t *testing.T) {
 		t.Errorf("second sign-in stored %+v", stored)
 	}
 
+	// Someone else who took the name "alice" at the provider does not get
+	// alice's account.
+	if _, err := o.Upsert(ctx, s, &auth.Identity{Subject: "s-mallory", Username: "alice", Groups: []string{"admins"}}); !errors.Is(err, auth.ErrNameTaken) {
+		t.Errorf("renamed person: %v, want refused", err)
+	}
+	if again, _ := s.UserByName(ctx, "alice"); again.Role != "user" || again.Subject != "https://idp.example.com#s-alice" {
+		t.Errorf("a name that changed hands changed the account: %+v", again)
+	}
+
 	if err := s.CreateUser(ctx, &store.User{Username: "root", PasswordHash: "x", Role: "admin", Source: "local"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.Upsert(ctx, s, &auth.Identity{Username: "root", Groups: []string{"admins"}}); !errors.Is(err, auth.ErrLocalAccount) {
-		t.Errorf("local account: %v, want ErrLocalAccount", err)
+	if _, err := o.Upsert(ctx, s, &auth.Identity{Username: "root", Groups: []string{"admins"}}); !errors.Is(err, auth.ErrNameTaken) {
+		t.Errorf("local account: %v, want ErrNameTaken", err)
 	}
 	if local, _ := s.UserByName(ctx, "root"); local.Source != "local" || local.PasswordHash != "x" {
 		t.Errorf("the local account changed: %+v", local)
@@ -164,7 +174,7 @@ func TestOIDC_upsert(t *testing.T) {
 	if err := s.UpdateUser(ctx, stored); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.Upsert(ctx, s, &auth.Identity{Username: "alice", Groups: []string{"admins"}}); !errors.Is(err, auth.ErrUserDisabled) {
+	if _, err := o.Upsert(ctx, s, &auth.Identity{Subject: "s-alice", Username: "alice", Groups: []string{"admins"}}); !errors.Is(err, auth.ErrUserDisabled) {
 		t.Errorf("disabled: %v, want ErrUserDisabled", err)
 	}
 	if again, _ := s.UserByName(ctx, "alice"); again.Role != "user" {

@@ -30,7 +30,10 @@ type User struct {
 	PasswordHash string
 	Role         string // "admin" or "user"
 	Groups       []string
-	Source       string // "local" or "oidc"
+	Source       string // "local", "oidc" or "service"
+	// Subject is the identity provider's stable ID of an SSO user
+	// (issuer and subject claim); empty for others.
+	Subject     string
 	Disabled     bool
 	CreatedAt    time.Time
 	UpdatedAt    time.Time

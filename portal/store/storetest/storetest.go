@@ -46,6 +46,11 @@ func users(t *testing.T, s store.Store) {
 	if u.ID == 0 || u.CreatedAt.IsZero() {
 		t.Fatalf("CreateUser did not set ID and times: %+v", u)
 	}
+	sso := &store.User{Username: "carol", Role: "user", Source: "oidc", Subject: "https://idp.example.com#c-123"}
+	must(t, s.CreateUser(ctx, sso))
+	if got, err := s.UserByName(ctx, "carol"); err != nil || got.Subject != sso.Subject {
+		t.Errorf("subject read back: %v %+v", err, got)
+	}
 	if err := s.CreateUser(ctx, &store.User{Username: "alice", Role: "user", Source: "oidc"}); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("duplicate user: got %v, want ErrConflict", err)
 	}
@@ -72,7 +77,7 @@ func users(t *testing.T, s store.Store) {
 	must(t, s.CreateUser(ctx, &store.User{Username: "bob", Role: "user", Source: "oidc"}))
 	list, err := s.ListUsers(ctx)
 	must(t, err)
-	if len(list) != 2 || list[0].Username != "alice" || list[1].Username != "bob" {
+	if len(list) != 3 || list[0].Username != "alice" || list[1].Username != "bob" || list[2].Subject == "" {
 		t.Errorf("ListUsers = %+v", list)
 	}
 }

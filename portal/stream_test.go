@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -200,6 +201,33 @@ func TestStream_realVNCThroughTheProxy_inputIsActivity_idleIsNot(t *testing.T) {
 	_ = conn.Close(websocket.StatusNormalClosure, "")
 	if total := <-drained; total < 640*480 {
 		t.Errorf("received %d bytes through the proxy, want at least a full 640x480 frame", total)
+	}
+
+	// The stream is in the audit log and the metrics.
+	var connected, disconnected bool
+	deadline := time.Now().Add(5 * time.Second)
+	for !(connected && disconnected) && time.Now().Before(deadline) {
+		events, _ := db.AuditLog(context.Background(), store.AuditFilter{Actor: "alice"})
+		for _, e := range events {
+			connected = connected || (e.Action == "session.connect" && e.Target == s.Name)
+			disconnected = disconnected || (e.Action == "session.disconnect" && e.Target == s.Name && strings.Contains(e.Detail, "bytes out"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !connected || !disconnected {
+		t.Errorf("audit: connect %t, disconnect %t", connected, disconnected)
+	}
+	if v := testutil.ToFloat64(streamMetrics.Bytes.WithLabelValues("to_browser")); v < 640*480 {
+		t.Errorf("streamspace_portal_stream_bytes_total{direction=to_browser} = %v", v)
+	}
+	if v := testutil.ToFloat64(streamMetrics.Bytes.WithLabelValues("to_session")); v == 0 {
+		t.Error("no bytes counted to the session")
+	}
+	for testutil.ToFloat64(streamMetrics.Open.WithLabelValues("vnc")) != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if v := testutil.ToFloat64(streamMetrics.Open.WithLabelValues("vnc")); v != 0 {
+		t.Errorf("%v streams still counted open after the close", v)
 	}
 }
 

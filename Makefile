@@ -69,11 +69,28 @@ bench-controller: test-ground ## Create 1,000 Sessions against a real API server
 bench-gitsync: test-ground ## Sync a generated catalog of 1,000 templates: full sync, no-op resync, one change, edit-to-drift times
 	go run ./test/bench/gitsync -templates $(or $(TEMPLATES),1000)
 
+.PHONY: bench-portal
+bench-portal: system-deps test-ground ## Stream proxy vs direct and nginx (throughput, round trip) and GET /api/v1/sessions over 1,000 sessions; installs nginx if missing
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "==> Installing nginx"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx; }
+	go run ./test/bench/portal -sessions $(or $(SESSIONS),1000)
+
 ##@ Run
 
 .PHONY: run
 run: system-deps test-ground ## Run a local control plane (kube-apiserver + etcd) with the StreamSpace CRDs and the agent
 	go run ./cmd/streamspace local up
+
+.PHONY: cluster-up
+cluster-up: cluster-binaries ## Start a real local Kubernetes in .state/cluster (etcd, API server, controller manager, scheduler; a containerd + kubelet node as root, else kwok); reuses what runs
+	go run ./cmd/streamspace cluster up --bins $(KUBE_BIN)
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster by PID; remove its pods, network namespaces, bridge, mounts and cgroups (certificates and etcd data stay)
+	go run ./cmd/streamspace cluster down
+
+.PHONY: cluster-status
+cluster-status: ## Show which local-cluster components run and are healthy, whether the node is Ready, and the kubeconfig
+	go run ./cmd/streamspace cluster status
 
 .PHONY: build
 build: ## Build the binaries into bin/

@@ -116,7 +116,9 @@ func view(s *streamv1.Session) SessionView {
 // user's with ?user=).
 func (a *SessionsAPI) List(c *gin.Context) {
 	p := auth.Principal(c)
-	opts := []client.ListOption{client.InNamespace(a.Namespace)}
+	// read-only: the cache's objects are viewed, never changed, so they
+	// need not be copied (the copy was half the cost of a large list)
+	opts := []client.ListOption{client.InNamespace(a.Namespace), client.UnsafeDisableDeepCopy}
 	switch user := c.Query("user"); {
 	case !p.IsAdmin():
 		opts = append(opts, client.MatchingFields{quota.UserField: p.Subject})

@@ -34,10 +34,10 @@ type User struct {
 	// Subject is the identity provider's stable ID of an SSO user
 	// (issuer and subject claim); empty for others.
 	Subject     string
-	Disabled     bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	LastLoginAt  *time.Time
+	Disabled    bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	LastLoginAt *time.Time
 }
 
 // RefreshToken is stored by the hash of its value only.

@@ -7,6 +7,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -297,12 +298,17 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	return fmt.Errorf("closed %d streams still open after the grace period", len(open))
 }
 
-// pump copies messages from src to dst as they stream (a large frame is
-// never held whole). With onMessage, messages are small user input and are
-// read whole so onMessage can look at them.
+// pumpBuffer is how much of a message pump holds at once: a message that
+// fits (nearly all of them: websockify sends at most 64 KiB) goes out as one
+// frame with one write; a larger one streams through the same buffer, so a
+// framebuffer update is never held whole.
+const pumpBuffer = 256 << 10
+
+// pump copies messages from src to dst. With onMessage, messages are small
+// user input and are read whole so onMessage can look at them.
 func pump(ctx context.Context, dst, src *websocket.Conn, count func(int64), onMessage func([]byte)) error {
-	for {
-		if onMessage != nil {
+	if onMessage != nil {
+		for {
 			typ, data, err := src.Read(ctx)
 			if err != nil {
 				return err
@@ -312,18 +318,36 @@ func pump(ctx context.Context, dst, src *websocket.Conn, count func(int64), onMe
 			}
 			count(int64(len(data)))
 			onMessage(data)
-			continue
 		}
+	}
+	// one buffer for the life of the stream: a fresh one per message (as
+	// io.Copy makes) is garbage whose collection shows in the latency tail
+	buf := make([]byte, pumpBuffer)
+	for {
 		typ, r, err := src.Reader(ctx)
 		if err != nil {
+			return err
+		}
+		n, err := io.ReadFull(r, buf)
+		switch {
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF): // the whole message fits
+			if err := dst.Write(ctx, typ, buf[:n]); err != nil {
+				return err
+			}
+			count(int64(n))
+			continue
+		case err != nil:
 			return err
 		}
 		w, err := dst.Writer(ctx, typ)
 		if err != nil {
 			return err
 		}
-		n, err := io.Copy(w, r)
-		count(n)
+		if _, err := w.Write(buf[:n]); err != nil {
+			return err
+		}
+		rest, err := io.CopyBuffer(w, r, buf)
+		count(int64(n) + rest)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"syscall"
 	"time"
 )
 
@@ -19,13 +20,28 @@ type Server struct {
 	procs []*exec.Cmd
 }
 
-// Start starts Xvnc on a free display and websockify in front of it.
-func Start() (*Server, error) { return StartWeb("") }
+// Options change what Start starts.
+type Options struct {
+	// WebDir: websockify also serves these files over HTTP on the same
+	// port, as a template's own web client is served beside its stream.
+	WebDir string
+	// Geometry is the framebuffer size, "WxH"; 640x480 when empty. A
+	// benchmark wants a full-size desktop (1920x1080) to move real volumes.
+	Geometry string
+}
 
-// StartWeb is Start with websockify also serving the files of webDir over
-// HTTP on the same port, as a template's own web client is served beside
-// its stream.
-func StartWeb(webDir string) (*Server, error) {
+// Start starts Xvnc on a free display and websockify in front of it.
+func Start() (*Server, error) { return StartWith(Options{}) }
+
+// StartWeb is Start with websockify also serving the files of webDir.
+func StartWeb(webDir string) (*Server, error) { return StartWith(Options{WebDir: webDir}) }
+
+// StartWith is Start with options.
+func StartWith(o Options) (*Server, error) {
+	webDir, geometry := o.WebDir, o.Geometry
+	if geometry == "" {
+		geometry = "640x480"
+	}
 	for _, bin := range []string{"Xvnc", "websockify"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return nil, fmt.Errorf("%s is not installed: run `make system-deps` (tigervnc-standalone-server, websockify)", bin)
@@ -51,7 +67,7 @@ func StartWeb(webDir string) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{URL: fmt.Sprintf("ws://127.0.0.1:%d/", ws)}
-	xvnc := exec.Command("Xvnc", fmt.Sprintf(":%d", display), "-geometry", "640x480", "-depth", "24", "-SecurityTypes", "None",
+	xvnc := exec.Command("Xvnc", fmt.Sprintf(":%d", display), "-geometry", geometry, "-depth", "24", "-SecurityTypes", "None",
 		"-interface", "127.0.0.1", "-rfbport", fmt.Sprint(rfb), "-AlwaysShared", "-nolisten", "tcp")
 	if err := xvnc.Start(); err != nil {
 		return nil, fmt.Errorf("start Xvnc: %w", err)
@@ -79,8 +95,17 @@ func StartWeb(webDir string) (*Server, error) {
 // Stop ends both processes.
 func (s *Server) Stop() {
 	for _, p := range s.procs {
-		_ = p.Process.Kill()
-		_ = p.Wait()
+		// SIGTERM lets Xvnc remove its /tmp/.X<n>-lock; killed, it leaves
+		// the lock and the display number is lost to later runs
+		_ = p.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			_ = p.Process.Kill()
+			<-done
+		}
 	}
 }
 

@@ -1,5 +1,6 @@
 // Command streamspace is the StreamSpace command line: run the platform
-// locally (`streamspace local up`) and check a platform repository
+// locally (`streamspace local up`), run a real local Kubernetes
+// (`streamspace cluster up|down|status`) and check a platform repository
 // (`streamspace validate`).
 package main
 
@@ -16,7 +17,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(localCommand(), validateCommand())
+	root.AddCommand(localCommand(), clusterCommand(), validateCommand())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

@@ -1,0 +1,191 @@
+package localcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// TestUpPodDown runs the real thing: a cluster with its own folder, ports,
+// bridge and cgroup (so it runs beside a developer's cluster), pods with the
+// pause image, then down, and checks that nothing is left.
+func TestUpPodDown(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: a local cluster with a real node needs root")
+	}
+	bins := os.Getenv("KUBE_BIN")
+	if bins == "" {
+		bins = DefaultBins()
+	}
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kwok"} {
+		if _, err := os.Stat(filepath.Join(bins, b)); err != nil {
+			t.Skipf("skipped: %s is missing in %s (make cluster-binaries builds it)", b, bins)
+		}
+	}
+	// A short folder: containerd's socket path must stay under 108 bytes.
+	dir, err := os.MkdirTemp("", "sslc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{
+		Dir: dir, Bins: bins, Name: "sslc-test", Bridge: "sslctest0", Log: t.Output(),
+		Ports: Ports{Etcd: 22379, EtcdPeer: 22380, APIServer: 26443, ControllerManager: 27257, Scheduler: 27259, Kubelet: 27250, KubeletHealthz: 27248},
+	}
+	t.Cleanup(func() {
+		if err := c.Down(context.Background()); err != nil {
+			t.Errorf("cleanup down: %v", err)
+		}
+		_ = os.RemoveAll(dir)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	start := time.Now()
+	st, err := c.Up(ctx, t.Output())
+	if err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	t.Logf("up (cold) in %.1fs", time.Since(start).Seconds())
+	if !st.Running() || !st.NodeReady {
+		t.Fatalf("after up: %+v", st)
+	}
+	if st.Kubeconfig != filepath.Join(dir, "kubeconfig") {
+		t.Errorf("kubeconfig %s", st.Kubeconfig)
+	}
+
+	// A second up reuses what runs.
+	start = time.Now()
+	st2, err := c.Up(ctx, t.Output())
+	if err != nil {
+		t.Fatalf("second up: %v", err)
+	}
+	for i := range st.Components {
+		if st.Components[i].PID != st2.Components[i].PID {
+			t.Errorf("second up restarted %s", st.Components[i].Name)
+		}
+	}
+	t.Logf("up (warm, all running) in %.1fs", time.Since(start).Seconds())
+
+	cs, err := c.clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, subnet, _ := net.ParseCIDR(st.PodSubnet)
+	var ips []net.IP
+	for _, name := range []string{"pause-a", "pause-b"} {
+		start := time.Now()
+		pod := runPause(ctx, t, cs, name)
+		t.Logf("pod %s Running with IP %s in %.1fs", name, pod.Status.PodIP, time.Since(start).Seconds())
+		ip := net.ParseIP(pod.Status.PodIP)
+		if st.Simulated {
+			continue
+		}
+		if ip == nil || !subnet.Contains(ip) {
+			t.Fatalf("pod %s IP %q is not in the bridge subnet %s", name, pod.Status.PodIP, st.PodSubnet)
+		}
+		ips = append(ips, ip)
+	}
+	if st.Simulated {
+		t.Log("simulated node (cgroups unusable): network checks skipped")
+	}
+	for _, ip := range ips {
+		// pause serves nothing: a refused connection proves the host
+		// reaches the pod (no route would time out or be unreachable).
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(ip.String(), "1"), 3*time.Second)
+		if err == nil {
+			conn.Close()
+			t.Errorf("%s:1 accepted a connection", ip)
+		} else if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("pod %s is not reachable from the host: %v", ip, err)
+		}
+	}
+	if !st.Simulated {
+		if len(ourNetns(ctx, st.PodSubnet)) < 2 {
+			t.Errorf("expected the pods' network namespaces, found %v", ourNetns(ctx, st.PodSubnet))
+		}
+		if len(mountsUnder(dir)) == 0 {
+			t.Errorf("expected mounts under %s while pods run", dir)
+		}
+	}
+
+	var pids []int
+	for _, comp := range st.Components {
+		pids = append(pids, comp.PID)
+	}
+	start = time.Now()
+	if err := c.Down(ctx); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	t.Logf("down in %.1fs", time.Since(start).Seconds())
+
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("process %d (%v) still runs", pid, cmdline(pid))
+		}
+	}
+	if left := c.leftovers(map[int]bool{}); len(left) > 0 {
+		for _, p := range left {
+			t.Errorf("leftover process %d %v", p.pid, p.args)
+		}
+	}
+	if m := mountsUnder(dir); len(m) > 0 {
+		t.Errorf("still mounted: %v", m)
+	}
+	if ns := ourNetns(ctx, st.PodSubnet); len(ns) > 0 {
+		t.Errorf("network namespaces left: %v", ns)
+	}
+	if linkExists(c.Bridge) {
+		t.Errorf("bridge %s still exists", c.Bridge)
+	}
+	for _, h := range cgroupHierarchies() {
+		if _, err := os.Stat(filepath.Join(h, c.Name)); err == nil {
+			t.Errorf("cgroup %s still exists", filepath.Join(h, c.Name))
+		}
+	}
+	if s, err := c.Status(); err != nil || s.Running() || s.NodeReady {
+		t.Errorf("status after down: %+v, %v", s, err)
+	}
+	// Down again is a no-op.
+	if err := c.Down(ctx); err != nil {
+		t.Errorf("second down: %v", err)
+	}
+}
+
+func runPause(ctx context.Context, t *testing.T, cs *kubernetes.Clientset, name string) *corev1.Pod {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: corev1.PodSpec{
+			Containers:                    []corev1.Container{{Name: "pause", Image: PauseImage, ImagePullPolicy: corev1.PullNever}},
+			TerminationGracePeriodSeconds: new(int64),
+		},
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got, err := cs.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		if err == nil && got.Status.Phase == corev1.PodRunning && got.Status.PodIP != "" {
+			return got
+		}
+		if time.Now().After(deadline) {
+			status := fmt.Sprint(err)
+			if got != nil {
+				status = fmt.Sprintf("%s %+v", got.Status.Phase, got.Status.ContainerStatuses)
+			}
+			t.Fatalf("pod %s not Running after 60s: %s", name, status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -13,6 +13,9 @@ export KUBEBUILDER_ASSETS := $(KUBE_BIN)
 
 CONTROLLER_GEN := go tool controller-gen
 GO_TEST_FLAGS  ?=
+# The web UI: a Vite + React app, embedded into the portal with -tags ui.
+WEB            := portal/web
+WEB_DEPS       := $(WEB)/node_modules/.package-lock.json
 
 ##@ Development
 
@@ -56,9 +59,13 @@ system-deps: ## Install the Debian packages the tests use when missing: git, pos
 	if [ -n "$$missing" ]; then echo "==> Installing$$missing"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
 
 .PHONY: test
-test: system-deps test-ground ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers
+test: system-deps test-ground ui-test ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers, and the web UI's
 	go vet ./...
 	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: ui-test
+ui-test: $(WEB_DEPS) ## Run the web UI's component tests (Vitest + Testing Library in jsdom)
+	cd $(WEB) && npm test
 
 .PHONY: bench-controller
 bench-controller: test-ground ## Create 1,000 Sessions against a real API server; print reconcile latency p50/p99, total time and the agent's peak RSS
@@ -77,8 +84,13 @@ bench-portal: system-deps test-ground ## Stream proxy vs direct and nginx (throu
 ##@ Run
 
 .PHONY: run
-run: system-deps test-ground ## Run a local control plane (kube-apiserver + etcd) with the StreamSpace CRDs and the agent
-	go run ./cmd/streamspace local up
+run: system-deps cluster-binaries ui ## Run the whole platform on a local Kubernetes (a real node as root): session images, agent, portal with its UI; prints the URL and the admin login
+	@command -v debootstrap >/dev/null || { echo "==> Installing debootstrap (session images)"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq debootstrap; }
+	go run -tags ui ./cmd/streamspace local up --bins $(KUBE_BIN)
+
+.PHONY: down
+down: ## Stop the local platform's cluster: every process, pod network, mount and cgroup it made (home folders in .state/volumes stay)
+	go run ./cmd/streamspace local down --bins $(KUBE_BIN)
 
 .PHONY: cluster-up
 cluster-up: cluster-binaries ## Start a real local Kubernetes in .state/cluster (etcd, API server, controller manager, scheduler; a containerd + kubelet node as root, else kwok); reuses what runs
@@ -93,9 +105,34 @@ cluster-status: ## Show which local-cluster components run and are healthy, whet
 	go run ./cmd/streamspace cluster status
 
 .PHONY: build
-build: ## Build the binaries into bin/
-	go build -o bin/ ./cmd/...
+build: ui ## Build the binaries into bin/, the portal's with the web UI in it
+	go build -tags ui -o bin/ ./cmd/...
+
+.PHONY: ui
+ui: $(WEB_DEPS) ## Build the web UI into portal/web/dist: type check, then vite build
+	cd $(WEB) && npm run build
+
+# npm ci when node_modules is missing or older than the lock file
+$(WEB_DEPS): $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+	@touch $@
 
 .PHONY: clean
 clean: ## Remove build outputs (not the Kubernetes binary cache)
-	rm -rf bin/
+	rm -rf bin/ $(WEB)/dist
+
+##@ Session images
+
+IMAGES ?= light firefox
+# e.g. IMAGES_FLAGS=-rebuild to take newer Debian (security) updates: a
+# cached root file system is otherwise reused as it is.
+IMAGES_FLAGS ?=
+
+.PHONY: images
+images: ## Build the session images streamspace/light and streamspace/firefox from Debian packages (root; no Docker, no registry) into .state/images, for `ctr -n k8s.io images import`
+	@command -v debootstrap >/dev/null || { echo "==> Installing debootstrap"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq debootstrap; }
+	go run ./hack/images -out .state/images $(IMAGES_FLAGS) $(IMAGES)
+
+.PHONY: test-images
+test-images: ## Build the session images and run each one without Kubernetes: a VNC client reads its stream through websockify (root)
+	STREAMSPACE_TEST_FIREFOX=1 go test -count=1 -v -run 'Image' ./hack/images/

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"os"
+	"slices"
+	"strconv"
+)
+
+// DefaultVersion is the tag of the images; environments/local's templates
+// name it. Bump it when an image changes in a way sessions should notice.
+const DefaultVersion = "0.1.0"
+
+// defaultEpoch is every file's timestamp unless SOURCE_DATE_EPOCH says
+// otherwise: 2025-05-20T00:00:00Z.
+const defaultEpoch = 1747699200
+
+// suite is the Debian release the images are built from.
+const suite = "bookworm"
+
+// User of the session: the controller runs session containers as uid 1000
+// with fsGroup 1000 (agent/sessions/children.go) and mounts the user-home
+// volume where the Template says; the templates in environments/local mount
+// it here.
+const (
+	userName = "user"
+	userID   = 1000
+	homeDir  = "/home/user"
+)
+
+// The stream: websockify's port, the Template's stream.port.
+const streamPort = 6080
+
+// recipe is one session image.
+type recipe struct {
+	Name        string
+	Title       string
+	Description string
+	// Packages are installed with apt, without recommends, on a debootstrap
+	// minbase root file system.
+	Packages []string
+	// Cmd is the app that streamspace-session starts on the display.
+	Cmd []string
+	// Env is added to the image's environment.
+	Env []string
+	// Prune adds to pruneRules what this image does not need, but another
+	// might.
+	Prune []string
+}
+
+// vncStack is what every image streams with. websockify needs
+// python3-cffi-backend, which it only names as a virtual package.
+var vncStack = []string{"tigervnc-standalone-server", "websockify", "python3-cffi-backend"}
+
+// llvmOnly is what only LLVM (pruned with Mesa's drivers) and
+// update-mime-database (run at install) use in these images: libxml2 and
+// ICU's 35 MB. An image with an app that links them must not prune them.
+var llvmOnly = []string{"usr/lib/x86_64-linux-gnu/libicu*", "usr/lib/x86_64-linux-gnu/libxml2.so*"}
+
+var recipes = map[string]recipe{
+	"light": {
+		Name:        "light",
+		Title:       "StreamSpace light session",
+		Description: "A terminal (xterm) on a virtual display, streamed over VNC by websockify",
+		Packages:    append(slices.Clone(vncStack), "xterm", "xfonts-base"),
+		Cmd:         []string{"/usr/local/bin/streamspace-app"},
+		Prune:       llvmOnly,
+	},
+	"firefox": {
+		Name:        "firefox",
+		Title:       "StreamSpace Firefox session",
+		Description: "Firefox ESR on a virtual display, streamed over VNC by websockify",
+		Packages:    append(slices.Clone(vncStack), "xterm", "xfonts-base", "firefox-esr", "fonts-dejavu-core", "dbus-x11", "matchbox-window-manager"),
+		Cmd:         []string{"/usr/local/bin/streamspace-app"},
+		// matchbox maximizes every window (Firefox fills the screen, dialogs
+		// float above it) and gives focus on click.
+		Env:   []string{"STREAMSPACE_WINDOW_MANAGER=matchbox-window-manager -use_titlebar no"},
+		Prune: llvmOnly,
+	},
+}
+
+func recipeNames() []string {
+	return []string{"light", "firefox"}
+}
+
+// options of a build.
+type options struct {
+	out            string
+	cache          string
+	version        string
+	mirror         string
+	securityMirror string
+	epoch          int64
+	rebuild        bool
+}
+
+func sourceDateEpoch() int64 {
+	if v, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil && v > 0 {
+		return v
+	}
+	return defaultEpoch
+}

@@ -1,0 +1,218 @@
+// Package localplatform runs the whole of StreamSpace on the local cluster
+// (hack/localcluster): the CRDs and the quota webhook installed, the
+// session images imported, a folder-backed default StorageClass, the agent
+// syncing environments/local from this very checkout, and the portal with
+// its embedded store and UI. `streamspace local up` and the end-to-end test
+// both use it.
+package localplatform
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/streamspace/streamspace/agent/manager"
+	"github.com/streamspace/streamspace/agent/sessions"
+	"github.com/streamspace/streamspace/agent/users"
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/hack/localcluster"
+	"github.com/streamspace/streamspace/hack/localvolumes"
+	"github.com/streamspace/streamspace/portal"
+)
+
+// Options of a local platform.
+type Options struct {
+	// Root is the checkout: the agent syncs its committed content.
+	Root      string
+	Namespace string
+	// StateDir holds the portal's database and signing key.
+	StateDir string
+	// PortalAddr is where the portal listens (loopback).
+	PortalAddr string
+	// AgentMetricsAddr and AgentProbeAddr of the agent ("0" turns off).
+	AgentMetricsAddr, AgentProbeAddr string
+	// Cluster to run on; its Up is called.
+	Cluster *localcluster.Cluster
+	// Images builds the session images and imports them into the node;
+	// nil skips it (a simulated node runs no image).
+	Images func(ctx context.Context, c *localcluster.Cluster, out io.Writer) error
+	// SyncInterval of the GitSync of environments/local.
+	SyncInterval time.Duration
+	Out          io.Writer
+}
+
+// Platform is StreamSpace installed on a running local cluster.
+type Platform struct {
+	Options
+	Status *localcluster.Status
+	Config *rest.Config
+	Client client.Client
+	// GitSync syncs environments/local from the checkout.
+	GitSync *streamv1.GitSync
+	webhook envtest.WebhookInstallOptions
+}
+
+func (o *Options) defaults() {
+	if o.Namespace == "" {
+		o.Namespace = "streamspace"
+	}
+	if o.PortalAddr == "" {
+		o.PortalAddr = "127.0.0.1:8443"
+	}
+	if o.SyncInterval == 0 {
+		o.SyncInterval = 30 * time.Second
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.StateDir == "" {
+		o.StateDir = filepath.Join(o.Root, ".state")
+	}
+}
+
+// Up brings the cluster up and installs the platform on it; Run then runs
+// the agent and the portal.
+func Up(ctx context.Context, opts Options) (*Platform, error) {
+	opts.defaults()
+	st, err := opts.Cluster.Up(ctx, opts.Out)
+	if err != nil {
+		return nil, err
+	}
+	if st.Simulated {
+		fmt.Fprintln(opts.Out, "==> No real node (kwok): sessions are scheduled but no container runs, so nothing streams")
+	} else if opts.Images != nil {
+		if err := opts.Images(ctx, opts.Cluster, opts.Out); err != nil {
+			return nil, fmt.Errorf("session images: %w", err)
+		}
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", st.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", st.Kubeconfig, err)
+	}
+	p := &Platform{Options: opts, Status: st, Config: cfg}
+	if p.Client, err = client.New(cfg, client.Options{Scheme: manager.Scheme()}); err != nil {
+		return nil, err
+	}
+	done := step(opts.Out, "Installing the CRDs and the quota webhook")
+	// envtest's installers work on any API server: they apply the CRDs and
+	// point the webhook configuration at the agent on this machine, with a
+	// certificate they generate
+	p.webhook = envtest.WebhookInstallOptions{Paths: []string{filepath.Join(opts.Root, "deploy", "webhook")}}
+	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: []string{filepath.Join(opts.Root, "deploy", "crd", "bases")}, ErrorIfPathMissing: true}); err != nil {
+		return nil, fmt.Errorf("install CRDs: %w", err)
+	}
+	if err := p.webhook.Install(cfg); err != nil {
+		return nil, fmt.Errorf("install the webhook configuration: %w", err)
+	}
+	done()
+	if err := p.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opts.Namespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, err
+	}
+	if err := localvolumes.EnsureStorageClass(ctx, p.Client); err != nil {
+		return nil, err
+	}
+	if err := p.ensureGitSync(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// ensureGitSync points the agent at environments/local of the checkout's
+// current branch: commit a change and it applies.
+func (p *Platform) ensureGitSync(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, "git", "-C", p.Root, "symbolic-ref", "--short", "HEAD").Output()
+	if err != nil {
+		return fmt.Errorf("find the checkout's branch (the agent syncs committed content from it): %w", err)
+	}
+	gs := &streamv1.GitSync{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: "platform"}}
+	_, err = ctrl.CreateOrUpdate(ctx, p.Client, gs, func() error {
+		gs.Spec = streamv1.GitSyncSpec{
+			URL: p.Root, Ref: streamv1.GitReference{Branch: strings.TrimSpace(string(out))}, Path: "environments/local",
+			Interval: metav1.Duration{Duration: p.SyncInterval}, Prune: true, DriftMode: streamv1.DriftWarn,
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("GitSync: %w", err)
+	}
+	p.GitSync = gs
+	return nil
+}
+
+// Run runs the agent (with its webhook), the volume provisioner and the
+// portal until ctx ends.
+func (p *Platform) Run(ctx context.Context) error {
+	agent, err := manager.New(ctx, p.Config, manager.Config{
+		Namespace:        p.Namespace,
+		SyncAllowedKinds: "ConfigMap",
+		MetricsAddr:      orOff(p.AgentMetricsAddr),
+		ProbeAddr:        orOff(p.AgentProbeAddr),
+		WebhookHost:      p.webhook.LocalServingHost,
+		WebhookPort:      p.webhook.LocalServingPort,
+		WebhookCertDir:   p.webhook.LocalServingCertDir,
+		Sessions:         sessions.Options{Home: users.HomeOptions{DefaultSize: resource.MustParse("10Gi")}},
+	})
+	if err != nil {
+		return err
+	}
+	volumes, err := ctrl.NewManager(p.Config, ctrl.Options{Scheme: manager.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	if err != nil {
+		return err
+	}
+	if err := (&localvolumes.Provisioner{Client: volumes.GetClient(), Dir: filepath.Join(p.StateDir, "volumes"), Owner: 1000}).SetupWithManager(volumes); err != nil {
+		return err
+	}
+	errc := make(chan error, 3)
+	go func() { errc <- wrap("agent", agent.Start(ctx)) }()
+	go func() { errc <- wrap("volumes", volumes.Start(ctx)) }()
+	go func() {
+		errc <- wrap("portal", portal.Run(ctx, portal.Config{Addr: p.PortalAddr, Namespace: p.Namespace, StateDir: p.StateDir, Out: p.Out,
+			Log: ctrl.Log.WithName("portal"), StreamViaPodIP: !p.Status.Simulated, ShutdownGrace: 5 * time.Second}, p.Config))
+	}()
+	var first error
+	for range 3 {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func wrap(what string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+func orOff(addr string) string {
+	if addr == "" {
+		return "0"
+	}
+	return addr
+}
+
+// Down stops the cluster (every process, mount, network namespace, bridge
+// and cgroup it made). Home folders stay.
+func Down(ctx context.Context, c *localcluster.Cluster) error { return c.Down(ctx) }
+
+func step(out io.Writer, format string, args ...any) func() {
+	start := time.Now()
+	fmt.Fprintf(out, "==> "+format+" … ", args...)
+	return func() { fmt.Fprintf(out, "done (%.1fs)\n", time.Since(start).Seconds()) }
+}

@@ -51,15 +51,22 @@ cluster-binaries: ## Also build kube-controller-manager, kube-scheduler, kubelet
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: system-deps
-system-deps: ## Install the Debian packages the tests use when missing: git, postgresql, tigervnc-standalone-server, websockify
+system-deps: ## Install the Debian packages the tests use when missing: git, postgresql, tigervnc-standalone-server, websockify; as root also containerd, runc, CNI plugins, gcc and debootstrap (the local cluster's node and session images)
 	@missing=""; command -v git >/dev/null || missing="$$missing git"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v Xvnc >/dev/null || missing="$$missing tigervnc-standalone-server"; \
 	command -v websockify >/dev/null || missing="$$missing websockify"; \
+	if [ "$$(id -u)" = 0 ]; then \
+		command -v containerd >/dev/null || missing="$$missing containerd"; \
+		command -v runc >/dev/null || missing="$$missing runc"; \
+		[ -x /usr/lib/cni/bridge ] || missing="$$missing containernetworking-plugins"; \
+		command -v gcc >/dev/null && [ -e /usr/include/stdio.h ] || missing="$$missing gcc libc6-dev"; \
+		command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
+	fi; \
 	if [ -n "$$missing" ]; then echo "==> Installing$$missing"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
 
 .PHONY: test
-test: system-deps test-ground ui-test ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers, and the web UI's
+test: system-deps test-ground cluster-binaries ui-test ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers, the web UI's, and (as root) a session streaming on a real local node
 	go vet ./...
 	go test $(GO_TEST_FLAGS) ./...
 
@@ -75,6 +82,10 @@ bench-controller: test-ground ## Create 1,000 Sessions against a real API server
 .PHONY: bench-gitsync
 bench-gitsync: test-ground ## Sync a generated catalog of 1,000 templates: full sync, no-op resync, one change, edit-to-drift times
 	go run ./test/bench/gitsync -templates $(or $(TEMPLATES),1000)
+
+.PHONY: bench-e2e
+bench-e2e: system-deps cluster-binaries ## On a real local node: launch latency per phase (scheduled, image ready, stream ready, first frame), hibernate and wake latency, against the targets (root)
+	go test -count=1 -v -run TestSessionLifecycle_onARealNode ./test/e2e/ 2>&1 | grep -E '^(=== RUN|--- |\s+e2e_test.go:.*(launch|hibernate|wake|installed|deadline))|^(ok|FAIL)'
 
 .PHONY: bench-portal
 bench-portal: system-deps test-ground ## Stream proxy vs direct and nginx (throughput, round trip) and GET /api/v1/sessions over 1,000 sessions; installs nginx if missing

@@ -104,6 +104,9 @@ func Up(ctx context.Context, opts Options) (*Platform, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig %s: %w", st.Kubeconfig, err)
 	}
+	// the first sync applies the whole catalog: the client's default rate
+	// limit (5 requests/s) would make that take most of a minute
+	cfg.QPS, cfg.Burst = 100, 200
 	p := &Platform{Options: opts, Status: st, Config: cfg}
 	if p.Client, err = client.New(cfg, client.Options{Scheme: manager.Scheme()}); err != nil {
 		return nil, err

@@ -28,6 +28,7 @@ generate: ## Generate deepcopy code, CRDs, RBAC and webhook manifests from the A
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=deploy/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=streamspace-agent paths=./agent/... output:rbac:artifacts:config=deploy/rbac
+	$(CONTROLLER_GEN) rbac:roleName=streamspace-portal paths=./portal output:rbac:artifacts:config=deploy/portal/rbac
 	$(CONTROLLER_GEN) webhook paths=./agent/... output:webhook:artifacts:config=deploy/webhook
 
 .PHONY: fmt

@@ -60,6 +60,7 @@ func TestGenerated_manifestsAreFresh(t *testing.T) {
 	for _, c := range []struct{ dir, gen, paths string }{
 		{"deploy/crd/bases", "crd", "./api/..."},
 		{"deploy/rbac", "rbac:roleName=streamspace-agent", "./agent/..."},
+		{"deploy/portal/rbac", "rbac:roleName=streamspace-portal", "./portal"},
 		{"deploy/webhook", "webhook", "./agent/..."},
 	} {
 		tmp := t.TempDir()

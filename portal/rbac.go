@@ -1,0 +1,24 @@
+package portal
+
+// What the portal may do in the platform namespace (deploy/portal/rbac is
+// generated from these by `make generate`; a RoleBinding confines it to
+// the namespace):
+//
+//   - sessions: read (from its cache), create (launches), patch spec.state
+//     (wake, terminate) and status.lastActivity (the stream proxy);
+//   - templates and quotas: read, and update with dry run only (an admin's
+//     edit is checked by the API server before it becomes a pull request);
+//   - users: read, and apply the identity (groups, disabled) of accounts;
+//   - gitsyncs: read, and annotate (sync now);
+//   - pods: read, to reach a session's pod by IP where cluster DNS is not
+//     available;
+//   - leases: elect the replica that records session history.
+//
+// +kubebuilder:rbac:groups=stream.space,resources=sessions,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=stream.space,resources=sessions/status,verbs=patch
+// +kubebuilder:rbac:groups=stream.space,resources=templates;quotas,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=stream.space,resources=users,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=stream.space,resources=gitsyncs,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/go-logr/logr"
@@ -30,6 +31,10 @@ type Handlers struct {
 	Analytics  *api.AnalyticsAPI
 	Platform   *api.PlatformAPI
 	Changes    *api.ChangesAPI
+
+	// UI serves the web UI for every GET or HEAD outside /api/ that no
+	// route matches (client-side routes included); nil: no UI.
+	UI http.Handler
 
 	Metrics  *Metrics     // nil: no request metrics
 	Gatherer http.Handler // serves /metrics when set
@@ -102,7 +107,23 @@ func NewRouter(h Handlers) *gin.Engine {
 	admin.GET("/sync", h.Platform.ListSyncs)
 	admin.POST("/sync/:name/reconcile", h.Platform.Reconcile)
 
+	r.NoRoute(func(c *gin.Context) {
+		if h.UI != nil && isPage(c.Request) {
+			h.UI.ServeHTTP(c.Writer, c.Request)
+			return
+		}
+		_ = c.Error(api.Errorf(http.StatusNotFound, api.CodeNotFound, "no route "+c.Request.Method+" "+c.Request.URL.Path))
+	})
 	return r
+}
+
+// isPage tells a browser asking for a page or a file of the UI from a call
+// to the API, which keeps its JSON errors.
+func isPage(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	return r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/")
 }
 
 func unauthorized(c *gin.Context, msg string) {

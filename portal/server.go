@@ -36,6 +36,7 @@ import (
 	"github.com/streamspace/streamspace/portal/store/postgres"
 	"github.com/streamspace/streamspace/portal/store/sqlite"
 	"github.com/streamspace/streamspace/portal/stream"
+	"github.com/streamspace/streamspace/portal/web"
 )
 
 // Config is what the portal needs to run.
@@ -100,9 +101,12 @@ func Scheme() *runtime.Scheme {
 // not by the API server); writes go to the API server.
 func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:                  Scheme(),
-		Logger:                  cfg.Log,
-		Cache:                   cache.Options{DefaultNamespaces: map[string]cache.Config{cfg.Namespace: {}}},
+		Scheme: Scheme(),
+		Logger: cfg.Log,
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{cfg.Namespace: {}},
+			// the portal never reads managedFields; without them a session
+			// costs the cache (and every list) about half as much
+			DefaultTransform: cache.TransformStripManagedFields()},
 		Metrics:                 metricsserver.Options{BindAddress: "0"}, // the portal serves its own /metrics
 		HealthProbeBindAddress:  "0",
 		LeaderElection:          cfg.LeaderElection,
@@ -188,6 +192,7 @@ func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
 		Analytics:  &api.AnalyticsAPI{Store: db, Client: k8s, Namespace: cfg.Namespace},
 		Platform:   &api.PlatformAPI{Client: k8s, Namespace: cfg.Namespace, Audit: db},
 		Changes:    &api.ChangesAPI{Client: k8s, Namespace: cfg.Namespace, Writer: writer, Store: db},
+		UI:         web.Handler(),
 	})
 	srv := &http.Server{Addr: cfg.Addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)

@@ -1,0 +1,62 @@
+import { ApiError } from './errors';
+import { readBody } from './client';
+import { http } from './http';
+import type { CreateSession, Session, StreamProtocol } from './types';
+
+/** Sessions: the caller's own, or for an admin everyone's unless user is given. */
+export const listSessions = (signal?: AbortSignal, user?: string) =>
+  http.request<{ sessions: Session[] }>('/sessions', { signal, query: { user } }).then((r) => r.sessions);
+
+export const getSession = (id: string, signal?: AbortSignal) => http.request<Session>('/sessions/' + encodeURIComponent(id), { signal });
+
+export const launchSession = (body: CreateSession) => http.request<Session>('/sessions', { method: 'POST', body });
+
+export const terminateSession = (id: string) => http.request<Session>('/sessions/' + encodeURIComponent(id), { method: 'DELETE' });
+
+export const wakeSession = (id: string) => http.request<Session>('/sessions/' + encodeURIComponent(id) + '/wake', { method: 'POST' });
+
+/** The viewer's stream endpoints of a session. */
+export function streamPaths(id: string) {
+  const base = '/sessions/' + encodeURIComponent(id);
+  return { connect: base + '/connect', web: base + '/web/' };
+}
+
+/** The WebSocket URL of a session's VNC stream, on this page's host. */
+export function connectSocketUrl(id: string, location: Location = window.location): string {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}/api/v1${streamPaths(id).connect}`;
+}
+
+export type StreamProbe = { ready: false; session?: Session; retryAfterMs: number } | { ready: true };
+
+/**
+ * Asks the stream endpoint whether the session streams. When it does not
+ * yet, the portal answers 202 with the session (waking it if it
+ * hibernated), or 502 while the pod runs but its stream does not answer; a
+ * terminated or failed session is an ApiError (409). A streaming session
+ * answers a plain GET of /connect with 426 (it wants a WebSocket), and its
+ * web client with the client's page.
+ */
+export async function probeStream(id: string, protocol: StreamProtocol, signal?: AbortSignal): Promise<StreamProbe> {
+  const paths = streamPaths(id);
+  const res = await http.raw(protocol === 'WebsockifyVNC' ? paths.connect : paths.web, { signal });
+  switch (true) {
+    case res.status === 202: {
+      const retry = Number(res.headers.get('Retry-After'));
+      return { ready: false, session: (await readBody(res)) as Session, retryAfterMs: retry > 0 ? retry * 1000 : 2000 };
+    }
+    case res.status === 502 || res.status === 503:
+      discard(res);
+      return { ready: false, retryAfterMs: 2000 };
+    case res.ok || res.status === 426:
+      discard(res);
+      return { ready: true };
+    default:
+      throw await ApiError.from(res);
+  }
+}
+
+/** Lets go of a body nobody reads (a web client's page, say). */
+function discard(res: Response): void {
+  res.body?.cancel().catch(() => {});
+}

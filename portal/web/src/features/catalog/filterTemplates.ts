@@ -1,0 +1,42 @@
+import type { Template } from '../../api/types';
+
+export interface CatalogFilter {
+  /** Free text, matched against name, description, category and tags. */
+  query: string;
+  /** A template must carry every selected tag. */
+  tags: string[];
+}
+
+export function filterTemplates(templates: Template[], { query, tags }: CatalogFilter): Template[] {
+  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+  return templates.filter((t) => {
+    const own = t.tags ?? [];
+    if (!tags.every((tag) => own.includes(tag))) return false;
+    const text = [t.displayName, t.name, t.description ?? '', t.category, ...own].join(' ').toLowerCase();
+    return words.every((w) => text.includes(w));
+  });
+}
+
+export interface CategoryGroup {
+  category: string;
+  templates: Template[];
+}
+
+/** Templates by category, categories and templates in alphabetical order. */
+export function groupByCategory(templates: Template[]): CategoryGroup[] {
+  const groups = new Map<string, Template[]>();
+  for (const t of templates) {
+    const category = t.category || 'Other';
+    groups.set(category, [...(groups.get(category) ?? []), t]);
+  }
+  return [...groups.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([category, list]) => ({ category, templates: list.sort((a, b) => a.displayName.localeCompare(b.displayName)) }));
+}
+
+/** Every tag, the most used first. */
+export function tagsByUse(templates: Template[]): string[] {
+  const counts = new Map<string, number>();
+  for (const t of templates) for (const tag of t.tags ?? []) counts.set(tag, (counts.get(tag) ?? 0) + 1);
+  return [...counts.entries()].sort(([a, x], [b, y]) => y - x || a.localeCompare(b)).map(([tag]) => tag);
+}

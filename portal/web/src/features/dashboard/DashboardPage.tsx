@@ -1,0 +1,124 @@
+import AppsIcon from '@mui/icons-material/Apps';
+import DesktopWindowsIcon from '@mui/icons-material/DesktopWindowsOutlined';
+import Box from '@mui/material/Box';
+import Button from '@mui/material/Button';
+import FormControlLabel from '@mui/material/FormControlLabel';
+import Switch from '@mui/material/Switch';
+import { useMemo, useState } from 'react';
+import { Link } from 'react-router';
+import { errorMessage } from '../../api/errors';
+import { listSessions, terminateSession, wakeSession } from '../../api/sessions';
+import { listTemplates } from '../../api/templates';
+import type { Session, Template } from '../../api/types';
+import { useAuth } from '../../auth/AuthContext';
+import { EmptyState } from '../../components/EmptyState';
+import { ErrorState } from '../../components/ErrorState';
+import { useNotify } from '../../components/Notifier';
+import { PageHeader } from '../../components/PageHeader';
+import { CardGridSkeleton } from '../../components/PageSkeleton';
+import { useNow } from '../../hooks/useNow';
+import { useResource } from '../../hooks/useResource';
+import { isQuotaError, quotaMessage } from '../sessions/quotaMessage';
+import { SessionCard } from '../sessions/SessionCard';
+import { anyStarting, displayState, sortSessions } from '../sessions/sessionStatus';
+import { QuotaSummary } from './QuotaSummary';
+
+/** Poll quickly while a session starts, so its steps show as they happen. */
+export const pollInterval = (sessions: Session[] | undefined) => (anyStarting(sessions) ? 3000 : 15000);
+
+export default function DashboardPage() {
+  const { me, reload: reloadMe } = useAuth();
+  const notify = useNotify();
+  const now = useNow(15_000);
+  // an admin's list would hold everyone's sessions: this page is one's own
+  const sessions = useResource((signal) => listSessions(signal, me.username), [me.username], { pollMs: pollInterval });
+  const templates = useResource((signal) => listTemplates(signal), []);
+  const [showEnded, setShowEnded] = useState(false);
+
+  const byName = useMemo(() => new Map<string, Template>((templates.data ?? []).map((t) => [t.name, t])), [templates.data]);
+  const all = useMemo(() => sortSessions(sessions.data ?? []), [sessions.data]);
+  const ended = all.filter((s) => displayState(s) === 'terminated');
+  const shown = showEnded ? all : all.filter((s) => displayState(s) !== 'terminated');
+
+  const replace = (updated: Session) => sessions.setData((list) => list?.map((s) => (s.name === updated.name ? updated : s)));
+
+  const title = (s: Session) => byName.get(s.template)?.displayName ?? s.template;
+
+  const wake = async (s: Session) => {
+    try {
+      replace(await wakeSession(s.name));
+      notify(`Waking ${title(s)}…`, 'info');
+      void sessions.reload();
+      void reloadMe();
+    } catch (err) {
+      notify(isQuotaError(err) ? quotaMessage(err) : errorMessage(err), 'error');
+    }
+  };
+
+  const terminate = async (s: Session) => {
+    replace(await terminateSession(s.name));
+    notify(`${title(s)} terminated`);
+    void sessions.reload();
+    void reloadMe();
+  };
+
+  return (
+    <>
+      <PageHeader
+        title="My sessions"
+        subtitle={<QuotaSummary me={me} />}
+        actions={
+          <Button variant="contained" component={Link} to="/catalog" startIcon={<AppsIcon />}>
+            Launch an app
+          </Button>
+        }
+      />
+      {sessions.error !== undefined && sessions.data === undefined ? (
+        <ErrorState title="Your sessions could not be loaded" error={sessions.error} onRetry={sessions.reload} />
+      ) : sessions.loading ? (
+        <CardGridSkeleton count={3} height={200} />
+      ) : shown.length === 0 && ended.length === 0 ? (
+        <EmptyState
+          icon={<DesktopWindowsIcon />}
+          title="No sessions yet"
+          description="Pick an app from the catalog: it starts in a few seconds and streams right here in your browser. Your home folder follows you from session to session."
+          action={
+            <Button variant="contained" component={Link} to="/catalog">
+              Browse the catalog
+            </Button>
+          }
+        />
+      ) : (
+        <>
+          {shown.length === 0 && (
+            <EmptyState
+              icon={<DesktopWindowsIcon />}
+              title="No active sessions"
+              action={
+                <Button variant="contained" component={Link} to="/catalog">
+                  Browse the catalog
+                </Button>
+              }
+            />
+          )}
+          <Box
+            component="section"
+            aria-label="Sessions"
+            sx={{ display: 'grid', gap: 2, gridTemplateColumns: 'repeat(auto-fill, minmax(300px, 1fr))' }}
+          >
+            {shown.map((s) => (
+              <SessionCard key={s.name} session={s} template={byName.get(s.template)} now={now} onWake={wake} onTerminate={terminate} />
+            ))}
+          </Box>
+          {ended.length > 0 && (
+            <FormControlLabel
+              sx={{ mt: 2 }}
+              control={<Switch checked={showEnded} onChange={(e) => setShowEnded(e.target.checked)} />}
+              label={`Show ended sessions (${ended.length})`}
+            />
+          )}
+        </>
+      )}
+    </>
+  );
+}

@@ -1,0 +1,45 @@
+import type { Session, StartStep } from '../../api/types';
+
+/** What a person sees a session doing. */
+export type SessionDisplayState = 'running' | 'starting' | 'hibernated' | 'failed' | 'terminated';
+
+export function displayState(s: Session): SessionDisplayState {
+  if (s.state === 'terminated' || s.phase === 'Terminated') return 'terminated';
+  if (s.phase === 'Failed') return 'failed';
+  if (s.state === 'hibernated') return 'hibernated';
+  if (s.phase === 'Running') return 'running';
+  return 'starting';
+}
+
+export const startSteps: { step: StartStep; label: string; at: 'requestedAt' | 'scheduledAt' | 'imageReadyAt' | 'streamReadyAt' }[] = [
+  { step: 'requested', label: 'Requested', at: 'requestedAt' },
+  { step: 'scheduled', label: 'Scheduled', at: 'scheduledAt' },
+  { step: 'image-ready', label: 'Image ready', at: 'imageReadyAt' },
+  { step: 'stream-ready', label: 'Stream ready', at: 'streamReadyAt' },
+];
+
+/** The step being worked on now, as a sentence. */
+export function waitingFor(step: StartStep | undefined): string {
+  switch (step) {
+    case undefined:
+    case 'requested':
+      return 'Finding a place to run';
+    case 'scheduled':
+      return 'Starting the app image';
+    case 'image-ready':
+      return 'Waiting for the stream';
+    case 'stream-ready':
+      return 'Stream ready';
+  }
+}
+
+/** True while any session is coming up: the dashboard then polls faster. */
+export function anyStarting(sessions: Session[] | undefined): boolean {
+  return (sessions ?? []).some((s) => displayState(s) === 'starting');
+}
+
+/** Active sessions first (starting, running, hibernated, failed), newest first within each. */
+export function sortSessions(sessions: Session[]): Session[] {
+  const order: Record<SessionDisplayState, number> = { starting: 0, running: 1, hibernated: 2, failed: 3, terminated: 4 };
+  return [...sessions].sort((a, b) => order[displayState(a)] - order[displayState(b)] || Date.parse(b.createdAt) - Date.parse(a.createdAt));
+}

@@ -1,0 +1,165 @@
+import { act, screen } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Session } from '../../api/types';
+import { apiError, json, stubFetch } from '../../test/fetchStub';
+import { session, template } from '../../test/fixtures';
+import { renderPage } from '../../test/render';
+import SessionViewerPage from './SessionViewerPage';
+
+// noVNC stands in as a fake RFB that the test drives.
+const rfb = vi.hoisted(() => ({ instances: [] as FakeRFB[] }));
+interface FakeRFB extends EventTarget {
+  url: string;
+  pasted: string[];
+  emit(type: string, detail?: unknown): void;
+}
+vi.mock('@novnc/novnc', () => ({
+  default: class extends EventTarget {
+    url: string;
+    pasted: string[] = [];
+    scaleViewport = false;
+    resizeSession = false;
+    background = '';
+    constructor(target: HTMLElement, socket: WebSocket) {
+      super();
+      this.url = socket.url;
+      const canvas = document.createElement('canvas');
+      target.appendChild(canvas);
+      rfb.instances.push(this as unknown as FakeRFB);
+    }
+    emit(type: string, detail: unknown = {}) {
+      this.dispatchEvent(new CustomEvent(type, { detail }));
+    }
+    focus() {}
+    disconnect() {}
+    clipboardPasteFrom(text: string) {
+      this.pasted.push(text);
+    }
+    sendCtrlAltDel() {}
+  },
+}));
+
+class FakeWebSocket extends EventTarget {
+  static last: FakeWebSocket;
+  url: string;
+  constructor(url: string) {
+    super();
+    this.url = url;
+    FakeWebSocket.last = this;
+  }
+  close() {}
+}
+
+const id = 'alice-firefox-1a2b3';
+const base = `/api/v1/sessions/${id}`;
+const hibernated = session({ state: 'hibernated', phase: 'Hibernated' });
+const waking = (step: 'requested' | 'scheduled' | 'image-ready'): Session =>
+  session({ state: 'running', phase: 'Pending', start: { kind: 'Wake', step, requestedAt: new Date().toISOString() } });
+
+function renderViewer() {
+  return renderPage(<SessionViewerPage />, { route: `/session/${id}`, path: '/session/:id' });
+}
+
+describe('SessionViewerPage', () => {
+  beforeEach(() => {
+    rfb.instances = [];
+    vi.stubGlobal('WebSocket', FakeWebSocket);
+  });
+
+  it('wakes a hibernated session, shows its steps, then connects noVNC to the stream', async () => {
+    const { callsTo } = stubFetch({
+      [`GET ${base}`]: [json(200, hibernated), json(200, session())],
+      'GET /api/v1/templates': json(200, { templates: [template()] }),
+      [`GET ${base}/connect`]: [
+        json(202, waking('requested'), { 'Retry-After': '1' }),
+        json(202, waking('image-ready'), { 'Retry-After': '1' }),
+        new Response(null, { status: 426 }),
+      ],
+    });
+    renderViewer();
+    expect(await screen.findByRole('heading', { name: 'Waking Firefox' })).toBeInTheDocument();
+    await vi.waitFor(() => expect(screen.getByTestId('start-progress')).toHaveAttribute('data-step', 'requested'));
+    await vi.waitFor(() => expect(screen.getByTestId('start-progress')).toHaveAttribute('data-step', 'image-ready'), { timeout: 3000 });
+
+    await vi.waitFor(() => expect(rfb.instances).toHaveLength(1), { timeout: 3000 });
+    expect(screen.getByTestId('viewer')).toBeInTheDocument();
+    expect(rfb.instances[0].url).toBe(`ws://localhost:3000${base}/connect`);
+    expect(callsTo('GET', `${base}/connect`)).toHaveLength(3);
+
+    act(() => rfb.instances[0].emit('connect'));
+    expect(screen.getByTestId('connection-state')).toHaveAttribute('data-state', 'connected');
+  });
+
+  it('connects at once to a running session, and reconnects when the portal restarts (1001)', async () => {
+    const { callsTo } = stubFetch({
+      [`GET ${base}`]: json(200, session()),
+      'GET /api/v1/templates': json(200, { templates: [template()] }),
+    });
+    renderViewer();
+    await vi.waitFor(() => expect(rfb.instances).toHaveLength(1));
+    expect(callsTo('GET', `${base}/connect`)).toHaveLength(0);
+    act(() => rfb.instances[0].emit('connect'));
+
+    act(() => {
+      FakeWebSocket.last.dispatchEvent(Object.assign(new Event('close'), { code: 1001, reason: 'the portal is restarting' }));
+      rfb.instances[0].emit('disconnect', { clean: false });
+    });
+    expect(await screen.findByRole('heading', { name: 'The portal is restarting' })).toBeInTheDocument();
+    await userEvent.click(screen.getByRole('button', { name: 'Reconnect now' }));
+    await vi.waitFor(() => expect(rfb.instances).toHaveLength(2));
+  });
+
+  it('shows a session that hibernated while open, with a Wake button', async () => {
+    stubFetch({
+      // read on opening, once streaming, then after the stream dropped
+      [`GET ${base}`]: [json(200, session()), json(200, session()), json(200, hibernated)],
+      'GET /api/v1/templates': json(200, { templates: [template()] }),
+    });
+    renderViewer();
+    await vi.waitFor(() => expect(rfb.instances).toHaveLength(1));
+    act(() => rfb.instances[0].emit('disconnect', { clean: false }));
+    expect(await screen.findByRole('heading', { name: 'Firefox is hibernating' })).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Wake' })).toBeInTheDocument();
+  });
+
+  it('says why a terminated session cannot be opened', async () => {
+    stubFetch({
+      [`GET ${base}`]: json(200, session({ state: 'terminated', phase: 'Terminated' })),
+      'GET /api/v1/templates': json(200, { templates: [template()] }),
+      [`GET ${base}/connect`]: apiError(409, 'not_running', `session ${id} was terminated; launch a new one`),
+    });
+    renderViewer();
+    expect(await screen.findByText(`session ${id} was terminated; launch a new one`)).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Launch a new session' })).toBeInTheDocument();
+  });
+
+  it("pastes into the session only when the template's policy allows it", async () => {
+    stubFetch({
+      [`GET ${base}`]: json(200, session()),
+      'GET /api/v1/templates': json(200, { templates: [template({ dataPolicy: { clipboardIn: false } })] }),
+    });
+    renderViewer();
+    await vi.waitFor(() => expect(rfb.instances).toHaveLength(1));
+    act(() => rfb.instances[0].emit('connect'));
+    await userEvent.click(screen.getByRole('button', { name: 'Clipboard' }));
+    expect(await screen.findByText("This app's policy does not allow pasting from your device.")).toBeInTheDocument();
+    expect(screen.queryByRole('textbox', { name: 'Text to send' })).not.toBeInTheDocument();
+  });
+
+  it('asks "Still there?" near the idle deadline, and the answer moves the pointer in the session', async () => {
+    stubFetch({
+      [`GET ${base}`]: json(200, session({ idleDeadline: new Date(Date.now() + 90_000).toISOString() })),
+      'GET /api/v1/templates': json(200, { templates: [template()] }),
+    });
+    renderViewer();
+    await vi.waitFor(() => expect(rfb.instances).toHaveLength(1));
+    const moves = vi.fn();
+    screen.getByTestId('viewer').querySelector('canvas')!.addEventListener('mousemove', moves);
+    act(() => rfb.instances[0].emit('connect'));
+    const dialog = await screen.findByRole('dialog', { name: 'Still there?' });
+    expect(dialog).toHaveTextContent(/hibernates in 1m/);
+    await userEvent.click(screen.getByRole('button', { name: "I'm still here" }));
+    expect(moves).toHaveBeenCalledTimes(1);
+  });
+});

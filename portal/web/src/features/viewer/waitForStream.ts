@@ -1,0 +1,61 @@
+import { ApiError } from '../../api/errors';
+import { probeStream } from '../../api/sessions';
+import type { Session, StreamProtocol } from '../../api/types';
+import { reconnectDelay } from './backoff';
+
+export interface StreamWait {
+  /** The session as the portal last reported it while it starts. */
+  session?: Session;
+  /** Set while the portal cannot be reached and the wait goes on. */
+  problem?: string;
+}
+
+/**
+ * Waits until the session streams. Asking the stream endpoint wakes a
+ * hibernated session, and until the stream is up it answers with the
+ * session and its start progress, passed to onProgress. Resolves once the
+ * stream is up; rejects with the portal's ApiError when the session cannot
+ * stream (terminated, failed, gone); goes on through network failures.
+ */
+export async function waitForStream(
+  id: string,
+  protocol: StreamProtocol,
+  onProgress: (wait: StreamWait) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  let failures = 0;
+  let last: Session | undefined;
+  for (;;) {
+    let delay: number;
+    try {
+      const probe = await probeStream(id, protocol, signal);
+      if (probe.ready) return;
+      failures = 0;
+      last = probe.session ?? last;
+      onProgress({ session: last });
+      delay = probe.retryAfterMs;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      if (!(err instanceof ApiError) || err.status !== 0) throw err;
+      failures++;
+      delay = reconnectDelay(failures);
+      onProgress({ session: last, problem: `The portal cannot be reached; trying again in ${Math.round(delay / 1000)}s.` });
+    }
+    await sleep(delay, signal);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}

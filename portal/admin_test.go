@@ -243,6 +243,7 @@ func TestAuthorization_matrix(t *testing.T) {
 	sessionRoutes := []struct{ method, path string }{
 		{http.MethodGet, "/api/v1/sessions/" + name},
 		{http.MethodPost, "/api/v1/sessions/" + name + "/wake"},
+		{http.MethodPost, "/api/v1/sessions/" + name + "/hibernate"},
 		{http.MethodGet, "/api/v1/sessions/" + name + "/connect"},
 		{http.MethodGet, "/api/v1/sessions/" + name + "/web/"},
 		{http.MethodDelete, "/api/v1/sessions/" + name},

@@ -78,6 +78,7 @@ func NewRouter(h Handlers) *gin.Engine {
 	signedIn.GET("/sessions/:id", h.Sessions.Get)
 	signedIn.DELETE("/sessions/:id", h.Sessions.Delete)
 	signedIn.POST("/sessions/:id/wake", h.Sessions.Wake)
+	signedIn.POST("/sessions/:id/hibernate", h.Sessions.Hibernate)
 	signedIn.GET("/sessions/:id/connect", h.Stream.Connect) // WebSocket (noVNC)
 	signedIn.GET("/tokens", h.Tokens.List)
 	signedIn.POST("/tokens", h.Tokens.Create)

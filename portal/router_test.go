@@ -247,10 +247,12 @@ func TestSessions_launchListWakeDelete_userFromTokenNotBody(t *testing.T) {
 	if !listed {
 		t.Errorf("alice's list lacks %s: %v", name, list.Body)
 	}
-	// Hibernate (as the controller would), then wake through the API.
-	patch := client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"state":"hibernated"}}`))
-	if err := env.Client.Patch(context.Background(), s, patch); err != nil {
-		t.Fatal(err)
+	// Hibernate, then wake through the API.
+	if h := call(t, http.MethodPost, "/api/v1/sessions/"+name+"/hibernate", alice, nil); h.Status != http.StatusAccepted || h.Body["state"] != "hibernated" {
+		t.Fatalf("hibernate: %d %v", h.Status, h.Body)
+	}
+	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(s), s); err != nil || s.Annotations[streamv1.StateReasonAnnotation] != streamv1.ReasonUserRequest {
+		t.Errorf("hibernated session: %v %v", err, s.Annotations)
 	}
 	if w := call(t, http.MethodPost, "/api/v1/sessions/"+name+"/wake", alice, nil); w.Status != http.StatusAccepted || w.Body["state"] != "running" {
 		t.Errorf("wake: %d %v", w.Status, w.Body)
@@ -263,7 +265,7 @@ func TestSessions_launchListWakeDelete_userFromTokenNotBody(t *testing.T) {
 	for _, e := range events {
 		actions[e.Action] = true
 	}
-	for _, want := range []string{"login", "session.create", "session.wake", "session.delete"} {
+	for _, want := range []string{"login", "session.create", "session.hibernate", "session.wake", "session.delete"} {
 		if !actions[want] {
 			t.Errorf("no audit row for %s: %+v", want, events)
 		}

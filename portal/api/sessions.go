@@ -244,6 +244,35 @@ func (a *SessionsAPI) Wake(c *gin.Context) {
 	c.JSON(http.StatusAccepted, view(s))
 }
 
+// Hibernate scales a running session to zero now, as the idle timeout
+// would: its home and its record stay, and a wake brings it back.
+func (a *SessionsAPI) Hibernate(c *gin.Context) {
+	s := a.owned(c)
+	if s == nil {
+		return
+	}
+	switch s.DesiredState() {
+	case streamv1.StateTerminated:
+		fail(c, Errorf(http.StatusConflict, CodeConflict, "the session was terminated; there is nothing to hibernate"))
+		return
+	case streamv1.StateHibernated:
+		c.JSON(http.StatusOK, view(s))
+		return
+	}
+	patch := client.MergeFrom(s.DeepCopy())
+	s.Spec.State = streamv1.StateHibernated
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[streamv1.StateReasonAnnotation] = streamv1.ReasonUserRequest
+	if err := a.Client.Patch(c, s, patch, client.FieldOwner(FieldManager)); err != nil {
+		fail(c, kubeError(err))
+		return
+	}
+	a.audit(c, "session.hibernate", s.Name, streamv1.ReasonUserRequest)
+	c.JSON(http.StatusAccepted, view(s))
+}
+
 // wake sets a hibernated session running after the quota check.
 func (a *SessionsAPI) wake(c *gin.Context, s *streamv1.Session) error {
 	if s.DesiredState() == streamv1.StateTerminated {

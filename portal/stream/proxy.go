@@ -104,6 +104,12 @@ func (p *Proxy) Connect(c *gin.Context) {
 	if s == nil {
 		return
 	}
+	if !isWebSocket(c.Request) {
+		// a plain request (the viewer asking whether the stream is up):
+		// answered without dialing the session
+		p.Fail(c, http.StatusUpgradeRequired, "upgrade_required", "the session streams; connect with a WebSocket")
+		return
+	}
 	// for VNC over WebSocket only key, pointer and clipboard messages are
 	// the user's input; a template's own web client speaks its own
 	// protocol, so there every frame from the browser counts

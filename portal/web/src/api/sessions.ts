@@ -13,6 +13,9 @@ export const launchSession = (body: CreateSession) => http.request<Session>('/se
 
 export const terminateSession = (id: string) => http.request<Session>('/sessions/' + encodeURIComponent(id), { method: 'DELETE' });
 
+export const hibernateSession = (id: string) =>
+  http.request<Session>('/sessions/' + encodeURIComponent(id) + '/hibernate', { method: 'POST' });
+
 export const wakeSession = (id: string) => http.request<Session>('/sessions/' + encodeURIComponent(id) + '/wake', { method: 'POST' });
 
 /** The viewer's stream endpoints of a session. */

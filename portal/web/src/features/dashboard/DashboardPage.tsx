@@ -7,7 +7,7 @@ import Switch from '@mui/material/Switch';
 import { useMemo, useState } from 'react';
 import { Link } from 'react-router';
 import { errorMessage } from '../../api/errors';
-import { listSessions, terminateSession, wakeSession } from '../../api/sessions';
+import { hibernateSession, listSessions, terminateSession, wakeSession } from '../../api/sessions';
 import { listTemplates } from '../../api/templates';
 import type { Session, Template } from '../../api/types';
 import { useAuth } from '../../auth/AuthContext';
@@ -52,6 +52,17 @@ export default function DashboardPage() {
       void reloadMe();
     } catch (err) {
       notify(isQuotaError(err) ? quotaMessage(err) : errorMessage(err), 'error');
+    }
+  };
+
+  const hibernate = async (s: Session) => {
+    try {
+      replace(await hibernateSession(s.name));
+      notify(`${title(s)} hibernates; wake it when you come back`, 'info');
+      void sessions.reload();
+      void reloadMe();
+    } catch (err) {
+      notify(errorMessage(err), 'error');
     }
   };
 
@@ -107,7 +118,7 @@ export default function DashboardPage() {
             sx={{ display: 'grid', gap: 2, gridTemplateColumns: 'repeat(auto-fill, minmax(300px, 1fr))' }}
           >
             {shown.map((s) => (
-              <SessionCard key={s.name} session={s} template={byName.get(s.template)} now={now} onWake={wake} onTerminate={terminate} />
+              <SessionCard key={s.name} session={s} template={byName.get(s.template)} now={now} onWake={wake} onHibernate={hibernate} onTerminate={terminate} />
             ))}
           </Box>
           {ended.length > 0 && (

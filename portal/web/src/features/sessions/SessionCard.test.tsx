@@ -11,7 +11,11 @@ const at = (minutes: number) => new Date(now + minutes * 60_000).toISOString();
 
 function renderCard(
   s = session(),
-  handlers = { onWake: vi.fn().mockResolvedValue(undefined), onTerminate: vi.fn().mockResolvedValue(undefined) },
+  handlers = {
+    onWake: vi.fn().mockResolvedValue(undefined),
+    onHibernate: vi.fn().mockResolvedValue(undefined),
+    onTerminate: vi.fn().mockResolvedValue(undefined),
+  },
 ) {
   renderPage(<SessionCard session={s} template={template()} now={now} {...handlers} />);
   return { card: screen.getByTestId(`session-card-${s.name}`), ...handlers };
@@ -26,6 +30,17 @@ describe('SessionCard', () => {
     expect(within(card).getByRole('link', { name: 'Connect' })).toHaveAttribute('href', '/session/alice-firefox-1a2b3');
     expect(within(card).getByRole('button', { name: 'Terminate' })).toBeInTheDocument();
     expect(within(card).queryByRole('button', { name: 'Wake' })).not.toBeInTheDocument();
+  });
+
+  it('hibernates a running session on request', async () => {
+    const { card, onHibernate } = renderCard(session({ idleDeadline: at(12) }));
+    await userEvent.click(within(card).getByRole('button', { name: 'Hibernate' }));
+    expect(onHibernate).toHaveBeenCalledWith(expect.objectContaining({ name: 'alice-firefox-1a2b3' }));
+  });
+
+  it('offers no Hibernate for a session that is not running', () => {
+    const { card } = renderCard(session({ state: 'hibernated', phase: 'Hibernated', lastActivity: at(-40) }));
+    expect(within(card).queryByRole('button', { name: 'Hibernate' })).not.toBeInTheDocument();
   });
 
   const steps: [StartStep | undefined, string, string][] = [
@@ -89,6 +104,7 @@ describe('SessionCard', () => {
     const user = userEvent.setup({ delay: null });
     const { card } = renderCard(session(), {
       onWake: vi.fn(),
+      onHibernate: vi.fn(),
       onTerminate: vi.fn().mockRejectedValue(new Error('the portal is restarting')),
     });
     await user.click(within(card).getByRole('button', { name: 'Terminate' }));

@@ -25,16 +25,18 @@ interface Props {
   /** The current time, for the countdowns. */
   now: number;
   onWake: (session: Session) => Promise<void>;
+  onHibernate: (session: Session) => Promise<void>;
   onTerminate: (session: Session) => Promise<void>;
 }
 
 /** Warn when a running session will hibernate within this long. */
 const IDLE_WARNING_MS = 2 * 60_000;
 
-export function SessionCard({ session, template, now, onWake, onTerminate }: Props) {
+export function SessionCard({ session, template, now, onWake, onHibernate, onTerminate }: Props) {
   const state = displayState(session);
   const [confirming, setConfirming] = useState(false);
   const [waking, setWaking] = useState(false);
+  const [hibernating, setHibernating] = useState(false);
   const title = template?.displayName ?? session.template;
 
   const wake = async () => {
@@ -43,6 +45,15 @@ export function SessionCard({ session, template, now, onWake, onTerminate }: Pro
       await onWake(session);
     } finally {
       setWaking(false);
+    }
+  };
+
+  const hibernate = async () => {
+    setHibernating(true);
+    try {
+      await onHibernate(session);
+    } finally {
+      setHibernating(false);
     }
   };
 
@@ -77,6 +88,11 @@ export function SessionCard({ session, template, now, onWake, onTerminate }: Pro
         {(state === 'running' || state === 'starting') && (
           <Button variant="contained" component={Link} to={`/session/${encodeURIComponent(session.name)}`}>
             {state === 'running' ? 'Connect' : 'Open'}
+          </Button>
+        )}
+        {state === 'running' && (
+          <Button onClick={hibernate} loading={hibernating} title="Stop the app now and free its resources; your home folder is kept">
+            Hibernate
           </Button>
         )}
         {state === 'hibernated' && (

@@ -1,183 +1,40 @@
-// Package e2e runs the whole platform on a real local Kubernetes — a
-// kubelet on containerd, the session image built from Debian packages — and
-// uses a session as a person would, through the portal: launch, stream,
-// files in the home, idle hibernation, wake, terminate.
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
-	"github.com/streamspace/streamspace/hack/localcluster"
-	"github.com/streamspace/streamspace/hack/localplatform"
-	"github.com/streamspace/streamspace/test/testenv"
 	"github.com/streamspace/streamspace/test/vnctest"
 )
-
-const ns = "streamspace"
-
-// Targets of the seed's architecture.
-const (
-	launchTarget    = 30 * time.Second
-	hibernateTarget = 5 * time.Second
-	wakeTarget      = 20 * time.Second
-)
-
-// lockedBuffer is the platform's output, read while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// skipUnlessRealNode says why the machine cannot run the test.
-func skipUnlessRealNode(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("skipped in -short mode: the end-to-end test builds a cluster and a session image")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: a real node (containerd, kubelet, CNI bridge) needs root")
-	}
-	bins := os.Getenv("KUBE_BIN")
-	if bins == "" {
-		bins = localcluster.DefaultBins()
-	}
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kubectl"} {
-		if _, err := os.Stat(filepath.Join(bins, b)); err != nil {
-			t.Skipf("skipped: %s is missing in %s (make cluster-binaries builds it)", b, bins)
-		}
-	}
-	for _, tool := range []string{"debootstrap", "unshare"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("skipped: %s is not installed (the session image is built with it; make images installs it)", tool)
-		}
-	}
-	return bins
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // TestSessionLifecycle_onARealNode is the story of issue 6: up → synced →
 // sign in through the portal → launch the light template → pod Running on
 // the kubelet → first frame through the portal's proxy → a file written in
 // the home → idle → hibernated (pod gone, volume kept) → wake → the file
 // is there → terminate (volume kept) → down leaves nothing behind.
+//
+// It ends with down, so it runs last: go test runs a package's tests in
+// the order of their files and, within a file, of their source; this file
+// sorts after the others (zz_).
 func TestSessionLifecycle_onARealNode(t *testing.T) {
-	bins := skipUnlessRealNode(t)
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
-	root := testenv.RepoRoot()
-	// a short folder: containerd's socket path must stay under 108 bytes
-	dir, err := os.MkdirTemp("", "sse2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	cluster := &localcluster.Cluster{Dir: filepath.Join(dir, "c"), Bins: bins, Name: "sse2e", Bridge: "sse2e0", Log: t.Output(),
-		Ports: localcluster.Ports{Etcd: 32379, EtcdPeer: 32380, APIServer: 36443, ControllerManager: 37257, Scheduler: 37259, Kubelet: 37250, KubeletHealthz: 37248}}
-	out := &lockedBuffer{}
-	portalAddr := freeAddr(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	e := needPlatform(t)
+	p, portalAddr, bins := e.Platform, e.PortalAddr, e.Bins
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-
-	start := time.Now()
-	p, err := localplatform.Up(ctx, localplatform.Options{Root: root, Namespace: ns, StateDir: dir, PortalAddr: portalAddr, Cluster: cluster,
-		Images: localplatform.SessionImages(root, filepath.Join(os.TempDir(), "streamspace-e2e"), "light"), SyncInterval: 10 * time.Second, Out: out})
-	downed := false
-	down := func() {
-		if downed {
-			return
-		}
-		downed = true
-		if err := cluster.Down(context.Background()); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	}
-	defer down()
-	if err != nil {
-		t.Fatalf("up: %v\n%s", err, out.String())
-	}
-	if p.Status.Simulated {
-		t.Fatalf("the node is simulated on a machine that should run a real one:\n%s", out.String())
-	}
-	t.Logf("cluster and platform installed in %s", time.Since(start).Round(100*time.Millisecond))
-	runCtx, cancelPlatform := context.WithCancel(ctx)
-	platformDone := make(chan error, 1)
-	go func() { platformDone <- p.Run(runCtx) }()
-	var stopOnce sync.Once
-	stopPlatform := func() {
-		stopOnce.Do(func() {
-			cancelPlatform()
-			select {
-			case err := <-platformDone:
-				if err != nil {
-					t.Errorf("the agent or the portal: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Error("the agent and portal did not stop")
-			}
-		})
-	}
-	defer stopPlatform()
-
 	k := p.Client
-	// synced: the local template is in the cluster
-	waitFor(t, 2*time.Minute, "the agent syncs environments/local", func() (bool, string) {
-		tpl := &streamv1.Template{}
-		err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: "terminal-local"}, tpl)
-		return err == nil, fmt.Sprint(err)
-	})
-
 	api := &portalClient{t: t, base: "http://" + portalAddr}
-	password := ""
-	waitFor(t, time.Minute, "the portal prints the bootstrap admin's password", func() (bool, string) {
-		m := regexp.MustCompile(`password (\S+) \(shown once`).FindStringSubmatch(out.String())
-		if m != nil {
-			password = m[1]
-		}
-		return m != nil, ""
-	})
-	api.login("admin", password)
+	api.login("admin", e.Password)
 
 	// launch
 	launched := time.Now()
@@ -323,9 +180,11 @@ func TestSessionLifecycle_onARealNode(t *testing.T) {
 	}
 
 	// down: nothing is left
-	stopPlatform()
+	cluster := e.Cluster
 	pids := clusterPIDs(t, cluster.Dir)
-	down()
+	if err := e.teardown(); err != nil {
+		t.Errorf("down: %v", err)
+	}
 	for _, pid := range pids {
 		if alive(pid) {
 			t.Errorf("process %d of the cluster still runs after down", pid)
@@ -338,119 +197,7 @@ func TestSessionLifecycle_onARealNode(t *testing.T) {
 		t.Errorf("mounts under %s remain after down", cluster.Dir)
 	}
 	// the home's files outlive everything
-	if _, err := os.Stat(filepath.Join(dir, "volumes", ns+"_home-admin", "e2e.txt")); err != nil {
+	if _, err := os.Stat(filepath.Join(e.Dir, "volumes", ns+"_home-admin", "e2e.txt")); err != nil {
 		t.Errorf("the home folder on the machine: %v", err)
 	}
-}
-
-func since(from metav1.Time, to *metav1.Time) string {
-	if to == nil {
-		return "?"
-	}
-	return to.Sub(from.Time).Round(time.Millisecond).String()
-}
-
-func conditionMessage(s *streamv1.Session) string {
-	for _, c := range s.Status.Conditions {
-		if c.Type == streamv1.ConditionReady {
-			return c.Reason + ": " + c.Message
-		}
-	}
-	return ""
-}
-
-func podsOf(t *testing.T, k client.Client, session string) int {
-	var pods corev1.PodList
-	if err := k.List(context.Background(), &pods, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, p := range pods.Items {
-		if strings.HasPrefix(p.Name, "ss-"+session+"-") {
-			n++
-		}
-	}
-	return n
-}
-
-func clusterPIDs(t *testing.T, dir string) []int {
-	files, _ := filepath.Glob(filepath.Join(dir, "pids", "*.pid"))
-	var out []int
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			out = append(out, pid)
-		}
-	}
-	sort.Ints(out)
-	if len(out) == 0 {
-		t.Errorf("no PID files in %s/pids", dir)
-	}
-	return out
-}
-
-// alive: the process exists and is not a zombie waiting to be reaped.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %s (last: %s)", what, d, last)
-}
-
-// portalClient calls the portal's API as an API client (Bearer token).
-type portalClient struct {
-	t     *testing.T
-	base  string
-	token string
-}
-
-func (c *portalClient) auth() http.Header {
-	return http.Header{"Authorization": {"Bearer " + c.token}}
-}
-
-func (c *portalClient) login(user, password string) {
-	c.t.Helper()
-	code, body := c.do(http.MethodPost, "/api/v1/auth/login", map[string]string{"username": user, "password": password})
-	if code != http.StatusOK {
-		c.t.Fatalf("login: %d %v", code, body)
-	}
-	c.token = body["accessToken"].(string)
-}
-
-func (c *portalClient) do(method, path string, body any) (int, map[string]any) {
-	c.t.Helper()
-	var buf bytes.Buffer
-	if body != nil {
-		_ = json.NewEncoder(&buf).Encode(body)
-	}
-	req, _ := http.NewRequest(method, c.base+path, &buf)
-	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, map[string]any{"error": err.Error()}
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&m)
-	return resp.StatusCode, m
 }

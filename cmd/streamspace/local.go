@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,6 +25,7 @@ func localCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "local", Short: "Run the whole platform on a local Kubernetes on this machine"}
 	root := repoRoot()
 	c := localcluster.New(root)
+	var verbose bool
 	opts := localplatform.Options{Root: root, Cluster: c, Out: os.Stdout, StateDir: filepath.Join(root, ".state"),
 		AgentMetricsAddr: "127.0.0.1:8080", AgentProbeAddr: "127.0.0.1:8081",
 		Images: localplatform.SessionImages(root, filepath.Join(root, ".state"), "light", "firefox")}
@@ -41,7 +43,13 @@ too) until 'streamspace local down'.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
+			// the ==> lines tell the story; the components' logs only when
+			// something goes wrong (or with --verbose)
+			level := zapcore.ErrorLevel
+			if verbose {
+				level = zapcore.InfoLevel
+			}
+			ctrl.SetLogger(zap.New(zap.ConsoleEncoder(), zap.Level(level)))
 			p, err := localplatform.Up(ctx, opts)
 			if err != nil {
 				return err
@@ -64,6 +72,7 @@ The agent syncs environments/local from this checkout's committed content every 
 			return p.Run(ctx)
 		},
 	}
+	up.Flags().BoolVar(&verbose, "verbose", false, "Log what the agent and the portal do, not only their errors.")
 	up.Flags().BoolVar(&c.Simulated, "simulated", false, "Simulate the node with kwok even where a real one could run.")
 	up.Flags().StringVar(&opts.PortalAddr, "addr", "127.0.0.1:8443", "Where the portal listens.")
 	down := &cobra.Command{

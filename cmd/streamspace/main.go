@@ -1,6 +1,7 @@
 // Command streamspace is the StreamSpace command line: run the platform
 // locally (`streamspace local up`), run a real local Kubernetes
-// (`streamspace cluster up|down|status`) and check a platform repository
+// (`streamspace cluster up|down|status`), administer the portal's store
+// (`streamspace portal reset-password`) and check a platform repository
 // (`streamspace validate`).
 package main
 
@@ -17,7 +18,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(localCommand(), clusterCommand(), validateCommand())
+	root.AddCommand(localCommand(), clusterCommand(), portalCommand(), validateCommand())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

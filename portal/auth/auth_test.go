@@ -160,3 +160,39 @@ func TestTokens_disabledUserCannotRefresh(t *testing.T) {
 		t.Errorf("disabled user refreshed: %v", err)
 	}
 }
+
+func TestResetPassword_newPasswordWorks_oldDoesNot_signedOut(t *testing.T) {
+	s := newStore(t)
+	var out bytes.Buffer
+	if _, err := auth.Bootstrap(ctx, s, "admin", &out); err != nil {
+		t.Fatal(err)
+	}
+	old := regexp.MustCompile(`password (\S+) `).FindStringSubmatch(out.String())[1]
+	now := time.Now()
+	tokens := newTokens(s, &now)
+	u, _ := s.UserByName(ctx, "admin")
+	pair, err := tokens.Issue(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := auth.ResetPassword(ctx, s, "admin", &out); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`: (\S+) \(shown once`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("printed %q", out.String())
+	}
+	if _, err := auth.Login(ctx, s, "admin", m[1]); err != nil {
+		t.Errorf("the new password: %v", err)
+	}
+	if _, err := auth.Login(ctx, s, "admin", old); err == nil {
+		t.Error("the old password still works")
+	}
+	if _, _, err := tokens.Refresh(ctx, pair.RefreshToken); err == nil {
+		t.Error("a login from before the reset still refreshes")
+	}
+	if err := auth.ResetPassword(ctx, s, "nobody", &out); err == nil {
+		t.Error("reset of an unknown user")
+	}
+}

@@ -76,3 +76,32 @@ func Bootstrap(ctx context.Context, s store.Store, username string, out io.Write
 	fmt.Fprintf(out, "Bootstrap admin created: user %q, password %s (shown once; change it after signing in)\n", username, password)
 	return true, nil
 }
+
+// ResetPassword gives a local account a new random password, prints it to
+// out once and signs the account out everywhere: the way back in for an
+// admin who lost the bootstrap password.
+func ResetPassword(ctx context.Context, s store.Store, username string, out io.Writer) error {
+	u, err := s.UserByName(ctx, username)
+	if err != nil {
+		return err
+	}
+	if u.Source != "local" {
+		return fmt.Errorf("%s signs in by %s, not with a password", username, u.Source)
+	}
+	password, err := randomToken(18)
+	if err != nil {
+		return err
+	}
+	if u.PasswordHash, err = HashPassword(password); err != nil {
+		return err
+	}
+	u.Disabled = false
+	if err := s.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	if err := s.RevokeUserTokens(ctx, username, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "New password of %q: %s (shown once; every session of %s was signed out)\n", username, password, username)
+	return nil
+}

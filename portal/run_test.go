@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,25 +17,8 @@ import (
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal"
+	"github.com/streamspace/streamspace/test/syncbuf"
 )
-
-// syncBuffer is the portal's stdout, read while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRun_wholePortal: the portal as its binary runs it — bootstrap admin
 // printed once, the API answered from the cache, what the platform does to
@@ -48,7 +30,7 @@ func TestRun_wholePortal(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

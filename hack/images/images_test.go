@@ -2,7 +2,6 @@ package main
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -19,7 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +25,7 @@ import (
 	"github.com/coder/websocket"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/streamspace/streamspace/test/syncbuf"
 )
 
 // These tests build real images (a cached root file system makes that a
@@ -286,7 +285,7 @@ type session struct {
 	started time.Time
 	done    chan struct{} // closed when the entrypoint has exited
 	err     error         // how it exited
-	log     *syncBuffer
+	log     *syncbuf.Buffer
 	initPID int // host PID of the entrypoint, PID 1 of the session
 	pidNS   string
 	last    *frame // the last frame read
@@ -353,7 +352,7 @@ func startSession(t *testing.T, img v1.Image, root string) *session {
 		"/usr/bin/env", "-C", c.WorkingDir}
 	argv = append(argv, c.Entrypoint...)
 	argv = append(argv, c.Cmd...)
-	s := &session{url: fmt.Sprintf("ws://127.0.0.1:%d/", port), done: make(chan struct{}), log: &syncBuffer{}}
+	s := &session{url: fmt.Sprintf("ws://127.0.0.1:%d/", port), done: make(chan struct{}), log: &syncbuf.Buffer{}}
 	s.cmd = rootCommand(context.Background(), root, chrootOptions{
 		Env:   env,
 		Setup: fmt.Sprintf("mount --bind %q \"$R%s\"", home, homeDir),
@@ -688,22 +687,4 @@ func fileSHA256(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("%x", h.Sum(nil))
-}
-
-// syncBuffer collects a process's output while tests read it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

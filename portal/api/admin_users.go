@@ -161,13 +161,8 @@ func (a *AdminUsersAPI) Update(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	u, err := a.Store.UserByName(c, c.Param("name"))
-	if errors.Is(err, store.ErrNotFound) {
-		fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("no user %q", c.Param("name"))))
-		return
-	}
-	if err != nil {
-		fail(c, err)
+	u := a.user(c)
+	if u == nil {
 		return
 	}
 	self := auth.Principal(c).Subject == u.Username
@@ -227,15 +222,24 @@ func (a *AdminUsersAPI) Update(c *gin.Context) {
 	c.JSON(http.StatusOK, a.view(u))
 }
 
-// CreateToken issues an API token for a service account.
-func (a *AdminUsersAPI) CreateToken(c *gin.Context) {
+// user loads the account named in the path, or renders 404.
+func (a *AdminUsersAPI) user(c *gin.Context) *store.User {
 	u, err := a.Store.UserByName(c, c.Param("name"))
 	if errors.Is(err, store.ErrNotFound) {
 		fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("no user %q", c.Param("name"))))
-		return
+		return nil
 	}
 	if err != nil {
 		fail(c, err)
+		return nil
+	}
+	return u
+}
+
+// CreateToken issues an API token for a service account.
+func (a *AdminUsersAPI) CreateToken(c *gin.Context) {
+	u := a.user(c)
+	if u == nil {
 		return
 	}
 	if u.Source != auth.SourceService {
@@ -247,16 +251,7 @@ func (a *AdminUsersAPI) CreateToken(c *gin.Context) {
 
 // ListTokens lists a user's API tokens.
 func (a *AdminUsersAPI) ListTokens(c *gin.Context) {
-	list, err := a.Store.ListAPITokens(c, c.Param("name"))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	out := make([]TokenView, 0, len(list))
-	for _, t := range list {
-		out = append(out, tokenView(t))
-	}
-	c.JSON(http.StatusOK, gin.H{"tokens": out})
+	listTokens(c, a.Store, c.Param("name"))
 }
 
 // RevokeToken revokes any user's token.

@@ -47,7 +47,12 @@ type NewTokenResponse struct {
 
 // List returns the caller's tokens.
 func (a *TokensAPI) List(c *gin.Context) {
-	list, err := a.Store.ListAPITokens(c, auth.Principal(c).Subject)
+	listTokens(c, a.Store, auth.Principal(c).Subject)
+}
+
+// listTokens answers with a user's tokens.
+func listTokens(c *gin.Context, s store.Store, username string) {
+	list, err := s.ListAPITokens(c, username)
 	if err != nil {
 		fail(c, err)
 		return

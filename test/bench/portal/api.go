@@ -19,6 +19,7 @@ import (
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal"
+	"github.com/streamspace/streamspace/test/syncbuf"
 	"github.com/streamspace/streamspace/test/testenv"
 )
 
@@ -62,7 +63,7 @@ func benchAPI(ctx context.Context, env *testenv.Env, cfg apiConfig) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	runCtx, stop := context.WithCancel(ctx)
 	var runErr error
 	stopped := make(chan struct{})
@@ -267,22 +268,4 @@ func load(ctx context.Context, url, token string, want, clients int, d time.Dura
 	began := time.Now()
 	lat, size, err := run(d)
 	return loadResult{latencies: lat, elapsed: time.Since(began), size: size}, err
-}
-
-// syncBuffer is the portal's output, read while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

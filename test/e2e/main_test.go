@@ -20,7 +20,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +33,7 @@ import (
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/hack/localcluster"
 	"github.com/streamspace/streamspace/hack/localplatform"
+	"github.com/streamspace/streamspace/test/syncbuf"
 	"github.com/streamspace/streamspace/test/testenv"
 )
 
@@ -45,24 +45,6 @@ const (
 	hibernateTarget = 5 * time.Second
 	wakeTarget      = 20 * time.Second
 )
-
-// lockedBuffer is the platform's output, read while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // The platform, up once for every test of the package.
 var (
@@ -80,7 +62,7 @@ type platformEnv struct {
 	PortalAddr string
 	// Password of the bootstrap admin.
 	Password string
-	out      *lockedBuffer
+	out      *syncbuf.Buffer
 	stop     func() error
 	tornDown bool
 }
@@ -150,7 +132,7 @@ func startPlatform() (*platformEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &platformEnv{Dir: dir, Bins: kubeBins(), out: &lockedBuffer{}}
+	e := &platformEnv{Dir: dir, Bins: kubeBins(), out: &syncbuf.Buffer{}}
 	e.Cluster = &localcluster.Cluster{Dir: filepath.Join(dir, "c"), Bins: e.Bins, Name: "sse2e", Bridge: "sse2e0", Log: os.Stderr,
 		Ports: localcluster.Ports{Etcd: 32379, EtcdPeer: 32380, APIServer: 36443, ControllerManager: 37257, Scheduler: 37259, Kubelet: 37250, KubeletHealthz: 37248}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")

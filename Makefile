@@ -21,7 +21,7 @@ WEB_DEPS       := $(WEB)/node_modules/.package-lock.json
 
 .PHONY: help
 help: ## Show the targets and what they do
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 .PHONY: generate
 generate: ## Generate deepcopy code, CRDs, RBAC and webhook manifests from the API types and markers
@@ -52,7 +52,7 @@ cluster-binaries: ## Also build kube-controller-manager, kube-scheduler, kubelet
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: system-deps
-system-deps: ## Install the Debian packages the tests use when missing: git, postgresql, tigervnc-standalone-server, websockify; as root also containerd, runc, CNI plugins, gcc and debootstrap (the local cluster's node and session images)
+system-deps: ## Install the Debian packages the tests use when missing: git, postgresql, tigervnc-standalone-server, websockify; as root also containerd, runc, CNI plugins, gcc and debootstrap (the local cluster's node and session images) and chromium (the web UI end to end)
 	@missing=""; command -v git >/dev/null || missing="$$missing git"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v Xvnc >/dev/null || missing="$$missing tigervnc-standalone-server"; \
@@ -63,17 +63,26 @@ system-deps: ## Install the Debian packages the tests use when missing: git, pos
 		[ -x /usr/lib/cni/bridge ] || missing="$$missing containernetworking-plugins"; \
 		command -v gcc >/dev/null && [ -e /usr/include/stdio.h ] || missing="$$missing gcc libc6-dev"; \
 		command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
+		[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	fi; \
 	if [ -n "$$missing" ]; then echo "==> Installing$$missing"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
 
+# Every Go test runs with the web UI built in (-tags ui): the portal's tests
+# serve the real app, and the end-to-end tests drive it in Chromium.
+GO_TAGS        := -tags ui
+
 .PHONY: test
-test: system-deps test-ground cluster-binaries ui-test ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers, the web UI's, and (as root) a session streaming on a real local node
-	go vet ./...
-	go test $(GO_TEST_FLAGS) ./...
+test: system-deps test-ground cluster-binaries ui-test ui ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers, the web UI's, and (as root) a session streaming on a real local node, used in Chromium through the web UI
+	go vet $(GO_TAGS) ./...
+	go test $(GO_TAGS) $(GO_TEST_FLAGS) ./...
 
 .PHONY: ui-test
 ui-test: $(WEB_DEPS) ## Run the web UI's component tests (Vitest + Testing Library in jsdom)
 	cd $(WEB) && npm test
+
+.PHONY: e2e-ui
+e2e-ui: system-deps cluster-binaries ui ## Only the web UI end to end (root): the platform on a real local node, the UI driven in Chromium (portal/web/e2e); screenshots in test-output/ui/
+	go test $(GO_TAGS) -count=1 -v -run 'TestUI' ./test/e2e/
 
 .PHONY: bench-controller
 bench-controller: test-ground ## Create 1,000 Sessions against a real API server; print reconcile latency p50/p99, total time and the agent's peak RSS

@@ -148,6 +148,12 @@ func TestStream_realVNCThroughTheProxy_inputIsActivity_idleIsNot(t *testing.T) {
 		}
 	}
 
+	// A plain request asks whether the stream is up: it is, and nothing is
+	// dialed for it.
+	if r := call(t, http.MethodGet, "/api/v1/sessions/"+s.Name+"/connect", alice, nil); r.Status != http.StatusNoContent {
+		t.Errorf("plain GET of a streaming session: %d %v", r.Status, r.Body)
+	}
+
 	conn, _, err := dial(t, s.Name, alice)
 	if err != nil {
 		t.Fatalf("dial: %v", err)

@@ -105,9 +105,9 @@ func (p *Proxy) Connect(c *gin.Context) {
 		return
 	}
 	if !isWebSocket(c.Request) {
-		// a plain request (the viewer asking whether the stream is up):
-		// answered without dialing the session
-		p.Fail(c, http.StatusUpgradeRequired, "upgrade_required", "the session streams; connect with a WebSocket")
+		// a plain request is the viewer asking whether the stream is up:
+		// it is (204), without dialing the session
+		c.Status(http.StatusNoContent)
 		return
 	}
 	// for VNC over WebSocket only key, pointer and clipboard messages are

@@ -37,8 +37,8 @@ export type StreamProbe = { ready: false; session?: Session; retryAfterMs: numbe
  * yet, the portal answers 202 with the session (waking it if it
  * hibernated), or 502 while the pod runs but its stream does not answer; a
  * terminated or failed session is an ApiError (409). A streaming session
- * answers a plain GET of /connect with 426 (it wants a WebSocket), and its
- * web client with the client's page.
+ * answers a plain GET of /connect with 204, and its web client with the
+ * client's page.
  */
 export async function probeStream(id: string, protocol: StreamProtocol, signal?: AbortSignal): Promise<StreamProbe> {
   const paths = streamPaths(id);
@@ -51,7 +51,7 @@ export async function probeStream(id: string, protocol: StreamProtocol, signal?:
     case res.status === 502 || res.status === 503:
       discard(res);
       return { ready: false, retryAfterMs: 2000 };
-    case res.ok || res.status === 426:
+    case res.ok:
       discard(res);
       return { ready: true };
     default:

@@ -1,6 +1,6 @@
 import { screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { apiError, json, stubFetch } from '../../test/fetchStub';
 import { catalog, session } from '../../test/fixtures';
 import { renderPage } from '../../test/render';
@@ -37,6 +37,23 @@ describe('DashboardPage', () => {
     expect(gimp).toHaveAttribute('data-state', 'hibernated');
     expect(await within(gimp).findByText('GIMP')).toBeInTheDocument();
     expect(screen.getByTestId('session-card-alice-firefox-1a2b3')).toHaveAttribute('data-state', 'running');
+  });
+
+  it('keeps a woken session waking when the list read right after still says hibernated', async () => {
+    const hibernated = session({ state: 'hibernated', phase: 'Hibernated' });
+    const { callsTo } = stubFetch({
+      // the portal's cache has not seen the wake yet when the list is read again
+      'GET /api/v1/sessions': [json(200, { sessions: [hibernated] }), json(200, { sessions: [hibernated] })],
+      'GET /api/v1/templates': json(200, { templates: catalog }),
+      'POST /api/v1/sessions/alice-firefox-1a2b3/wake': json(202, session({ state: 'running', phase: 'Hibernated' })),
+    });
+    renderPage(<DashboardPage />, { route: '/dashboard' });
+    await userEvent.click(await screen.findByRole('button', { name: 'Wake' }));
+    await vi.waitFor(() => expect(callsTo('GET', '/api/v1/sessions')).toHaveLength(2));
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the stale list applied
+    const card = screen.getByTestId('session-card-alice-firefox-1a2b3');
+    expect(card).toHaveAttribute('data-state', 'starting');
+    expect(within(card).getByText('Waking: Finding a place to run…')).toBeInTheDocument();
   });
 
   it('tells why a wake was refused by the quota', async () => {

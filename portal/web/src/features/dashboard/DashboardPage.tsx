@@ -4,7 +4,7 @@ import Box from '@mui/material/Box';
 import Button from '@mui/material/Button';
 import FormControlLabel from '@mui/material/FormControlLabel';
 import Switch from '@mui/material/Switch';
-import { useMemo, useState } from 'react';
+import { useMemo, useRef, useState } from 'react';
 import { Link } from 'react-router';
 import { errorMessage } from '../../api/errors';
 import { hibernateSession, listSessions, terminateSession, wakeSession } from '../../api/sessions';
@@ -22,6 +22,7 @@ import { isQuotaError, quotaMessage } from '../sessions/quotaMessage';
 import { SessionCard } from '../sessions/SessionCard';
 import { anyStarting, displayState, sortSessions } from '../sessions/sessionStatus';
 import { QuotaSummary } from './QuotaSummary';
+import { withRecentWrites, type RecentWrite } from './recentWrites';
 
 /** Poll quickly while a session starts, so its steps show as they happen. */
 export const pollInterval = (sessions: Session[] | undefined) => (anyStarting(sessions) ? 3000 : 15000);
@@ -30,17 +31,25 @@ export default function DashboardPage() {
   const { me, reload: reloadMe } = useAuth();
   const notify = useNotify();
   const now = useNow(15_000);
+  // what the changes made here answered, until the portal's lists agree
+  const recent = useRef(new Map<string, RecentWrite>());
+  const fresh = (list: Session[] | undefined) => withRecentWrites(list, recent.current, Date.now());
   // an admin's list would hold everyone's sessions: this page is one's own
-  const sessions = useResource((signal) => listSessions(signal, me.username), [me.username], { pollMs: pollInterval });
+  const sessions = useResource((signal) => listSessions(signal, me.username), [me.username], {
+    pollMs: (list) => pollInterval(fresh(list)),
+  });
   const templates = useResource((signal) => listTemplates(signal), []);
   const [showEnded, setShowEnded] = useState(false);
 
   const byName = useMemo(() => new Map<string, Template>((templates.data ?? []).map((t) => [t.name, t])), [templates.data]);
-  const all = useMemo(() => sortSessions(sessions.data ?? []), [sessions.data]);
+  const all = useMemo(() => sortSessions(fresh(sessions.data) ?? []), [sessions.data]);
   const ended = all.filter((s) => displayState(s) === 'terminated');
   const shown = showEnded ? all : all.filter((s) => displayState(s) !== 'terminated');
 
-  const replace = (updated: Session) => sessions.setData((list) => list?.map((s) => (s.name === updated.name ? updated : s)));
+  const replace = (updated: Session) => {
+    recent.current.set(updated.name, { session: updated, at: Date.now() });
+    sessions.setData((list) => list?.map((s) => (s.name === updated.name ? updated : s)));
+  };
 
   const title = (s: Session) => byName.get(s.template)?.displayName ?? s.template;
 
@@ -118,7 +127,15 @@ export default function DashboardPage() {
             sx={{ display: 'grid', gap: 2, gridTemplateColumns: 'repeat(auto-fill, minmax(300px, 1fr))' }}
           >
             {shown.map((s) => (
-              <SessionCard key={s.name} session={s} template={byName.get(s.template)} now={now} onWake={wake} onHibernate={hibernate} onTerminate={terminate} />
+              <SessionCard
+                key={s.name}
+                session={s}
+                template={byName.get(s.template)}
+                now={now}
+                onWake={wake}
+                onHibernate={hibernate}
+                onTerminate={terminate}
+              />
             ))}
           </Box>
           {ended.length > 0 && (

@@ -61,9 +61,17 @@ describe('SessionCard', () => {
   });
 
   it('says Waking for a woken session', () => {
-    const { card } = renderCard(session({ phase: 'Hibernated', start: { kind: 'Wake', step: 'scheduled', requestedAt: at(-1) } }));
+    const { card } = renderCard(session({ phase: 'Pending', start: { kind: 'Wake', step: 'scheduled', requestedAt: at(-1) } }));
     expect(card).toHaveAttribute('data-state', 'starting');
     expect(within(card).getByText('Waking: Starting the app image…')).toBeInTheDocument();
+  });
+
+  it('does not show the start before the sleep as the progress of a wake just asked', () => {
+    const before = { kind: 'Launch' as const, step: 'stream-ready' as const, requestedAt: at(-60), streamReadyAt: at(-60) };
+    const { card } = renderCard(session({ phase: 'Hibernated', start: before }));
+    expect(card).toHaveAttribute('data-state', 'starting');
+    expect(within(card).getByText('Waking: Finding a place to run…')).toBeInTheDocument();
+    expect(within(card).getByText('Step 2 of 4')).toBeInTheDocument();
   });
 
   it('offers Wake for a hibernated session and calls it', async () => {
@@ -92,7 +100,9 @@ describe('SessionCard', () => {
     await user.click(within(card).getByRole('button', { name: 'Terminate' }));
     const dialog = await screen.findByRole('dialog', { name: 'Terminate Firefox?' });
     await user.click(within(dialog).getByRole('button', { name: 'Cancel' }));
-    await waitForElementToBeRemoved(dialog);
+    // the dialog's exit transition; a busy machine needs more than the
+    // default second
+    await waitForElementToBeRemoved(dialog, { timeout: 5000 });
     expect(onTerminate).not.toHaveBeenCalled();
 
     await user.click(within(card).getByRole('button', { name: 'Terminate' }));

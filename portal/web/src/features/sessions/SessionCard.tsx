@@ -14,7 +14,7 @@ import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { TemplateIcon } from '../../components/TemplateIcon';
 import { formatDuration, formatRelative } from '../../lib/time';
 import { humanizeReason } from './humanize';
-import { displayState } from './sessionStatus';
+import { currentStart, displayState, isWaking } from './sessionStatus';
 import { SessionStatusChip } from './SessionStatusChip';
 import { StartProgressBar } from './StartProgressBar';
 
@@ -61,7 +61,7 @@ export function SessionCard({ session, template, now, onWake, onHibernate, onTer
     <Card
       data-testid={`session-card-${session.name}`}
       data-state={state}
-      data-step={session.start?.step}
+      data-step={currentStart(session)?.step}
       component="article"
       aria-label={`${title} session ${session.name}`}
       sx={{ display: 'flex', flexDirection: 'column', height: '100%' }}
@@ -74,7 +74,13 @@ export function SessionCard({ session, template, now, onWake, onHibernate, onTer
           </Typography>
         }
         subheader={
-          <Typography variant="caption" color="textSecondary" sx={{ fontFamily: 'monospace' }} noWrap>
+          <Typography
+            variant="caption"
+            color="textSecondary"
+            sx={{ fontFamily: 'monospace', display: 'block' }}
+            noWrap
+            title={session.name}
+          >
             {session.name}
           </Typography>
         }
@@ -148,11 +154,11 @@ function SessionDetails({ session, now }: { session: Session; now: number }) {
       );
     }
     case 'starting':
-      return <StartProgressBar progress={session.start} message={session.message} />;
+      return <StartProgressBar progress={currentStart(session)} waking={isWaking(session)} message={session.message} />;
     case 'hibernated':
       return (
         <Typography variant="body2" color="textSecondary">
-          {session.phase === 'Hibernated' ? 'Hibernated' : 'Hibernating'} after being idle; last active{' '}
+          {session.phase === 'Hibernated' ? 'Hibernated' : 'Hibernating'}; last active{' '}
           {formatRelative(session.lastActivity ?? session.createdAt, now)}. It uses no resources now and your files are kept: wake it to
           pick up where you left off.
         </Typography>

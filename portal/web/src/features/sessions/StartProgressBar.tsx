@@ -5,11 +5,19 @@ import type { StartProgress } from '../../api/types';
 import { startSteps, waitingFor } from './sessionStatus';
 
 /** A session card's one-line view of a launch or wake. */
-export function StartProgressBar({ progress, message }: { progress: StartProgress | undefined; message?: string }) {
+export function StartProgressBar({
+  progress,
+  waking,
+  message,
+}: {
+  progress: StartProgress | undefined;
+  waking?: boolean;
+  message?: string;
+}) {
   const reached = progress ? startSteps.findIndex((s) => s.step === progress.step) : 0;
   const value = ((reached + 1) / startSteps.length) * 100;
   const current = Math.min(reached + 2, startSteps.length);
-  const kind = progress?.kind === 'Wake' ? 'Waking' : 'Launching';
+  const kind = waking || progress?.kind === 'Wake' ? 'Waking' : 'Launching';
   return (
     <Box>
       <Box sx={{ display: 'flex', justifyContent: 'space-between', mb: 0.75, gap: 1 }}>

@@ -1,4 +1,4 @@
-import type { Session, StartStep } from '../../api/types';
+import type { Session, StartProgress, StartStep } from '../../api/types';
 
 /** What a person sees a session doing. */
 export type SessionDisplayState = 'running' | 'starting' | 'hibernated' | 'failed' | 'terminated';
@@ -17,6 +17,21 @@ export const startSteps: { step: StartStep; label: string; at: 'requestedAt' | '
   { step: 'image-ready', label: 'Image ready', at: 'imageReadyAt' },
   { step: 'stream-ready', label: 'Stream ready', at: 'streamReadyAt' },
 ];
+
+/**
+ * The progress of the session's start under way (or of its last one, done).
+ * A hibernated session still reports the start before it slept, and so does
+ * a woken one until the agent begins the wake (its phase leaves Hibernated):
+ * that start is long over and is not shown as this one's progress.
+ */
+export function currentStart(s: Session): StartProgress | undefined {
+  return s.phase === 'Hibernated' ? undefined : s.start;
+}
+
+/** The session is being woken (or asked to be): not a launch. */
+export function isWaking(s: Session): boolean {
+  return s.phase === 'Hibernated' || s.state === 'hibernated' || currentStart(s)?.kind === 'Wake';
+}
 
 /** The step being worked on now, as a sentence. */
 export function waitingFor(step: StartStep | undefined): string {

@@ -74,7 +74,7 @@ describe('SessionViewerPage', () => {
       [`GET ${base}/connect`]: [
         json(202, waking('requested'), { 'Retry-After': '1' }),
         json(202, waking('image-ready'), { 'Retry-After': '1' }),
-        new Response(null, { status: 426 }),
+        new Response(null, { status: 204 }),
       ],
     });
     renderViewer();

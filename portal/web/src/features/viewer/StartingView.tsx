@@ -5,7 +5,7 @@ import type { Session } from '../../api/types';
 import { TemplateIcon } from '../../components/TemplateIcon';
 import { useNow } from '../../hooks/useNow';
 import { formatDuration } from '../../lib/time';
-import { waitingFor } from '../sessions/sessionStatus';
+import { currentStart, isWaking, waitingFor } from '../sessions/sessionStatus';
 import { StartProgressStepper } from '../sessions/StartProgressStepper';
 import { StatusPanel } from './StatusPanel';
 
@@ -19,8 +19,8 @@ interface Props {
 /** A session launching or waking: its steps as they happen. */
 export function StartingView({ title, icon, session, problem }: Props) {
   const now = useNow(1000);
-  const start = session?.start;
-  const verb = start?.kind === 'Wake' || session?.state === 'hibernated' ? 'Waking' : start ? 'Launching' : 'Connecting to';
+  const start = session && currentStart(session);
+  const verb = session && isWaking(session) ? 'Waking' : start ? 'Launching' : 'Connecting to';
   const elapsed = start ? now - Date.parse(start.requestedAt) : undefined;
   return (
     <StatusPanel label="Session starting">

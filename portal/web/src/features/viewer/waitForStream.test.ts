@@ -22,7 +22,7 @@ describe('waitForStream', () => {
         starting('requested'),
         starting('scheduled'),
         starting('image-ready'),
-        new Response('Upgrade Required', { status: 426 }),
+        new Response(null, { status: 204 }),
       ],
     });
     const seen: StreamWait[] = [];
@@ -43,7 +43,7 @@ describe('waitForStream', () => {
     stubFetch({
       'GET /api/v1/sessions/s1/connect': [
         apiError(502, 'upstream_unavailable', 'the stream does not answer yet'),
-        new Response(null, { status: 426 }),
+        new Response(null, { status: 204 }),
       ],
     });
     const done = waitForStream('s1', 'WebsockifyVNC', () => {}, new AbortController().signal);
@@ -65,7 +65,7 @@ describe('waitForStream', () => {
       vi.fn(async () => {
         calls++;
         if (calls === 1) throw new TypeError('Failed to fetch');
-        return new Response(null, { status: 426 });
+        return new Response(null, { status: 204 });
       }),
     );
     const seen: StreamWait[] = [];

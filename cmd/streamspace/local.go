@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -68,7 +69,7 @@ The agent syncs environments/local from this checkout's committed content every 
   stop:        Ctrl-C stops the agent and the portal; 'make down' (streamspace local down) stops the cluster
 
 `, node, opts.PortalAddr, p.Status.Kubeconfig, p.Namespace)
-			go reportFirstSync(ctx, p.Client, p.GitSync)
+			go reportFirstSync(ctx, p.Client, p.GitSync, p.Head)
 			return p.Run(ctx)
 		},
 	}
@@ -87,15 +88,16 @@ The agent syncs environments/local from this checkout's committed content every 
 	return cmd
 }
 
-// reportFirstSync prints the outcome of the first sync, so a newcomer sees
-// the catalog arrive (or why it did not).
-func reportFirstSync(ctx context.Context, c client.Client, gs *streamv1.GitSync) {
+// reportFirstSync prints the outcome of the first sync of the checkout's
+// commit head, so a newcomer sees the catalog arrive (or why it did not).
+// A status from an earlier run, for another commit, is not the answer.
+func reportFirstSync(ctx context.Context, c client.Client, gs *streamv1.GitSync, head string) {
 	start := time.Now()
 	for ctx.Err() == nil {
 		got := &streamv1.GitSync{}
 		if err := c.Get(ctx, client.ObjectKeyFromObject(gs), got); err == nil {
 			for _, cond := range got.Status.Conditions {
-				if cond.Type == streamv1.ConditionReady && cond.Status != metav1.ConditionUnknown && got.Status.LastAttemptedRevision != "" {
+				if cond.Type == streamv1.ConditionReady && cond.Status != metav1.ConditionUnknown && strings.HasSuffix(got.Status.LastAttemptedRevision, head) {
 					fmt.Printf("==> First sync of %s (branch %s) from this checkout, %.1fs: %s: %s\n",
 						gs.Spec.Path, gs.Spec.Ref.Branch, time.Since(start).Seconds(), cond.Reason, cond.Message)
 					return

@@ -62,8 +62,10 @@ type Platform struct {
 	Status *localcluster.Status
 	Config *rest.Config
 	Client client.Client
-	// GitSync syncs environments/local from the checkout.
+	// GitSync syncs environments/local from the checkout; Head is the
+	// commit it should arrive at.
 	GitSync *streamv1.GitSync
+	Head    string
 	webhook envtest.WebhookInstallOptions
 }
 
@@ -154,6 +156,11 @@ func (p *Platform) ensureGitSync(ctx context.Context) error {
 		return fmt.Errorf("GitSync: %w", err)
 	}
 	p.GitSync = gs
+	head, err := exec.CommandContext(ctx, "git", "-C", p.Root, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return fmt.Errorf("find the checkout's commit: %w", err)
+	}
+	p.Head = strings.TrimSpace(string(head))
 	return nil
 }
 

@@ -322,7 +322,7 @@ func (a *SessionsAPI) owned(c *gin.Context) *streamv1.Session {
 	s := &streamv1.Session{}
 	err := a.Client.Get(c, client.ObjectKey{Namespace: a.Namespace, Name: c.Param("id")}, s)
 	p := auth.Principal(c)
-	if apierrors.IsNotFound(err) || (err == nil && !p.IsAdmin() && s.Spec.User != p.Subject) {
+	if apierrors.IsNotFound(err) || (err == nil && !p.MayUse(s.Spec.User)) {
 		fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("no session %q", c.Param("id"))))
 		return nil
 	}

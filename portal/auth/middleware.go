@@ -23,6 +23,11 @@ func Principal(c *gin.Context) *Claims {
 // IsAdmin reports whether the caller has the admin role.
 func (c *Claims) IsAdmin() bool { return c != nil && c.Role == "admin" }
 
+// MayUse reports whether the caller may see and act on what belongs to
+// user (a session): its owner, or an admin. The API and the stream proxy
+// both ask this one question.
+func (c *Claims) MayUse(user string) bool { return c.IsAdmin() || (c != nil && c.Subject == user) }
+
 // Authenticate accepts a Bearer token (API clients) or the access cookie
 // (the browser) and refuses the request otherwise. unauthorized renders the
 // refusal (the API's error shape).

@@ -133,7 +133,7 @@ func (p *Proxy) authorize(c *gin.Context) (*streamv1.Session, *streamv1.Template
 	caller := auth.Principal(c)
 	s := &streamv1.Session{}
 	err := p.Client.Get(c, client.ObjectKey{Namespace: p.Namespace, Name: c.Param("id")}, s)
-	if apierrors.IsNotFound(err) || (err == nil && !caller.IsAdmin() && s.Spec.User != caller.Subject) {
+	if apierrors.IsNotFound(err) || (err == nil && !caller.MayUse(s.Spec.User)) {
 		p.Metrics.connect("refused")
 		p.Fail(c, http.StatusNotFound, "not_found", fmt.Sprintf("no session %q", c.Param("id")))
 		return nil, nil

@@ -13,10 +13,9 @@ import "encoding/binary"
 // understand makes it give up and count every frame, so that a parser gap
 // can never hibernate someone who is working.
 type rfbInput struct {
-	buf    []byte
-	stage  int // 0 version, 1 security type, 2 VNC auth response, 3 ClientInit, 4 messages
-	lost   bool
-	offset int
+	buf   []byte
+	stage int // 0 version, 1 security type, 2 VNC auth response, 3 ClientInit, 4 messages
+	lost  bool
 }
 
 // Write consumes client bytes and reports whether they completed at least

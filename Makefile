@@ -63,6 +63,7 @@ system-deps: ## Install the Debian packages the tests use when missing: git, pos
 		[ -x /usr/lib/cni/bridge ] || missing="$$missing containernetworking-plugins"; \
 		command -v gcc >/dev/null && [ -e /usr/include/stdio.h ] || missing="$$missing gcc libc6-dev"; \
 		command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
+		command -v ip >/dev/null || missing="$$missing iproute2"; \
 		[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	fi; \
 	if [ -n "$$missing" ]; then echo "==> Installing$$missing"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi

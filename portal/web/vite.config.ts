@@ -26,5 +26,9 @@ export default defineConfig({
     // one jsdom and one MUI import per worker instead of per file: the
     // suite runs in about half the time; each test cleans up after itself
     isolate: false,
+    // a jsdom test driving MUI with user-event takes seconds on a busy
+    // 2-core machine; the default 5 s budget made slow runs fail, not
+    // wrong ones
+    testTimeout: 20_000,
   },
 });

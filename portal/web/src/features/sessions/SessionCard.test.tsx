@@ -102,7 +102,7 @@ describe('SessionCard', () => {
     await user.click(within(dialog).getByRole('button', { name: 'Cancel' }));
     // the dialog's exit transition; a busy machine needs more than the
     // default second
-    await waitForElementToBeRemoved(dialog, { timeout: 5000 });
+    await waitForElementToBeRemoved(dialog, { timeout: 10_000 });
     expect(onTerminate).not.toHaveBeenCalled();
 
     await user.click(within(card).getByRole('button', { name: 'Terminate' }));

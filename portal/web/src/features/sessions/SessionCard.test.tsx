@@ -1,4 +1,4 @@
-import { screen, waitForElementToBeRemoved, within } from '@testing-library/react';
+import { fireEvent, screen, waitForElementToBeRemoved, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import type { StartStep } from '../../api/types';
@@ -99,7 +99,9 @@ describe('SessionCard', () => {
     const { card, onTerminate } = renderCard();
     await user.click(within(card).getByRole('button', { name: 'Terminate' }));
     const dialog = await screen.findByRole('dialog', { name: 'Terminate Firefox?' });
-    await user.click(within(dialog).getByRole('button', { name: 'Cancel' }));
+    // fireEvent: user-event may find the dialog still entering (pointer
+    // events off) on a busy machine and drop the click
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Cancel' }));
     // the dialog's exit transition; a busy machine needs more than the
     // default second
     await waitForElementToBeRemoved(dialog, { timeout: 10_000 });

@@ -24,4 +24,12 @@ describe('currentStart and isWaking', () => {
     expect(currentStart(session({ state: 'running', phase: 'Hibernated', start: done }))).toBeUndefined();
     expect(isWaking(session({ state: 'running', phase: 'Hibernated', start: done }))).toBe(true);
   });
+
+  it('drop a finished start of a session woken before it was reported asleep', () => {
+    // hibernated and woken at once: the phase never showed Hibernated, the
+    // launch before is still reported, and the wake's own start is not yet
+    const racing = session({ state: 'running', phase: 'Pending', start: done });
+    expect(currentStart(racing)).toBeUndefined();
+    expect(isWaking(racing)).toBe(true);
+  });
 });

@@ -19,18 +19,27 @@ export const startSteps: { step: StartStep; label: string; at: 'requestedAt' | '
 ];
 
 /**
+ * A start reported for a session that is not running is over when it
+ * reached its stream: the session went to sleep (or is going) since, and a
+ * new start has not been reported yet. A launch happens once, so such a
+ * session coming up again is being woken.
+ */
+function previousStartOver(s: Session): boolean {
+  return s.phase === 'Hibernated' || (s.phase !== 'Running' && s.start?.step === 'stream-ready');
+}
+
+/**
  * The progress of the session's start under way (or of its last one, done).
- * A hibernated session still reports the start before it slept, and so does
- * a woken one until the agent begins the wake (its phase leaves Hibernated):
- * that start is long over and is not shown as this one's progress.
+ * The start before a hibernation is long over and is not shown as this
+ * one's progress.
  */
 export function currentStart(s: Session): StartProgress | undefined {
-  return s.phase === 'Hibernated' ? undefined : s.start;
+  return previousStartOver(s) ? undefined : s.start;
 }
 
 /** The session is being woken (or asked to be): not a launch. */
 export function isWaking(s: Session): boolean {
-  return s.phase === 'Hibernated' || s.state === 'hibernated' || currentStart(s)?.kind === 'Wake';
+  return previousStartOver(s) || s.state === 'hibernated' || currentStart(s)?.kind === 'Wake';
 }
 
 /** The step being worked on now, as a sentence. */

@@ -24,12 +24,16 @@ help: ## Show the targets and what they do
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 .PHONY: generate
-generate: ## Generate deepcopy code, CRDs, RBAC and webhook manifests from the API types and markers
+generate: generate-ui-types ## Generate deepcopy code, CRDs, RBAC and webhook manifests from the API types and markers, and the web UI's API types
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=deploy/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=streamspace-agent paths=./agent/... output:rbac:artifacts:config=deploy/rbac
 	$(CONTROLLER_GEN) rbac:roleName=streamspace-portal paths=./portal output:rbac:artifacts:config=deploy/portal/rbac
 	$(CONTROLLER_GEN) webhook paths=./agent/... output:webhook:artifacts:config=deploy/webhook
+
+.PHONY: generate-ui-types
+generate-ui-types: $(WEB_DEPS) ## Generate the web UI's API types (portal/web/src/api/types.ts) from portal/openapi.json with openapi-typescript
+	cd $(WEB) && npm run generate:api-types
 
 .PHONY: fmt
 fmt: ## Format the Go code

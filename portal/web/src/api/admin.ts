@@ -15,7 +15,7 @@ import type {
   ReconcileRequested,
   Sync,
   UpdateUser,
-} from './types';
+} from './models';
 
 const user = (name: string) => '/admin/users/' + encodeURIComponent(name);
 

@@ -1,5 +1,5 @@
 import { http } from './http';
-import type { AuthProviders, Login, Me, Tokens } from './types';
+import type { AuthProviders, Login, Me, Tokens } from './models';
 
 export const signIn = (login: Login) => http.request<Tokens>('/auth/login', { method: 'POST', body: login, auth: false });
 

@@ -1,4 +1,4 @@
-import type { ErrorBody } from './types';
+import type { ErrorBody } from './models';
 
 /** An error answer of the API, in its one shape, or a network failure. */
 export class ApiError extends Error {

@@ -1,7 +1,7 @@
 import { ApiError } from './errors';
 import { readBody } from './client';
 import { http } from './http';
-import type { CreateSession, Session, StreamProtocol } from './types';
+import type { CreateSession, Session, StreamProtocol } from './models';
 
 /** Sessions: the caller's own, or for an admin everyone's unless user is given. */
 export const listSessions = (signal?: AbortSignal, user?: string) =>

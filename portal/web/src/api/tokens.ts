@@ -1,5 +1,5 @@
 import { http } from './http';
-import type { APIToken, CreatedAPIToken, NewAPIToken } from './types';
+import type { APIToken, CreatedAPIToken, NewAPIToken } from './models';
 
 export const listTokens = (signal?: AbortSignal) => http.request<{ tokens: APIToken[] }>('/tokens', { signal }).then((r) => r.tokens);
 

@@ -1,4 +1,4 @@
-import type { Session, Template } from '../api/types';
+import type { Session, Template } from '../api/models';
 
 const t0 = '2026-11-29T10:00:00Z';
 

@@ -1,7 +1,7 @@
 import { render } from '@testing-library/react';
 import type { ReactElement } from 'react';
 import { MemoryRouter, Route, Routes } from 'react-router';
-import type { Me } from '../api/types';
+import type { Me } from '../api/models';
 import { AuthContext } from '../auth/AuthContext';
 import { NotifierProvider } from '../components/Notifier';
 import { ColorModeProvider } from '../theme/ColorModeProvider';

@@ -10,7 +10,7 @@ import { Link, useNavigate, useSearchParams } from 'react-router';
 import { errorMessage } from '../../api/errors';
 import { launchSession } from '../../api/sessions';
 import { listTemplates } from '../../api/templates';
-import type { Template } from '../../api/types';
+import type { Template } from '../../api/models';
 import { useAuth } from '../../auth/AuthContext';
 import { EmptyState } from '../../components/EmptyState';
 import { ErrorState } from '../../components/ErrorState';

@@ -7,7 +7,7 @@ import CardActions from '@mui/material/CardActions';
 import CardContent from '@mui/material/CardContent';
 import Chip from '@mui/material/Chip';
 import Typography from '@mui/material/Typography';
-import type { Template } from '../../api/types';
+import type { Template } from '../../api/models';
 import { TemplateIcon } from '../../components/TemplateIcon';
 
 interface Props {

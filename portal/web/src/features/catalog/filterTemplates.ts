@@ -1,4 +1,4 @@
-import type { Template } from '../../api/types';
+import type { Template } from '../../api/models';
 
 export interface CatalogFilter {
   /** Free text, matched against name, description, category and tags. */

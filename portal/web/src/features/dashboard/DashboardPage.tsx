@@ -9,7 +9,7 @@ import { Link } from 'react-router';
 import { errorMessage } from '../../api/errors';
 import { hibernateSession, listSessions, terminateSession, wakeSession } from '../../api/sessions';
 import { listTemplates } from '../../api/templates';
-import type { Session, Template } from '../../api/types';
+import type { Session, Template } from '../../api/models';
 import { useAuth } from '../../auth/AuthContext';
 import { EmptyState } from '../../components/EmptyState';
 import { ErrorState } from '../../components/ErrorState';

@@ -1,4 +1,4 @@
-import type { Me } from '../../api/types';
+import type { Me } from '../../api/models';
 
 /** "Quota default: 1 of 3 running, 2 of 5 sessions". */
 export function QuotaSummary({ me }: { me: Me }) {

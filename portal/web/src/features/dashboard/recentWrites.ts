@@ -1,4 +1,4 @@
-import type { Session } from '../../api/types';
+import type { Session } from '../../api/models';
 
 /**
  * How long what a change answered outranks a list that disagrees on the

@@ -15,7 +15,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { useNavigate, useSearchParams } from 'react-router';
 import { getMe, getProviders, oidcLoginUrl, signIn } from '../../api/auth';
 import { ApiError, errorMessage } from '../../api/errors';
-import type { AuthProviders } from '../../api/types';
+import type { AuthProviders } from '../../api/models';
 import { useNow } from '../../hooks/useNow';
 import { Brand } from '../../layout/Brand';
 import { ThemeToggle } from '../../layout/ThemeToggle';

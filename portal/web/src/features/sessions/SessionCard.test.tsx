@@ -1,7 +1,7 @@
 import { fireEvent, screen, waitForElementToBeRemoved, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
-import type { StartStep } from '../../api/types';
+import type { StartStep } from '../../api/models';
 import { session, template } from '../../test/fixtures';
 import { renderPage } from '../../test/render';
 import { SessionCard } from './SessionCard';

@@ -9,7 +9,7 @@ import CardHeader from '@mui/material/CardHeader';
 import Typography from '@mui/material/Typography';
 import { useState } from 'react';
 import { Link } from 'react-router';
-import type { Session, Template } from '../../api/types';
+import type { Session, Template } from '../../api/models';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { TemplateIcon } from '../../components/TemplateIcon';
 import { formatDuration, formatRelative } from '../../lib/time';

@@ -1,7 +1,7 @@
 import Box from '@mui/material/Box';
 import LinearProgress from '@mui/material/LinearProgress';
 import Typography from '@mui/material/Typography';
-import type { StartProgress } from '../../api/types';
+import type { StartProgress } from '../../api/models';
 import { startSteps, waitingFor } from './sessionStatus';
 
 /** A session card's one-line view of a launch or wake. */

@@ -1,6 +1,6 @@
 import { render, screen, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import type { StartProgress } from '../../api/types';
+import type { StartProgress } from '../../api/models';
 import { StartProgressStepper } from './StartProgressStepper';
 
 const requestedAt = '2026-11-29T12:00:00Z';

@@ -6,7 +6,7 @@ import Step from '@mui/material/Step';
 import StepLabel from '@mui/material/StepLabel';
 import Stepper from '@mui/material/Stepper';
 import Typography from '@mui/material/Typography';
-import type { StartProgress } from '../../api/types';
+import type { StartProgress } from '../../api/models';
 import { between, formatDuration, formatTime } from '../../lib/time';
 import { startSteps } from './sessionStatus';
 

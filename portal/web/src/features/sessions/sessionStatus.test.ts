@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { StartProgress } from '../../api/types';
+import type { StartProgress } from '../../api/models';
 import { session } from '../../test/fixtures';
 import { currentStart, isWaking } from './sessionStatus';
 

@@ -1,4 +1,4 @@
-import type { Session, StartProgress, StartStep } from '../../api/types';
+import type { Session, StartProgress, StartStep } from '../../api/models';
 
 /** What a person sees a session doing. */
 export type SessionDisplayState = 'running' | 'starting' | 'hibernated' | 'failed' | 'terminated';

@@ -8,7 +8,7 @@ import MenuItem from '@mui/material/MenuItem';
 import TextField from '@mui/material/TextField';
 import { useState, type FormEvent } from 'react';
 import { errorMessage, fieldErrors } from '../../api/errors';
-import type { CreatedAPIToken, NewAPIToken } from '../../api/types';
+import type { CreatedAPIToken, NewAPIToken } from '../../api/models';
 
 interface Props {
   open: boolean;

@@ -6,7 +6,7 @@ import DialogActions from '@mui/material/DialogActions';
 import DialogContent from '@mui/material/DialogContent';
 import DialogTitle from '@mui/material/DialogTitle';
 import Typography from '@mui/material/Typography';
-import type { CreatedAPIToken } from '../../api/types';
+import type { CreatedAPIToken } from '../../api/models';
 import { CopyButton } from '../../components/CopyButton';
 
 /** The new token's value, shown this once. */

@@ -8,7 +8,7 @@ import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
 import Tooltip from '@mui/material/Tooltip';
 import DeleteIcon from '@mui/icons-material/DeleteOutlineOutlined';
-import type { APIToken } from '../../api/types';
+import type { APIToken } from '../../api/models';
 import { VisuallyHidden } from '../../components/VisuallyHidden';
 import { formatDateTime, formatRelative } from '../../lib/time';
 

@@ -4,7 +4,7 @@ import Button from '@mui/material/Button';
 import Paper from '@mui/material/Paper';
 import { useState } from 'react';
 import { createToken, listTokens, revokeToken } from '../../api/tokens';
-import type { APIToken, CreatedAPIToken } from '../../api/types';
+import type { APIToken, CreatedAPIToken } from '../../api/models';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { EmptyState } from '../../components/EmptyState';
 import { ErrorState } from '../../components/ErrorState';

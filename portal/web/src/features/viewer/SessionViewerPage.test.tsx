@@ -1,7 +1,7 @@
 import { act, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Session } from '../../api/types';
+import type { Session } from '../../api/models';
 import { apiError, json, stubFetch } from '../../test/fetchStub';
 import { session, template } from '../../test/fixtures';
 import { renderPage } from '../../test/render';

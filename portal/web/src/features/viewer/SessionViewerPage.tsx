@@ -4,7 +4,7 @@ import { useNavigate, useParams } from 'react-router';
 import { ApiError, errorMessage } from '../../api/errors';
 import { connectSocketUrl, getSession, launchSession, streamPaths, terminateSession } from '../../api/sessions';
 import { listTemplates } from '../../api/templates';
-import type { Session } from '../../api/types';
+import type { Session } from '../../api/models';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { useNotify } from '../../components/Notifier';
 import { useResource } from '../../hooks/useResource';

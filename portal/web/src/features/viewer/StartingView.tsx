@@ -1,7 +1,7 @@
 import Alert from '@mui/material/Alert';
 import Box from '@mui/material/Box';
 import Typography from '@mui/material/Typography';
-import type { Session } from '../../api/types';
+import type { Session } from '../../api/models';
 import { TemplateIcon } from '../../components/TemplateIcon';
 import { useNow } from '../../hooks/useNow';
 import { formatDuration } from '../../lib/time';

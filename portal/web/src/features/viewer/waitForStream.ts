@@ -1,6 +1,6 @@
 import { ApiError } from '../../api/errors';
 import { probeStream } from '../../api/sessions';
-import type { Session, StreamProtocol } from '../../api/types';
+import type { Session, StreamProtocol } from '../../api/models';
 import { reconnectDelay } from './backoff';
 
 export interface StreamWait {

@@ -2,7 +2,7 @@ import Box from '@mui/material/Box';
 import Card from '@mui/material/Card';
 import CardContent from '@mui/material/CardContent';
 import Typography from '@mui/material/Typography';
-import type { Analytics } from '../../../api/types';
+import type { Analytics } from '../../../api/models';
 
 const number = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
 

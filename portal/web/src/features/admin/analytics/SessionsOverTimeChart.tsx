@@ -1,5 +1,5 @@
 import { LineChart } from '@mui/x-charts/LineChart';
-import type { DayUsage } from '../../../api/types';
+import type { DayUsage } from '../../../api/models';
 import { ChartCard } from './ChartCard';
 
 export function SessionsOverTimeChart({ days }: { days: DayUsage[] }) {

@@ -1,6 +1,6 @@
 import { BarChart } from '@mui/x-charts/BarChart';
 import Typography from '@mui/material/Typography';
-import type { Usage } from '../../../api/types';
+import type { Usage } from '../../../api/models';
 import { ChartCard } from './ChartCard';
 
 interface Props {

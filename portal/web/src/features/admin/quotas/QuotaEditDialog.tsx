@@ -6,7 +6,7 @@ import Typography from '@mui/material/Typography';
 import { useEffect, useState } from 'react';
 import { proposeQuota, type ProposeResult } from '../../../api/admin';
 import { ApiError } from '../../../api/errors';
-import type { Quota } from '../../../api/types';
+import type { Quota } from '../../../api/models';
 import { ChipInput } from '../../../components/ChipInput';
 import { ProposeChangeDialog } from '../changes/ProposeChangeDialog';
 import { formOf, limitFields, specOf, validate, type QuotaForm } from './quotaSpec';

@@ -14,7 +14,7 @@ import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
 import { useState } from 'react';
 import { isUnchanged, listQuotas } from '../../../api/admin';
-import type { Quota } from '../../../api/types';
+import type { Quota } from '../../../api/models';
 import { EmptyState } from '../../../components/EmptyState';
 import { ErrorState } from '../../../components/ErrorState';
 import { useNotify } from '../../../components/Notifier';

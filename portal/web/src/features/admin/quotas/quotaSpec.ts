@@ -1,4 +1,4 @@
-import type { Quota, QuotaLimits, QuotaSpec } from '../../../api/types';
+import type { Quota, QuotaLimits, QuotaSpec } from '../../../api/models';
 
 export const limitFields: {
   key: keyof QuotaLimits;

@@ -7,7 +7,7 @@ import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
 import Typography from '@mui/material/Typography';
 import { alpha } from '@mui/material/styles';
-import type { Drift } from '../../../api/types';
+import type { Drift } from '../../../api/models';
 import { formatDateTime, formatRelative } from '../../../lib/time';
 import { inventoryName } from './inventoryName';
 

@@ -10,7 +10,7 @@ import TableRow from '@mui/material/TableRow';
 import Typography from '@mui/material/Typography';
 import { alpha } from '@mui/material/styles';
 import { useState } from 'react';
-import type { Drift, InventoryEntry } from '../../../api/types';
+import type { Drift, InventoryEntry } from '../../../api/models';
 
 /** Everything a GitSync applied, drifted objects highlighted. */
 export function InventoryTable({ inventory, drift }: { inventory: InventoryEntry[]; drift: Drift[] }) {

@@ -10,7 +10,7 @@ import Card from '@mui/material/Card';
 import CardContent from '@mui/material/CardContent';
 import Chip from '@mui/material/Chip';
 import Typography from '@mui/material/Typography';
-import type { Sync } from '../../../api/types';
+import type { Sync } from '../../../api/models';
 import { CopyButton } from '../../../components/CopyButton';
 import { formatDateTime, formatRelative } from '../../../lib/time';
 import { DriftTable } from './DriftTable';

@@ -4,7 +4,7 @@ import TextField from '@mui/material/TextField';
 import Alert from '@mui/material/Alert';
 import { useEffect, useState } from 'react';
 import { proposeTemplate, type ProposeResult } from '../../../api/admin';
-import type { Template } from '../../../api/types';
+import type { Template } from '../../../api/models';
 import { ProposeChangeDialog } from '../changes/ProposeChangeDialog';
 import { TemplateForm } from './TemplateForm';
 import { fieldPaths, specOf, toChange, type EditableTemplateSpec } from './templateSpec';

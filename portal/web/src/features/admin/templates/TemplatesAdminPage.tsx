@@ -16,7 +16,7 @@ import Typography from '@mui/material/Typography';
 import { useState } from 'react';
 import { isUnchanged } from '../../../api/admin';
 import { listTemplates } from '../../../api/templates';
-import type { Template } from '../../../api/types';
+import type { Template } from '../../../api/models';
 import { EmptyState } from '../../../components/EmptyState';
 import { ErrorState } from '../../../components/ErrorState';
 import { useNotify } from '../../../components/Notifier';

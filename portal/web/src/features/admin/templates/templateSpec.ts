@@ -1,4 +1,4 @@
-import type { DataPolicy, StreamProtocol, Template } from '../../../api/types';
+import type { DataPolicy, StreamProtocol, Template } from '../../../api/models';
 
 /** The template categories the CRD accepts. */
 export const categories = [

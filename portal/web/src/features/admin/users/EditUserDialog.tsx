@@ -12,7 +12,7 @@ import TextField from '@mui/material/TextField';
 import { useEffect, useState, type FormEvent } from 'react';
 import { updateUser } from '../../../api/admin';
 import { errorMessage, fieldErrors } from '../../../api/errors';
-import type { AdminUser, Role, UpdateUser } from '../../../api/types';
+import type { AdminUser, Role, UpdateUser } from '../../../api/models';
 import { ChipInput } from '../../../components/ChipInput';
 
 interface Props {

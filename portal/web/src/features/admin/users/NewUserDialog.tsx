@@ -12,7 +12,7 @@ import TextField from '@mui/material/TextField';
 import { useEffect, useState, type FormEvent } from 'react';
 import { createUser } from '../../../api/admin';
 import { errorMessage, fieldErrors } from '../../../api/errors';
-import type { AdminUser, NewUser, Role } from '../../../api/types';
+import type { AdminUser, NewUser, Role } from '../../../api/models';
 import { ChipInput } from '../../../components/ChipInput';
 
 interface Props {

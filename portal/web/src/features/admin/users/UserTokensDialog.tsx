@@ -8,7 +8,7 @@ import DialogTitle from '@mui/material/DialogTitle';
 import Typography from '@mui/material/Typography';
 import { useState } from 'react';
 import { createUserToken, listUserTokens, revokeUserToken } from '../../../api/admin';
-import type { AdminUser, APIToken, CreatedAPIToken } from '../../../api/types';
+import type { AdminUser, APIToken, CreatedAPIToken } from '../../../api/models';
 import { ConfirmDialog } from '../../../components/ConfirmDialog';
 import { ErrorState } from '../../../components/ErrorState';
 import { useNotify } from '../../../components/Notifier';

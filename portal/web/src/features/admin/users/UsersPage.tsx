@@ -18,7 +18,7 @@ import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
 import { useMemo, useState } from 'react';
 import { listUsers } from '../../../api/admin';
-import type { AdminUser } from '../../../api/types';
+import type { AdminUser } from '../../../api/models';
 import { EmptyState } from '../../../components/EmptyState';
 import { ErrorState } from '../../../components/ErrorState';
 import { useNotify } from '../../../components/Notifier';

@@ -2,8 +2,11 @@ package v1alpha1
 
 import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-// Condition accessors, so every kind works with the shared condition and
-// patch helpers (github.com/fluxcd/pkg/runtime/conditions).
+// Condition accessors, so the kinds the agent writes conditions on work with
+// the shared condition and patch helpers (github.com/fluxcd/pkg/runtime/
+// conditions). Plugin and PluginRepository have none: no controller writes
+// their status yet (plugins are a later step); their status types stay as
+// the CRD's declared shape.
 
 // GetConditions returns the status conditions.
 func (o *Template) GetConditions() []metav1.Condition { return o.Status.Conditions }
@@ -18,28 +21,10 @@ func (o *Session) GetConditions() []metav1.Condition { return o.Status.Condition
 func (o *Session) SetConditions(c []metav1.Condition) { o.Status.Conditions = c }
 
 // GetConditions returns the status conditions.
-func (o *Quota) GetConditions() []metav1.Condition { return o.Status.Conditions }
-
-// SetConditions replaces the status conditions.
-func (o *Quota) SetConditions(c []metav1.Condition) { o.Status.Conditions = c }
-
-// GetConditions returns the status conditions.
 func (o *User) GetConditions() []metav1.Condition { return o.Status.Conditions }
 
 // SetConditions replaces the status conditions.
 func (o *User) SetConditions(c []metav1.Condition) { o.Status.Conditions = c }
-
-// GetConditions returns the status conditions.
-func (o *PluginRepository) GetConditions() []metav1.Condition { return o.Status.Conditions }
-
-// SetConditions replaces the status conditions.
-func (o *PluginRepository) SetConditions(c []metav1.Condition) { o.Status.Conditions = c }
-
-// GetConditions returns the status conditions.
-func (o *Plugin) GetConditions() []metav1.Condition { return o.Status.Conditions }
-
-// SetConditions replaces the status conditions.
-func (o *Plugin) SetConditions(c []metav1.Condition) { o.Status.Conditions = c }
 
 // GetConditions returns the status conditions.
 func (o *GitSync) GetConditions() []metav1.Condition { return o.Status.Conditions }

@@ -16,6 +16,20 @@ const (
 	DriftCorrect DriftMode = "correct"
 )
 
+// DeletionPolicy says what happens to the objects a GitSync applied when the
+// GitSync itself is deleted.
+// +kubebuilder:validation:Enum=Orphan;Delete
+type DeletionPolicy string
+
+const (
+	// DeletionOrphan leaves every applied object in place: deleting the
+	// sync object never takes the catalog away from running sessions.
+	DeletionOrphan DeletionPolicy = "Orphan"
+	// DeletionDelete deletes what the GitSync applied, except what live
+	// sessions (or installed plugins) still use, which is left in place.
+	DeletionDelete DeletionPolicy = "Delete"
+)
+
 // GitSync condition types, beside Ready, Reconciling and Stalled.
 const (
 	// ConditionDrifted is True while live objects differ from Git
@@ -57,10 +71,16 @@ type GitSyncSpec struct {
 	// "identity" and "known_hosts" (ssh).
 	// +optional
 	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
-	// Prune deletes objects that left Git.
+	// Prune deletes objects that left Git (never those live sessions use).
 	// +kubebuilder:default=true
 	// +optional
 	Prune bool `json:"prune"`
+	// DeletionPolicy: when the GitSync is deleted, Orphan keeps what it
+	// applied, Delete prunes it (never what live sessions use). Independent
+	// of prune, which is about objects that leave Git.
+	// +kubebuilder:default=Orphan
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 	// DriftMode: warn reports drift, correct also reverts it.
 	// +kubebuilder:default=warn
 	// +optional

@@ -66,14 +66,42 @@ type QuotaLimits struct {
 	IdleTimeout *metav1.Duration `json:"idleTimeout,omitempty"`
 }
 
-// QuotaStatus is the observed state of a Quota.
+// QuotaUser is one person a Quota applies to and what they use now.
+type QuotaUser struct {
+	// Name of the user.
+	Name string `json:"name"`
+	// Via says why this quota applies: user-override, user, group <name>
+	// or default.
+	Via string `json:"via"`
+	// Sessions the user has, running or hibernated (against maxSessions).
+	Sessions int32 `json:"sessions"`
+	// RunningSessions the user has (against maxRunningSessions).
+	RunningSessions int32 `json:"runningSessions"`
+	// Memory of the user's running sessions (against limits.memory).
+	// +optional
+	Memory *resource.Quantity `json:"memory,omitempty"`
+	// CPU of the user's running sessions (against limits.cpu).
+	// +optional
+	CPU *resource.Quantity `json:"cpu,omitempty"`
+	// AtLimit names the limits the user has reached: another session
+	// (or another running one) would be refused.
+	// +listType=set
+	// +optional
+	AtLimit []string `json:"atLimit,omitempty"`
+}
+
+// QuotaStatus is the observed state of a Quota: who it applies to and
+// their current use, for the admins' quota view.
 type QuotaStatus struct {
+	// ObservedGeneration is the generation the status was computed for.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Users this quota applies to (those with a User object or a
+	// session), by name.
 	// +listType=map
-	// +listMapKey=type
+	// +listMapKey=name
 	// +optional
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	Users []QuotaUser `json:"users,omitempty"`
 }
 
 // Quota limits the sessions and resources of users and groups.

@@ -39,26 +39,6 @@ const (
 	ConditionExpiringSoon = "ExpiringSoon"
 )
 
-// Reasons used in Session conditions and events.
-const (
-	ReasonTemplateNotFound   = "TemplateNotFound"
-	ReasonQuotaExceeded      = "QuotaExceeded"
-	ReasonImageCannotStart   = "ImageCannotStart"
-	ReasonStarting           = "Starting"
-	ReasonStreamReady        = "StreamReady"
-	ReasonIdleTimeout        = "IdleTimeout"
-	ReasonMaxDuration        = "MaxSessionDurationReached"
-	ReasonUserRequest        = "UserRequest"
-	ReasonHibernated         = "Hibernated"
-	ReasonTerminated         = "Terminated"
-	ReasonHomeProvisioned    = "HomeProvisioned"
-	ReasonNoPersistentHome   = "NoPersistentHome"
-	ReasonSucceeded          = "Succeeded"
-	ReasonProgressing        = "Progressing"
-	ReasonInvalidSpec        = "InvalidSpec"
-	ReasonDependencyNotReady = "DependencyNotReady"
-)
-
 // StateReasonAnnotation records why spec.state last changed when a
 // controller (not a person) changed it, e.g. IdleTimeout.
 const StateReasonAnnotation = "stream.space/state-reason"
@@ -110,6 +90,13 @@ type SessionSpec struct {
 	// +optional
 	MaxSessionDuration *metav1.Duration `json:"maxSessionDuration,omitempty"`
 }
+
+// Kinds of start, in status.lastStart.kind, the start metrics and the
+// events that announce a start.
+const (
+	StartLaunch = "Launch"
+	StartWake   = "Wake"
+)
 
 // StartTimes are the moments of one start (a launch or a wake), so start
 // latency can be measured per phase.

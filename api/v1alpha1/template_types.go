@@ -218,16 +218,54 @@ type DataPolicy struct {
 	Audio bool `json:"audio,omitempty"`
 }
 
-// TemplateStatus is the observed state of a Template.
+// Template condition types.
+const (
+	// ConditionImageVerified is True once a session was seen running the
+	// template's current baseImage, False while a session cannot start it
+	// (the runtime's words in the message), and Unknown until either
+	// happens. It is evidence from real starts, not a registry lookup.
+	ConditionImageVerified = "ImageVerified"
+)
+
+// TemplateSessions counts the sessions of a template that are not
+// terminated.
+type TemplateSessions struct {
+	// Total sessions, whatever their phase.
+	Total int32 `json:"total"`
+	// Running sessions (phase Running).
+	Running int32 `json:"running"`
+	// Hibernated sessions (phase Hibernated).
+	Hibernated int32 `json:"hibernated"`
+}
+
+// ImageStart is the latest moment a session's container started an image.
+type ImageStart struct {
+	// Image that started.
+	Image string `json:"image"`
+	// At is when its container started.
+	At metav1.Time `json:"at"`
+	// Session that started it.
+	Session string `json:"session"`
+}
+
+// TemplateStatus is the observed state of a Template: who uses it and
+// whether its image starts.
 type TemplateStatus struct {
-	// ObservedGeneration is the last generation the controller handled.
+	// ObservedGeneration is the generation the status was computed for.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions of the template.
+	// Conditions: ImageVerified.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Sessions using the template now.
+	// +optional
+	Sessions TemplateSessions `json:"sessions,omitempty"`
+	// LastImageStart is the latest start of the template's image seen in a
+	// session; it outlives the session.
+	// +optional
+	LastImageStart *ImageStart `json:"lastImageStart,omitempty"`
 }
 
 // Template is an app in the catalog that users can launch as a Session.
@@ -239,6 +277,8 @@ type TemplateStatus struct {
 // +kubebuilder:printcolumn:name="Category",type=string,JSONPath=`.spec.category`
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.baseImage`
 // +kubebuilder:printcolumn:name="Stream",type=string,JSONPath=`.spec.stream.protocol`
+// +kubebuilder:printcolumn:name="Sessions",type=integer,JSONPath=`.status.sessions.total`
+// +kubebuilder:printcolumn:name="Image Verified",type=string,JSONPath=`.status.conditions[?(@.type=="ImageVerified")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Template struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -1,0 +1,86 @@
+package v1alpha1
+
+// Reasons of conditions and events, one list for every kind, so that the
+// portal, alerts and `kubectl get events --field-selector reason=…` can rely
+// on them. The agent writes no reason that is not named here.
+
+// Reasons shared by every reconciler.
+const (
+	// ReasonSucceeded: the object reached its desired state.
+	ReasonSucceeded = "Succeeded"
+	// ReasonProgressing: the controller is working on it (Reconciling).
+	ReasonProgressing = "Progressing"
+	// ReasonProgressingWithRetry: the last attempt failed with an error
+	// that may pass; the controller retries with backoff (Reconciling).
+	ReasonProgressingWithRetry = "ProgressingWithRetry"
+	// ReasonReconciliationFailed: an error without a more specific reason.
+	ReasonReconciliationFailed = "ReconciliationFailed"
+)
+
+// Session reasons.
+const (
+	ReasonTemplateNotFound = "TemplateNotFound"
+	ReasonQuotaExceeded    = "QuotaExceeded"
+	ReasonImageCannotStart = "ImageCannotStart"
+	ReasonStarting         = "Starting"
+	ReasonStreamReady      = "StreamReady"
+	ReasonIdleTimeout      = "IdleTimeout"
+	ReasonMaxDuration      = "MaxSessionDurationReached"
+	ReasonUserRequest      = "UserRequest"
+	ReasonHibernated       = "Hibernated"
+	ReasonTerminated       = "Terminated"
+)
+
+// Home volume reasons (HomeReady of Sessions and Users).
+const (
+	ReasonHomeProvisioned  = "HomeProvisioned"
+	ReasonNoPersistentHome = "NoPersistentHome"
+	// ReasonWaitingForHome: the home volume was just created (by this or
+	// another reconciler) and is not visible yet; an expected wait, not an
+	// error.
+	ReasonWaitingForHome   = "WaitingForHome"
+	ReasonHomeFailed       = "HomeFailed"
+	ReasonHomeBeingDeleted = "HomeBeingDeleted"
+	// ReasonGrowthPending: a larger size was asked; the volume grows once
+	// bound.
+	ReasonGrowthPending = "GrowthPending"
+	// ReasonGrowthRefused: the storage class cannot grow the volume; it is
+	// kept at its size.
+	ReasonGrowthRefused = "GrowthRefused"
+	// ReasonSizeKept: a smaller size was asked; volumes never shrink.
+	ReasonSizeKept = "SizeKept"
+)
+
+// User reasons.
+const (
+	// ReasonQuotaNotFound: the User names a Quota that does not exist.
+	ReasonQuotaNotFound = "QuotaNotFound"
+)
+
+// Template reasons (ImageVerified).
+const (
+	// ReasonImageStarted: a session ran the template's current image.
+	ReasonImageStarted = "ImageStarted"
+	// ReasonNotYetStarted: no session has run the current image yet.
+	ReasonNotYetStarted = "NotYetStarted"
+)
+
+// GitSync reasons.
+const (
+	ReasonCredentialsInvalid = "CredentialsInvalid"
+	ReasonFetchFailed        = "FetchFailed"
+	ReasonBuildFailed        = "BuildFailed"
+	ReasonValidationFailed   = "ValidationFailed"
+	ReasonApplyFailed        = "ApplyFailed"
+	ReasonPruneFailed        = "PruneFailed"
+	ReasonApplied            = "Applied"
+	ReasonPruned             = "Pruned"
+	// ReasonInUse: an object that left Git is kept while live sessions (or
+	// installed plugins) use it (PruneBlocked, and its event).
+	ReasonInUse          = "InUse"
+	ReasonDriftDetected  = "DriftDetected"
+	ReasonDriftCorrected = "DriftCorrected"
+	// ReasonOrphaned: a deleted GitSync left what it applied in place
+	// (deletionPolicy Orphan).
+	ReasonOrphaned = "Orphaned"
+)

@@ -23,12 +23,7 @@ type Answer<P extends keyof paths, M extends keyof paths[P], S extends number> =
   ? Body
   : never;
 
-export type ErrorCode =
-  | Schemas['Error']['error']['code']
-  // beyond the contract's enum: write-back not configured (503), and the
-  // stream proxy of a portal that is restarting (503)
-  | 'unavailable'
-  | 'shutting_down';
+export type ErrorCode = Schemas['Error']['error']['code'];
 
 export interface ErrorBody {
   error: Omit<Schemas['Error']['error'], 'code'> & { code: ErrorCode | string };

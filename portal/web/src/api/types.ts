@@ -1396,7 +1396,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "unauthenticated" | "forbidden" | "not_found" | "invalid_request" | "quota_exceeded" | "conflict" | "rate_limited" | "internal" | "not_running" | "upstream_unavailable";
+                code: "unauthenticated" | "forbidden" | "not_found" | "invalid_request" | "quota_exceeded" | "conflict" | "rate_limited" | "internal" | "not_running" | "upstream_unavailable" | "upstream_redirect" | "unavailable" | "shutting_down";
                 message: string;
                 fields?: {
                     [key: string]: string;

@@ -24,9 +24,9 @@ export function formatDuration(ms: number): string {
   return h ? `${d}d ${h}h` : `${d}d`;
 }
 
-/** "in 12m" or "12m ago" relative to now. */
-export function formatRelative(iso: string | undefined, now: number = Date.now()): string {
-  if (!iso) return '—';
+/** "in 12m" or "12m ago" relative to now; missing when there is no time (e.g. "Never"). */
+export function formatRelative(iso: string | undefined, now: number = Date.now(), missing = '—'): string {
+  if (!iso) return missing;
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return '—';
   const diff = t - now;
@@ -54,4 +54,20 @@ export function between(a: string | undefined, b: string | undefined): number | 
   if (!a || !b) return undefined;
   const d = Date.parse(b) - Date.parse(a);
   return Number.isNaN(d) ? undefined : d;
+}
+
+/** Whole seconds left until a moment (rounded up, never below 0), for "wait 12s" countdowns. */
+export function secondsLeft(until: number, now: number): number {
+  return Math.max(0, Math.ceil((until - now) / 1000));
+}
+
+/** A Go duration as people write it: "8h0m0s" → "8h", "1h30m0s" → "1h30m". */
+export function shortGoDuration(d: string): string {
+  const s = d.replace(/([hm])0s$/, '$1').replace(/h0m$/, 'h');
+  return s || d;
+}
+
+/** A day "2026-11-29" as its month and day, "11-29", for a chart's axis. */
+export function formatMonthDay(date: string): string {
+  return date.slice(5);
 }

@@ -13,9 +13,9 @@ import { listTemplates } from '../../api/templates';
 import type { Template } from '../../api/models';
 import { useAuth } from '../../auth/AuthContext';
 import { EmptyState } from '../../components/EmptyState';
-import { ErrorState } from '../../components/ErrorState';
 import { PageHeader } from '../../components/PageHeader';
 import { CardGridSkeleton } from '../../components/PageSkeleton';
+import { ResourceView } from '../../components/ResourceView';
 import { useResource } from '../../hooks/useResource';
 import { isQuotaError, quotaMessage } from '../sessions/quotaMessage';
 import { CatalogFilters } from './CatalogFilters';
@@ -86,52 +86,55 @@ export default function CatalogPage() {
           {isQuotaError(failure.error) ? quotaMessage(failure.error) : errorMessage(failure.error)}
         </Alert>
       )}
-      {templates.error !== undefined && !templates.data ? (
-        <ErrorState title="The catalog could not be loaded" error={templates.error} onRetry={templates.reload} />
-      ) : templates.loading ? (
-        <CardGridSkeleton count={8} height={190} />
-      ) : all.length === 0 ? (
-        <EmptyState
-          icon={<AppsIcon />}
-          title="The catalog is empty"
-          description="No templates are installed yet. Templates come from the platform's Git repository (catalog/); once the agent syncs them they appear here."
-        />
-      ) : (
-        <>
-          <CatalogFilters filter={filter} tags={tags} onChange={setFilter} />
-          {groups.length === 0 ? (
-            <EmptyState
-              icon={<SearchOffIcon />}
-              title="No app matches"
-              description="Try other words, or fewer tags."
-              action={<Button onClick={() => setFilter({ query: '', tags: [] })}>Clear filters</Button>}
-            />
-          ) : (
-            groups.map((g) => (
-              <Box component="section" key={g.category} aria-labelledby={categoryId(g.category)} sx={{ mb: 4 }}>
-                <Typography variant="h2" id={categoryId(g.category)} sx={{ mb: 1.5 }}>
-                  {g.category}{' '}
-                  <Typography component="span" color="textSecondary" sx={{ fontWeight: 400 }}>
-                    ({g.templates.length})
+      <ResourceView
+        resource={templates}
+        errorTitle="The catalog could not be loaded"
+        loading={<CardGridSkeleton count={8} height={190} />}
+        empty={
+          <EmptyState
+            icon={<AppsIcon />}
+            title="The catalog is empty"
+            description="No templates are installed yet. Templates come from the platform's Git repository (catalog/); once the agent syncs them they appear here."
+          />
+        }
+      >
+        {() => (
+          <>
+            <CatalogFilters filter={filter} tags={tags} onChange={setFilter} />
+            {groups.length === 0 ? (
+              <EmptyState
+                icon={<SearchOffIcon />}
+                title="No app matches"
+                description="Try other words, or fewer tags."
+                action={<Button onClick={() => setFilter({ query: '', tags: [] })}>Clear filters</Button>}
+              />
+            ) : (
+              groups.map((g) => (
+                <Box component="section" key={g.category} aria-labelledby={categoryId(g.category)} sx={{ mb: 4 }}>
+                  <Typography variant="h2" id={categoryId(g.category)} sx={{ mb: 1.5 }}>
+                    {g.category}{' '}
+                    <Typography component="span" color="textSecondary" sx={{ fontWeight: 400 }}>
+                      ({g.templates.length})
+                    </Typography>
                   </Typography>
-                </Typography>
-                <Box sx={{ display: 'grid', gap: 2, gridTemplateColumns: 'repeat(auto-fill, minmax(260px, 1fr))' }}>
-                  {g.templates.map((t) => (
-                    <TemplateCard
-                      key={t.name}
-                      template={t}
-                      launching={launching === t.name}
-                      disabled={launching !== undefined}
-                      onLaunch={launch}
-                      onTagClick={(tag) => !filter.tags.includes(tag) && setFilter({ ...filter, tags: [...filter.tags, tag] })}
-                    />
-                  ))}
+                  <Box sx={{ display: 'grid', gap: 2, gridTemplateColumns: 'repeat(auto-fill, minmax(260px, 1fr))' }}>
+                    {g.templates.map((t) => (
+                      <TemplateCard
+                        key={t.name}
+                        template={t}
+                        launching={launching === t.name}
+                        disabled={launching !== undefined}
+                        onLaunch={launch}
+                        onTagClick={(tag) => !filter.tags.includes(tag) && setFilter({ ...filter, tags: [...filter.tags, tag] })}
+                      />
+                    ))}
+                  </Box>
                 </Box>
-              </Box>
-            ))
-          )}
-        </>
-      )}
+              ))
+            )}
+          </>
+        )}
+      </ResourceView>
     </>
   );
 }

@@ -7,14 +7,20 @@ export interface CatalogFilter {
   tags: string[];
 }
 
-export function filterTemplates(templates: Template[], { query, tags }: CatalogFilter): Template[] {
-  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
-  return templates.filter((t) => {
-    const own = t.tags ?? [];
-    if (!tags.every((tag) => own.includes(tag))) return false;
-    const text = [t.displayName, t.name, t.description ?? '', t.category, ...own].join(' ').toLowerCase();
-    return words.every((w) => text.includes(w));
-  });
+export function filterTemplates(templates: Template[], filter: CatalogFilter): Template[] {
+  return templates.filter((t) => templateMatches(t, filter));
+}
+
+/** The template carries every tag and every word of the query (in any of its texts). */
+export function templateMatches(t: Template, { query, tags }: CatalogFilter): boolean {
+  const own = t.tags ?? [];
+  if (!tags.every((tag) => own.includes(tag))) return false;
+  const text = [t.displayName, t.name, t.description ?? '', t.category, ...own].join(' ').toLowerCase();
+  return query
+    .toLowerCase()
+    .split(/\s+/)
+    .filter(Boolean)
+    .every((w) => text.includes(w));
 }
 
 export interface CategoryGroup {

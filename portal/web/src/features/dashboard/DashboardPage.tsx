@@ -12,10 +12,10 @@ import { listTemplates } from '../../api/templates';
 import type { Session, Template } from '../../api/models';
 import { useAuth } from '../../auth/AuthContext';
 import { EmptyState } from '../../components/EmptyState';
-import { ErrorState } from '../../components/ErrorState';
 import { useNotify } from '../../components/Notifier';
 import { PageHeader } from '../../components/PageHeader';
 import { CardGridSkeleton } from '../../components/PageSkeleton';
+import { ResourceView } from '../../components/ResourceView';
 import { useNow } from '../../hooks/useNow';
 import { useResource } from '../../hooks/useResource';
 import { isQuotaError, quotaMessage } from '../sessions/quotaMessage';
@@ -50,6 +50,12 @@ export default function DashboardPage() {
     recent.current.set(updated.name, { session: updated, at: Date.now() });
     sessions.setData((list) => list?.map((s) => (s.name === updated.name ? updated : s)));
   };
+
+  const browseCatalog = (
+    <Button variant="contained" component={Link} to="/catalog">
+      Browse the catalog
+    </Button>
+  );
 
   const title = (s: Session) => byName.get(s.template)?.displayName ?? s.template;
 
@@ -93,60 +99,50 @@ export default function DashboardPage() {
           </Button>
         }
       />
-      {sessions.error !== undefined && sessions.data === undefined ? (
-        <ErrorState title="Your sessions could not be loaded" error={sessions.error} onRetry={sessions.reload} />
-      ) : sessions.loading ? (
-        <CardGridSkeleton count={3} height={200} />
-      ) : shown.length === 0 && ended.length === 0 ? (
-        <EmptyState
-          icon={<DesktopWindowsIcon />}
-          title="No sessions yet"
-          description="Pick an app from the catalog: it starts in a few seconds and streams right here in your browser. Your home folder follows you from session to session."
-          action={
-            <Button variant="contained" component={Link} to="/catalog">
-              Browse the catalog
-            </Button>
-          }
-        />
-      ) : (
-        <>
-          {shown.length === 0 && (
-            <EmptyState
-              icon={<DesktopWindowsIcon />}
-              title="No active sessions"
-              action={
-                <Button variant="contained" component={Link} to="/catalog">
-                  Browse the catalog
-                </Button>
-              }
-            />
-          )}
-          <Box
-            component="section"
-            aria-label="Sessions"
-            sx={{ display: 'grid', gap: 2, gridTemplateColumns: 'repeat(auto-fill, minmax(300px, 1fr))' }}
-          >
-            {shown.map((s) => (
-              <SessionCard
-                key={s.name}
-                session={s}
-                template={byName.get(s.template)}
-                now={now}
-                onWake={wake}
-                onHibernate={hibernate}
-                onTerminate={terminate}
+      <ResourceView
+        resource={sessions}
+        errorTitle="Your sessions could not be loaded"
+        loading={<CardGridSkeleton count={3} height={200} />}
+        isEmpty={() => all.length === 0}
+        empty={
+          <EmptyState
+            icon={<DesktopWindowsIcon />}
+            title="No sessions yet"
+            description="Pick an app from the catalog: it starts in a few seconds and streams right here in your browser. Your home folder follows you from session to session."
+            action={browseCatalog}
+          />
+        }
+      >
+        {() => (
+          <>
+            {shown.length === 0 && <EmptyState icon={<DesktopWindowsIcon />} title="No active sessions" action={browseCatalog} />}
+            <Box
+              component="section"
+              aria-label="Sessions"
+              sx={{ display: 'grid', gap: 2, gridTemplateColumns: 'repeat(auto-fill, minmax(300px, 1fr))' }}
+            >
+              {shown.map((s) => (
+                <SessionCard
+                  key={s.name}
+                  session={s}
+                  template={byName.get(s.template)}
+                  now={now}
+                  onWake={wake}
+                  onHibernate={hibernate}
+                  onTerminate={terminate}
+                />
+              ))}
+            </Box>
+            {ended.length > 0 && (
+              <FormControlLabel
+                sx={{ mt: 2 }}
+                control={<Switch checked={showEnded} onChange={(e) => setShowEnded(e.target.checked)} />}
+                label={`Show ended sessions (${ended.length})`}
               />
-            ))}
-          </Box>
-          {ended.length > 0 && (
-            <FormControlLabel
-              sx={{ mt: 2 }}
-              control={<Switch checked={showEnded} onChange={(e) => setShowEnded(e.target.checked)} />}
-              label={`Show ended sessions (${ended.length})`}
-            />
-          )}
-        </>
-      )}
+            )}
+          </>
+        )}
+      </ResourceView>
     </>
   );
 }

@@ -17,6 +17,7 @@ import { getMe, getProviders, oidcLoginUrl, signIn } from '../../api/auth';
 import { ApiError, errorMessage } from '../../api/errors';
 import type { AuthProviders } from '../../api/models';
 import { useNow } from '../../hooks/useNow';
+import { secondsLeft } from '../../lib/time';
 import { Brand } from '../../layout/Brand';
 import { ThemeToggle } from '../../layout/ThemeToggle';
 import { safeRedirect } from './safeRedirect';
@@ -60,7 +61,7 @@ export default function LoginPage() {
   };
 
   const fields = error instanceof ApiError && error.code === 'invalid_request' ? error.fields : {};
-  const waitSeconds = Math.ceil((blockedUntil - Date.now()) / 1000);
+  const waitSeconds = secondsLeft(blockedUntil, Date.now());
   const blocked = waitSeconds > 0;
 
   return (

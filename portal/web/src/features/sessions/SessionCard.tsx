@@ -13,6 +13,7 @@ import type { Session, Template } from '../../api/models';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { TemplateIcon } from '../../components/TemplateIcon';
 import { formatDuration, formatRelative } from '../../lib/time';
+import { IDLE_WARNING_MS } from '../viewer/useIdleWarning';
 import { humanizeReason } from './humanize';
 import { currentStart, displayState, isWaking } from './sessionStatus';
 import { SessionStatusChip } from './SessionStatusChip';
@@ -28,9 +29,6 @@ interface Props {
   onHibernate: (session: Session) => Promise<void>;
   onTerminate: (session: Session) => Promise<void>;
 }
-
-/** Warn when a running session will hibernate within this long. */
-const IDLE_WARNING_MS = 2 * 60_000;
 
 export function SessionCard({ session, template, now, onWake, onHibernate, onTerminate }: Props) {
   const state = displayState(session);

@@ -1,21 +1,16 @@
 import Chip from '@mui/material/Chip';
 import IconButton from '@mui/material/IconButton';
-import Table from '@mui/material/Table';
-import TableBody from '@mui/material/TableBody';
-import TableCell from '@mui/material/TableCell';
-import TableContainer from '@mui/material/TableContainer';
-import TableHead from '@mui/material/TableHead';
-import TableRow from '@mui/material/TableRow';
 import Tooltip from '@mui/material/Tooltip';
 import DeleteIcon from '@mui/icons-material/DeleteOutlineOutlined';
 import type { APIToken } from '../../api/models';
-import { VisuallyHidden } from '../../components/VisuallyHidden';
-import { formatDateTime, formatRelative } from '../../lib/time';
+import { actionsColumn, DataTable, timeColumn, type Column } from '../../components/DataTable';
 
 interface Props {
   tokens: APIToken[];
   now: number;
   onRevoke: (token: APIToken) => void;
+  /** Framed as a page's table (not inside a dialog). */
+  outlined?: boolean;
 }
 
 export function tokenStatus(t: APIToken, now: number): 'revoked' | 'expired' | 'active' {
@@ -25,48 +20,40 @@ export function tokenStatus(t: APIToken, now: number): 'revoked' | 'expired' | '
 }
 
 /** API tokens: name, dates, status, and a revoke button for the live ones. */
-export function TokenTable({ tokens, now, onRevoke }: Props) {
+export function TokenTable({ tokens, now, onRevoke, outlined }: Props) {
+  const columns: Column<APIToken>[] = [
+    { key: 'name', header: 'Name', cellSx: { fontWeight: 500 }, cell: (t) => t.name },
+    {
+      key: 'status',
+      header: 'Status',
+      cell: (t) => {
+        const status = tokenStatus(t, now);
+        return <Chip size="small" label={status} color={status === 'active' ? 'success' : 'default'} variant="outlined" />;
+      },
+    },
+    timeColumn('created', 'Created', (t) => t.createdAt, now),
+    timeColumn('expires', 'Expires', (t) => t.expiresAt, now, 'Never'),
+    timeColumn('lastUsed', 'Last used', (t) => t.lastUsedAt, now, 'Never'),
+    actionsColumn(
+      (t) =>
+        tokenStatus(t, now) === 'active' && (
+          <Tooltip title="Revoke">
+            <IconButton aria-label={`Revoke token ${t.name}`} onClick={() => onRevoke(t)} size="small" color="error">
+              <DeleteIcon fontSize="small" />
+            </IconButton>
+          </Tooltip>
+        ),
+    ),
+  ];
   return (
-    <TableContainer>
-      <Table size="small" aria-label="API tokens">
-        <TableHead>
-          <TableRow>
-            <TableCell>Name</TableCell>
-            <TableCell>Status</TableCell>
-            <TableCell>Created</TableCell>
-            <TableCell>Expires</TableCell>
-            <TableCell>Last used</TableCell>
-            <TableCell align="right">
-              <VisuallyHidden>Actions</VisuallyHidden>
-            </TableCell>
-          </TableRow>
-        </TableHead>
-        <TableBody>
-          {tokens.map((t) => {
-            const status = tokenStatus(t, now);
-            return (
-              <TableRow key={t.id} hover data-testid={`token-row-${t.name}`}>
-                <TableCell sx={{ fontWeight: 500 }}>{t.name}</TableCell>
-                <TableCell>
-                  <Chip size="small" label={status} color={status === 'active' ? 'success' : 'default'} variant="outlined" />
-                </TableCell>
-                <TableCell title={formatDateTime(t.createdAt)}>{formatRelative(t.createdAt, now)}</TableCell>
-                <TableCell title={formatDateTime(t.expiresAt)}>{t.expiresAt ? formatRelative(t.expiresAt, now) : 'Never'}</TableCell>
-                <TableCell title={formatDateTime(t.lastUsedAt)}>{t.lastUsedAt ? formatRelative(t.lastUsedAt, now) : 'Never'}</TableCell>
-                <TableCell align="right">
-                  {status === 'active' && (
-                    <Tooltip title="Revoke">
-                      <IconButton aria-label={`Revoke token ${t.name}`} onClick={() => onRevoke(t)} size="small" color="error">
-                        <DeleteIcon fontSize="small" />
-                      </IconButton>
-                    </Tooltip>
-                  )}
-                </TableCell>
-              </TableRow>
-            );
-          })}
-        </TableBody>
-      </Table>
-    </TableContainer>
+    <DataTable
+      label="API tokens"
+      outlined={outlined}
+      hover
+      columns={columns}
+      rows={tokens}
+      rowKey={(t) => t.id}
+      rowProps={(t) => ({ 'data-testid': `token-row-${t.name}` })}
+    />
   );
 }

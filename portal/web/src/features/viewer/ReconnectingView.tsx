@@ -3,6 +3,7 @@ import Button from '@mui/material/Button';
 import CircularProgress from '@mui/material/CircularProgress';
 import Typography from '@mui/material/Typography';
 import { useNow } from '../../hooks/useNow';
+import { secondsLeft } from '../../lib/time';
 import { StatusPanel } from './StatusPanel';
 
 interface Props {
@@ -15,7 +16,7 @@ interface Props {
 
 export function ReconnectingView({ goingAway, attempt, retryAt, onRetryNow }: Props) {
   const now = useNow(500);
-  const seconds = Math.max(0, Math.ceil((retryAt - now) / 1000));
+  const seconds = secondsLeft(retryAt, now);
   return (
     <StatusPanel label="Reconnecting">
       <Box sx={{ textAlign: 'center' }} aria-live="polite">

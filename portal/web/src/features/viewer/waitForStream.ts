@@ -1,6 +1,7 @@
 import { ApiError } from '../../api/errors';
 import { probeStream } from '../../api/sessions';
 import type { Session, StreamProtocol } from '../../api/models';
+import { formatDuration } from '../../lib/time';
 import { reconnectDelay } from './backoff';
 
 export interface StreamWait {
@@ -39,7 +40,7 @@ export async function waitForStream(
       if (!(err instanceof ApiError) || err.status !== 0) throw err;
       failures++;
       delay = reconnectDelay(failures);
-      onProgress({ session: last, problem: `The portal cannot be reached; trying again in ${Math.round(delay / 1000)}s.` });
+      onProgress({ session: last, problem: `The portal cannot be reached; trying again in ${formatDuration(delay)}.` });
     }
     await sleep(delay, signal);
   }

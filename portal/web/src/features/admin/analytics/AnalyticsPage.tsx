@@ -4,8 +4,8 @@ import ToggleButton from '@mui/material/ToggleButton';
 import ToggleButtonGroup from '@mui/material/ToggleButtonGroup';
 import { useState } from 'react';
 import { getAnalytics } from '../../../api/admin';
-import { ErrorState } from '../../../components/ErrorState';
 import { PageHeader } from '../../../components/PageHeader';
+import { ResourceView } from '../../../components/ResourceView';
 import { useResource } from '../../../hooks/useResource';
 import { formatDateTime } from '../../../lib/time';
 import { SavingsCards } from './SavingsCards';
@@ -17,13 +17,12 @@ const periods = [7, 30, 90, 365];
 export default function AnalyticsPage() {
   const [days, setDays] = useState(30);
   const analytics = useResource((signal) => getAnalytics(days, signal), [days]);
-  const data = analytics.data;
 
   return (
     <>
       <PageHeader
         title="Analytics"
-        subtitle={data ? `Since ${formatDateTime(data.since)}` : 'Usage of the platform'}
+        subtitle={analytics.data ? `Since ${formatDateTime(analytics.data.since)}` : 'Usage of the platform'}
         actions={
           <ToggleButtonGroup size="small" exclusive value={days} onChange={(_, v: number | null) => v && setDays(v)} aria-label="Period">
             {periods.map((d) => (
@@ -34,29 +33,34 @@ export default function AnalyticsPage() {
           </ToggleButtonGroup>
         }
       />
-      {analytics.error !== undefined && !data ? (
-        <ErrorState title="Analytics could not be loaded" error={analytics.error} onRetry={analytics.reload} />
-      ) : !data || analytics.loading ? (
-        <Box role="status" aria-label="Loading">
-          <Box sx={{ display: 'grid', gap: 2, gridTemplateColumns: 'repeat(auto-fit, minmax(200px, 1fr))', mb: 3 }}>
-            {periods.map((p) => (
-              <Skeleton key={p} variant="rounded" height={112} />
-            ))}
-          </Box>
-          <Skeleton variant="rounded" height={360} />
-        </Box>
-      ) : (
-        <>
-          <SavingsCards hibernation={data.hibernation} />
-          <Box sx={{ display: 'grid', gap: 2 }}>
-            <SessionsOverTimeChart days={data.days} />
-            <Box sx={{ display: 'grid', gap: 2, gridTemplateColumns: { xs: '1fr', lg: '1fr 1fr' } }}>
-              <UsageBarChart title="Per template" usage={data.templates} />
-              <UsageBarChart title="Per user" usage={data.users} />
+      <ResourceView resource={analytics} errorTitle="Analytics could not be loaded" loading={<AnalyticsSkeleton />}>
+        {(data) => (
+          <>
+            <SavingsCards hibernation={data.hibernation} />
+            <Box sx={{ display: 'grid', gap: 2 }}>
+              <SessionsOverTimeChart days={data.days} />
+              <Box sx={{ display: 'grid', gap: 2, gridTemplateColumns: { xs: '1fr', lg: '1fr 1fr' } }}>
+                <UsageBarChart title="Per template" usage={data.templates} />
+                <UsageBarChart title="Per user" usage={data.users} />
+              </Box>
             </Box>
-          </Box>
-        </>
-      )}
+          </>
+        )}
+      </ResourceView>
     </>
+  );
+}
+
+/** The savings cards and a chart, loading. */
+function AnalyticsSkeleton() {
+  return (
+    <Box role="status" aria-label="Loading">
+      <Box sx={{ display: 'grid', gap: 2, gridTemplateColumns: 'repeat(auto-fit, minmax(200px, 1fr))', mb: 3 }}>
+        {periods.map((p) => (
+          <Skeleton key={p} variant="rounded" height={112} />
+        ))}
+      </Box>
+      <Skeleton variant="rounded" height={360} />
+    </Box>
   );
 }

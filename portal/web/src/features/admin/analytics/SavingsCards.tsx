@@ -3,16 +3,15 @@ import Card from '@mui/material/Card';
 import CardContent from '@mui/material/CardContent';
 import Typography from '@mui/material/Typography';
 import type { Analytics } from '../../../api/models';
-
-const number = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
+import { formatNumber } from '../../../lib/number';
 
 /** What hibernation saved: the sessions kept asleep and the resources they did not hold. */
 export function SavingsCards({ hibernation }: { hibernation: Analytics['hibernation'] }) {
   const cards = [
-    { label: 'Hibernations', value: number.format(hibernation.hibernations), hint: 'Idle sessions put to sleep' },
-    { label: 'Hours asleep', value: number.format(hibernation.hibernatedHours), hint: 'Sessions kept, using nothing' },
-    { label: 'Memory saved', value: `${number.format(hibernation.memoryGiBHours)} GiB·h`, hint: 'Reserved memory not held' },
-    { label: 'CPU saved', value: `${number.format(hibernation.cpuCoreHours)} core·h`, hint: 'Reserved CPU not held' },
+    { label: 'Hibernations', value: formatNumber(hibernation.hibernations), hint: 'Idle sessions put to sleep' },
+    { label: 'Hours asleep', value: formatNumber(hibernation.hibernatedHours), hint: 'Sessions kept, using nothing' },
+    { label: 'Memory saved', value: `${formatNumber(hibernation.memoryGiBHours)} GiB·h`, hint: 'Reserved memory not held' },
+    { label: 'CPU saved', value: `${formatNumber(hibernation.cpuCoreHours)} core·h`, hint: 'Reserved CPU not held' },
   ];
   return (
     <Box

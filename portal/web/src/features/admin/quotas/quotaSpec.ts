@@ -1,4 +1,5 @@
 import type { Quota, QuotaLimits, QuotaSpec } from '../../../api/models';
+import { shortGoDuration } from '../../../lib/time';
 
 export const limitFields: {
   key: keyof QuotaLimits;
@@ -30,7 +31,7 @@ export function formOf(q: Quota): QuotaForm {
   const limits = {} as LimitsForm;
   for (const f of limitFields) {
     const v = q.limits?.[f.key];
-    limits[f.key] = v === undefined || v === null ? '' : f.kind === 'duration' ? shortDuration(String(v)) : String(v);
+    limits[f.key] = v === undefined || v === null ? '' : f.kind === 'duration' ? shortGoDuration(String(v)) : String(v);
   }
   return { default: q.default, users: q.users ?? [], groups: q.groups ?? [], limits };
 }
@@ -56,10 +57,4 @@ export function validate(form: QuotaForm): Record<string, string> {
     if (f.kind === 'count' && v !== '' && !/^\d+$/.test(v)) errors[`spec.limits.${f.key}`] = 'a whole number';
   }
   return errors;
-}
-
-/** "8h0m0s" → "8h", "1h30m0s" → "1h30m". */
-export function shortDuration(d: string): string {
-  const s = d.replace(/([hm])0s$/, '$1').replace(/h0m$/, 'h');
-  return s || d;
 }

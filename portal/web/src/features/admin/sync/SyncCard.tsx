@@ -97,9 +97,7 @@ export function SyncCard({ sync, now, syncing, onSyncNow }: Props) {
             </>
           )}
           <dt>Last sync request</dt>
-          <dd title={formatDateTime(sync.lastHandledReconcileAt)}>
-            {sync.lastHandledReconcileAt ? formatRelative(sync.lastHandledReconcileAt, now) : '—'}
-          </dd>
+          <dd title={formatDateTime(sync.lastHandledReconcileAt)}>{formatRelative(sync.lastHandledReconcileAt, now)}</dd>
           <dt>Objects applied</dt>
           <dd>{sync.inventory.length}</dd>
         </Box>

@@ -4,10 +4,10 @@ import { useEffect, useState } from 'react';
 import { listSyncs, reconcileSync } from '../../../api/admin';
 import { errorMessage } from '../../../api/errors';
 import { EmptyState } from '../../../components/EmptyState';
-import { ErrorState } from '../../../components/ErrorState';
 import { useNotify } from '../../../components/Notifier';
 import { PageHeader } from '../../../components/PageHeader';
 import { CardGridSkeleton } from '../../../components/PageSkeleton';
+import { ResourceView } from '../../../components/ResourceView';
 import { useNow } from '../../../hooks/useNow';
 import { useResource } from '../../../hooks/useResource';
 import { formatTime } from '../../../lib/time';
@@ -44,23 +44,26 @@ export default function SyncPage() {
   return (
     <>
       <PageHeader title="Git sync" subtitle="What the agent applied from the platform repository, and what changed in the cluster since." />
-      {syncs.error !== undefined && !syncs.data ? (
-        <ErrorState title="The sync status could not be loaded" error={syncs.error} onRetry={syncs.reload} />
-      ) : syncs.loading ? (
-        <CardGridSkeleton count={1} height={320} />
-      ) : syncs.data!.length === 0 ? (
-        <EmptyState
-          icon={<SyncIcon />}
-          title="No GitSync"
-          description="The agent syncs nothing yet. Create a GitSync object pointing at the platform repository and an environments/ overlay."
-        />
-      ) : (
-        <Box sx={{ display: 'grid', gap: 3 }}>
-          {syncs.data!.map((s) => (
-            <SyncCard key={s.name} sync={s} now={now} syncing={syncing === s.name} onSyncNow={() => void syncNow(s.name)} />
-          ))}
-        </Box>
-      )}
+      <ResourceView
+        resource={syncs}
+        errorTitle="The sync status could not be loaded"
+        loading={<CardGridSkeleton count={1} height={320} />}
+        empty={
+          <EmptyState
+            icon={<SyncIcon />}
+            title="No GitSync"
+            description="The agent syncs nothing yet. Create a GitSync object pointing at the platform repository and an environments/ overlay."
+          />
+        }
+      >
+        {(list) => (
+          <Box sx={{ display: 'grid', gap: 3 }}>
+            {list.map((s) => (
+              <SyncCard key={s.name} sync={s} now={now} syncing={syncing === s.name} onSyncNow={() => void syncNow(s.name)} />
+            ))}
+          </Box>
+        )}
+      </ResourceView>
     </>
   );
 }

@@ -3,39 +3,63 @@ import EditIcon from '@mui/icons-material/EditOutlined';
 import Box from '@mui/material/Box';
 import Chip from '@mui/material/Chip';
 import IconButton from '@mui/material/IconButton';
-import Paper from '@mui/material/Paper';
-import Table from '@mui/material/Table';
-import TableBody from '@mui/material/TableBody';
-import TableCell from '@mui/material/TableCell';
-import TableContainer from '@mui/material/TableContainer';
-import TableHead from '@mui/material/TableHead';
-import TableRow from '@mui/material/TableRow';
-import TextField from '@mui/material/TextField';
 import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
 import { useState } from 'react';
 import { isUnchanged } from '../../../api/admin';
-import { listTemplates } from '../../../api/templates';
 import type { Template } from '../../../api/models';
+import { listTemplates } from '../../../api/templates';
+import { actionsColumn, DataTable, type Column } from '../../../components/DataTable';
 import { EmptyState } from '../../../components/EmptyState';
-import { ErrorState } from '../../../components/ErrorState';
 import { useNotify } from '../../../components/Notifier';
 import { PageHeader } from '../../../components/PageHeader';
 import { TableSkeleton } from '../../../components/PageSkeleton';
+import { ResourceView } from '../../../components/ResourceView';
 import { TemplateIcon } from '../../../components/TemplateIcon';
-import { VisuallyHidden } from '../../../components/VisuallyHidden';
 import { useResource } from '../../../hooks/useResource';
+import { templateMatches } from '../../catalog/filterTemplates';
 import { resourcesLabel } from '../../catalog/TemplateCard';
-import { filterTemplates } from '../../catalog/filterTemplates';
 import { clipboardPolicy } from '../../viewer/dataPolicy';
 import { TemplateEditDialog } from './TemplateEditDialog';
+
+function clipboardLabel(t: Template): string {
+  const clip = clipboardPolicy(t.dataPolicy);
+  return clip.paste && clip.copy ? 'Both ways' : clip.paste ? 'Paste in only' : clip.copy ? 'Copy out only' : 'Off';
+}
 
 export default function TemplatesAdminPage() {
   const templates = useResource((signal) => listTemplates(signal), []);
   const notify = useNotify();
-  const [query, setQuery] = useState('');
   const [editing, setEditing] = useState<Template>();
-  const shown = filterTemplates(templates.data ?? [], { query, tags: [] });
+
+  const columns: Column<Template>[] = [
+    {
+      key: 'template',
+      header: 'Template',
+      cell: (t) => (
+        <Box sx={{ display: 'flex', alignItems: 'center', gap: 1.5 }}>
+          <TemplateIcon name={t.displayName} icon={t.icon} size={32} />
+          <Box>
+            <Typography sx={{ fontWeight: 500 }}>{t.displayName}</Typography>
+            <Typography variant="caption" color="textSecondary" sx={{ fontFamily: 'monospace' }}>
+              {t.name}
+            </Typography>
+          </Box>
+        </Box>
+      ),
+    },
+    { key: 'category', header: 'Category', cell: (t) => t.category },
+    { key: 'stream', header: 'Stream', cell: (t) => <Chip size="small" variant="outlined" label={t.stream.protocol} /> },
+    { key: 'resources', header: 'Resources', cell: (t) => resourcesLabel(t.resources) ?? '—' },
+    { key: 'clipboard', header: 'Clipboard', cell: clipboardLabel },
+    actionsColumn((t) => (
+      <Tooltip title="Edit">
+        <IconButton aria-label={`Edit ${t.displayName}`} onClick={() => setEditing(t)} size="small">
+          <EditIcon fontSize="small" />
+        </IconButton>
+      </Tooltip>
+    )),
+  ];
 
   return (
     <>
@@ -43,78 +67,31 @@ export default function TemplatesAdminPage() {
         title="Templates"
         subtitle="The catalog, as synced from Git. An edit here becomes a pull request in the platform repository."
       />
-      {templates.error !== undefined && !templates.data ? (
-        <ErrorState title="The templates could not be loaded" error={templates.error} onRetry={templates.reload} />
-      ) : templates.loading ? (
-        <TableSkeleton />
-      ) : templates.data!.length === 0 ? (
-        <EmptyState icon={<AppsIcon />} title="No templates" description="Add Template YAML to catalog/ in the platform repository." />
-      ) : (
-        <>
-          <TextField
-            type="search"
-            size="small"
-            placeholder="Filter templates"
-            value={query}
-            onChange={(e) => setQuery(e.target.value)}
-            slotProps={{ htmlInput: { 'aria-label': 'Filter templates' } }}
-            sx={{ mb: 2, width: 320, maxWidth: '100%' }}
+      <ResourceView
+        resource={templates}
+        errorTitle="The templates could not be loaded"
+        loading={<TableSkeleton />}
+        empty={
+          <EmptyState icon={<AppsIcon />} title="No templates" description="Add Template YAML to catalog/ in the platform repository." />
+        }
+      >
+        {(list) => (
+          <DataTable
+            label="Templates"
+            outlined
+            hover
+            filter={{
+              label: 'Filter templates',
+              placeholder: 'Filter templates',
+              matches: (t, query) => templateMatches(t, { query, tags: [] }),
+            }}
+            columns={columns}
+            rows={list}
+            rowKey={(t) => t.name}
+            rowProps={(t) => ({ 'data-testid': `template-row-${t.name}` })}
           />
-          <Paper variant="outlined">
-            <TableContainer>
-              <Table size="small" aria-label="Templates">
-                <TableHead>
-                  <TableRow>
-                    <TableCell>Template</TableCell>
-                    <TableCell>Category</TableCell>
-                    <TableCell>Stream</TableCell>
-                    <TableCell>Resources</TableCell>
-                    <TableCell>Clipboard</TableCell>
-                    <TableCell align="right">
-                      <VisuallyHidden>Actions</VisuallyHidden>
-                    </TableCell>
-                  </TableRow>
-                </TableHead>
-                <TableBody>
-                  {shown.map((t) => {
-                    const clip = clipboardPolicy(t.dataPolicy);
-                    return (
-                      <TableRow key={t.name} hover data-testid={`template-row-${t.name}`}>
-                        <TableCell>
-                          <Box sx={{ display: 'flex', alignItems: 'center', gap: 1.5 }}>
-                            <TemplateIcon name={t.displayName} icon={t.icon} size={32} />
-                            <Box>
-                              <Typography sx={{ fontWeight: 500 }}>{t.displayName}</Typography>
-                              <Typography variant="caption" color="textSecondary" sx={{ fontFamily: 'monospace' }}>
-                                {t.name}
-                              </Typography>
-                            </Box>
-                          </Box>
-                        </TableCell>
-                        <TableCell>{t.category}</TableCell>
-                        <TableCell>
-                          <Chip size="small" variant="outlined" label={t.stream.protocol} />
-                        </TableCell>
-                        <TableCell>{resourcesLabel(t.resources) ?? '—'}</TableCell>
-                        <TableCell>
-                          {clip.paste && clip.copy ? 'Both ways' : clip.paste ? 'Paste in only' : clip.copy ? 'Copy out only' : 'Off'}
-                        </TableCell>
-                        <TableCell align="right">
-                          <Tooltip title="Edit">
-                            <IconButton aria-label={`Edit ${t.displayName}`} onClick={() => setEditing(t)} size="small">
-                              <EditIcon fontSize="small" />
-                            </IconButton>
-                          </Tooltip>
-                        </TableCell>
-                      </TableRow>
-                    );
-                  })}
-                </TableBody>
-              </Table>
-            </TableContainer>
-          </Paper>
-        </>
-      )}
+        )}
+      </ResourceView>
       <TemplateEditDialog
         template={editing}
         onClose={() => setEditing(undefined)}

@@ -6,27 +6,24 @@ import DialogActions from '@mui/material/DialogActions';
 import DialogContent from '@mui/material/DialogContent';
 import DialogTitle from '@mui/material/DialogTitle';
 import Typography from '@mui/material/Typography';
-import { useState } from 'react';
 import { createUserToken, listUserTokens, revokeUserToken } from '../../../api/admin';
-import type { AdminUser, APIToken, CreatedAPIToken } from '../../../api/models';
-import { ConfirmDialog } from '../../../components/ConfirmDialog';
-import { ErrorState } from '../../../components/ErrorState';
-import { useNotify } from '../../../components/Notifier';
+import type { AdminUser } from '../../../api/models';
 import { TableSkeleton } from '../../../components/PageSkeleton';
-import { useNow } from '../../../hooks/useNow';
-import { useResource } from '../../../hooks/useResource';
-import { NewTokenDialog } from '../../tokens/NewTokenDialog';
-import { TokenCreatedDialog } from '../../tokens/TokenCreatedDialog';
+import { ResourceView } from '../../../components/ResourceView';
+import { TokenDialogs } from '../../tokens/TokenDialogs';
 import { TokenTable } from '../../tokens/TokenTable';
+import { useTokens } from '../../tokens/useTokens';
 
 /** A user's API tokens; a service account's can be created here too. */
 export function UserTokensDialog({ user, onClose }: { user: AdminUser; onClose: () => void }) {
-  const tokens = useResource((signal) => listUserTokens(user.username, signal), [user.username]);
-  const notify = useNotify();
-  const now = useNow(60_000);
-  const [creating, setCreating] = useState(false);
-  const [created, setCreated] = useState<CreatedAPIToken>();
-  const [revoking, setRevoking] = useState<APIToken>();
+  const flow = useTokens(
+    {
+      list: (signal) => listUserTokens(user.username, signal),
+      create: (body) => createUserToken(user.username, body),
+      revoke: (id) => revokeUserToken(user.username, id),
+    },
+    [user.username],
+  );
   const service = user.source === 'service';
 
   return (
@@ -39,19 +36,18 @@ export function UserTokensDialog({ user, onClose }: { user: AdminUser; onClose: 
               People create their own tokens; you can revoke them here.
             </Typography>
           )}
-          {tokens.error !== undefined && !tokens.data ? (
-            <ErrorState title="The tokens could not be loaded" error={tokens.error} onRetry={tokens.reload} />
-          ) : tokens.loading ? (
-            <TableSkeleton rows={2} />
-          ) : tokens.data!.length === 0 ? (
-            <Alert severity="info">No tokens.</Alert>
-          ) : (
-            <TokenTable tokens={tokens.data!} now={now} onRevoke={setRevoking} />
-          )}
+          <ResourceView
+            resource={flow.tokens}
+            errorTitle="The tokens could not be loaded"
+            loading={<TableSkeleton rows={2} />}
+            empty={<Alert severity="info">No tokens.</Alert>}
+          >
+            {(tokens) => <TokenTable tokens={tokens} now={flow.now} onRevoke={flow.askRevoke} />}
+          </ResourceView>
         </DialogContent>
         <DialogActions>
           {service && (
-            <Button startIcon={<AddIcon />} onClick={() => setCreating(true)}>
+            <Button startIcon={<AddIcon />} onClick={flow.startCreating}>
               New token
             </Button>
           )}
@@ -60,30 +56,10 @@ export function UserTokensDialog({ user, onClose }: { user: AdminUser; onClose: 
           </Button>
         </DialogActions>
       </Dialog>
-      <NewTokenDialog
-        open={creating}
+      <TokenDialogs
+        flow={flow}
         owner={user.username}
-        create={(body) => createUserToken(user.username, body)}
-        onCreated={(t) => {
-          setCreating(false);
-          setCreated(t);
-          void tokens.reload();
-        }}
-        onClose={() => setCreating(false)}
-      />
-      <TokenCreatedDialog token={created} onClose={() => setCreated(undefined)} />
-      <ConfirmDialog
-        open={Boolean(revoking)}
-        title={`Revoke “${revoking?.name}”?`}
-        description={`Anything using this token of ${user.username} loses access at once.`}
-        confirmLabel="Revoke"
-        destructive
-        onConfirm={async () => {
-          await revokeUserToken(user.username, revoking!.id);
-          notify(`Token “${revoking!.name}” revoked`);
-          void tokens.reload();
-        }}
-        onClose={() => setRevoking(undefined)}
+        revokeDescription={`Anything using this token of ${user.username} loses access at once.`}
       />
     </>
   );

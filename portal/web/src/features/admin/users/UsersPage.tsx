@@ -6,46 +6,99 @@ import Box from '@mui/material/Box';
 import Button from '@mui/material/Button';
 import Chip from '@mui/material/Chip';
 import IconButton from '@mui/material/IconButton';
-import Paper from '@mui/material/Paper';
-import Table from '@mui/material/Table';
-import TableBody from '@mui/material/TableBody';
-import TableCell from '@mui/material/TableCell';
-import TableContainer from '@mui/material/TableContainer';
-import TableHead from '@mui/material/TableHead';
-import TableRow from '@mui/material/TableRow';
-import TextField from '@mui/material/TextField';
 import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
 import { useMemo, useState } from 'react';
 import { listUsers } from '../../../api/admin';
 import type { AdminUser } from '../../../api/models';
+import { actionsColumn, DataTable, timeColumn, type Column } from '../../../components/DataTable';
 import { EmptyState } from '../../../components/EmptyState';
-import { ErrorState } from '../../../components/ErrorState';
 import { useNotify } from '../../../components/Notifier';
 import { PageHeader } from '../../../components/PageHeader';
 import { TableSkeleton } from '../../../components/PageSkeleton';
-import { VisuallyHidden } from '../../../components/VisuallyHidden';
+import { ResourceView } from '../../../components/ResourceView';
 import { useNow } from '../../../hooks/useNow';
 import { useResource } from '../../../hooks/useResource';
-import { formatDateTime, formatRelative } from '../../../lib/time';
 import { EditUserDialog } from './EditUserDialog';
 import { NewUserDialog } from './NewUserDialog';
 import { UserTokensDialog } from './UserTokensDialog';
 
 const sourceLabel = { local: 'Password', oidc: 'Single sign-on', service: 'Service account' } as const;
 
+const userMatches = (u: AdminUser, query: string) =>
+  [u.username, u.display, u.email, ...u.groups].join(' ').toLowerCase().includes(query.trim().toLowerCase());
+
 export default function UsersPage() {
   const users = useResource((signal) => listUsers(signal), []);
   const notify = useNotify();
   const now = useNow(60_000);
-  const [query, setQuery] = useState('');
   const [creating, setCreating] = useState(false);
   const [editing, setEditing] = useState<AdminUser>();
   const [tokensOf, setTokensOf] = useState<AdminUser>();
 
   const knownGroups = useMemo(() => [...new Set((users.data ?? []).flatMap((u) => u.groups))].sort(), [users.data]);
-  const q = query.trim().toLowerCase();
-  const shown = (users.data ?? []).filter((u) => !q || [u.username, u.display, u.email, ...u.groups].join(' ').toLowerCase().includes(q));
+  const columns: Column<AdminUser>[] = [
+    {
+      key: 'user',
+      header: 'User',
+      cell: (u) => (
+        <>
+          <Typography sx={{ fontWeight: 500 }}>
+            {u.username} {u.disabled && <Chip size="small" color="error" variant="outlined" label="disabled" sx={{ ml: 0.5 }} />}
+          </Typography>
+          {(u.display || u.email) && (
+            <Typography variant="caption" color="textSecondary">
+              {[u.display, u.email].filter(Boolean).join(' · ')}
+            </Typography>
+          )}
+        </>
+      ),
+    },
+    {
+      key: 'role',
+      header: 'Role',
+      cell: (u) => (
+        <Chip
+          size="small"
+          label={u.role}
+          color={u.role === 'admin' ? 'primary' : 'default'}
+          variant={u.role === 'admin' ? 'filled' : 'outlined'}
+        />
+      ),
+    },
+    { key: 'source', header: 'Sign-in', cell: (u) => sourceLabel[u.source] ?? u.source },
+    {
+      key: 'groups',
+      header: 'Groups',
+      cell: (u) => (
+        <Box sx={{ display: 'flex', gap: 0.5, flexWrap: 'wrap' }}>
+          {u.groups.map((g) => (
+            <Chip key={g} size="small" variant="outlined" label={g} />
+          ))}
+        </Box>
+      ),
+    },
+    { key: 'quota', header: 'Quota', cell: (u) => u.quota ?? '—' },
+    { key: 'running', header: 'Running', align: 'right', cell: (u) => u.activeSessions },
+    timeColumn('lastLogin', 'Last sign-in', (u) => u.lastLoginAt, now, 'Never'),
+    actionsColumn(
+      (u) => (
+        <>
+          <Tooltip title="API tokens">
+            <IconButton aria-label={`API tokens of ${u.username}`} onClick={() => setTokensOf(u)} size="small">
+              <KeyIcon fontSize="small" />
+            </IconButton>
+          </Tooltip>
+          <Tooltip title="Edit">
+            <IconButton aria-label={`Edit ${u.username}`} onClick={() => setEditing(u)} size="small">
+              <EditIcon fontSize="small" />
+            </IconButton>
+          </Tooltip>
+        </>
+      ),
+      { whiteSpace: 'nowrap' },
+    ),
+  ];
 
   return (
     <>
@@ -58,95 +111,25 @@ export default function UsersPage() {
           </Button>
         }
       />
-      {users.error !== undefined && !users.data ? (
-        <ErrorState title="The users could not be loaded" error={users.error} onRetry={users.reload} />
-      ) : users.loading ? (
-        <TableSkeleton />
-      ) : users.data!.length === 0 ? (
-        <EmptyState icon={<PeopleIcon />} title="No users" />
-      ) : (
-        <>
-          <TextField
-            type="search"
-            size="small"
-            placeholder="Filter by name, email or group"
-            value={query}
-            onChange={(e) => setQuery(e.target.value)}
-            slotProps={{ htmlInput: { 'aria-label': 'Filter users' } }}
-            sx={{ mb: 2, width: 320, maxWidth: '100%' }}
+      <ResourceView
+        resource={users}
+        errorTitle="The users could not be loaded"
+        loading={<TableSkeleton />}
+        empty={<EmptyState icon={<PeopleIcon />} title="No users" />}
+      >
+        {(list) => (
+          <DataTable
+            label="Users"
+            outlined
+            hover
+            filter={{ label: 'Filter users', placeholder: 'Filter by name, email or group', matches: userMatches }}
+            columns={columns}
+            rows={list}
+            rowKey={(u) => u.username}
+            rowProps={(u) => ({ 'data-testid': `user-row-${u.username}`, sx: { opacity: u.disabled ? 0.6 : 1 } })}
           />
-          <Paper variant="outlined">
-            <TableContainer>
-              <Table size="small" aria-label="Users">
-                <TableHead>
-                  <TableRow>
-                    <TableCell>User</TableCell>
-                    <TableCell>Role</TableCell>
-                    <TableCell>Sign-in</TableCell>
-                    <TableCell>Groups</TableCell>
-                    <TableCell>Quota</TableCell>
-                    <TableCell align="right">Running</TableCell>
-                    <TableCell>Last sign-in</TableCell>
-                    <TableCell align="right">
-                      <VisuallyHidden>Actions</VisuallyHidden>
-                    </TableCell>
-                  </TableRow>
-                </TableHead>
-                <TableBody>
-                  {shown.map((u) => (
-                    <TableRow key={u.username} hover data-testid={`user-row-${u.username}`} sx={{ opacity: u.disabled ? 0.6 : 1 }}>
-                      <TableCell>
-                        <Typography sx={{ fontWeight: 500 }}>
-                          {u.username}{' '}
-                          {u.disabled && <Chip size="small" color="error" variant="outlined" label="disabled" sx={{ ml: 0.5 }} />}
-                        </Typography>
-                        {(u.display || u.email) && (
-                          <Typography variant="caption" color="textSecondary">
-                            {[u.display, u.email].filter(Boolean).join(' · ')}
-                          </Typography>
-                        )}
-                      </TableCell>
-                      <TableCell>
-                        <Chip
-                          size="small"
-                          label={u.role}
-                          color={u.role === 'admin' ? 'primary' : 'default'}
-                          variant={u.role === 'admin' ? 'filled' : 'outlined'}
-                        />
-                      </TableCell>
-                      <TableCell>{sourceLabel[u.source] ?? u.source}</TableCell>
-                      <TableCell>
-                        <Box sx={{ display: 'flex', gap: 0.5, flexWrap: 'wrap' }}>
-                          {u.groups.map((g) => (
-                            <Chip key={g} size="small" variant="outlined" label={g} />
-                          ))}
-                        </Box>
-                      </TableCell>
-                      <TableCell>{u.quota ?? '—'}</TableCell>
-                      <TableCell align="right">{u.activeSessions}</TableCell>
-                      <TableCell title={formatDateTime(u.lastLoginAt)}>
-                        {u.lastLoginAt ? formatRelative(u.lastLoginAt, now) : 'Never'}
-                      </TableCell>
-                      <TableCell align="right" sx={{ whiteSpace: 'nowrap' }}>
-                        <Tooltip title="API tokens">
-                          <IconButton aria-label={`API tokens of ${u.username}`} onClick={() => setTokensOf(u)} size="small">
-                            <KeyIcon fontSize="small" />
-                          </IconButton>
-                        </Tooltip>
-                        <Tooltip title="Edit">
-                          <IconButton aria-label={`Edit ${u.username}`} onClick={() => setEditing(u)} size="small">
-                            <EditIcon fontSize="small" />
-                          </IconButton>
-                        </Tooltip>
-                      </TableCell>
-                    </TableRow>
-                  ))}
-                </TableBody>
-              </Table>
-            </TableContainer>
-          </Paper>
-        </>
-      )}
+        )}
+      </ResourceView>
       <NewUserDialog
         open={creating}
         knownGroups={knownGroups}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -72,13 +73,43 @@ func (v *SessionValidator) check(ctx context.Context, s *streamv1.Session, creat
 	var exceeded *ExceededError
 	switch {
 	case errors.As(err, &exceeded):
-		return apierrors.NewForbidden(gr, s.Name, exceeded)
+		return refusal(gr, s.Name, exceeded, CauseQuotaExceeded)
 	case errors.Is(err, ErrUserDisabled):
-		return apierrors.NewForbidden(gr, s.Name, err)
+		return refusal(gr, s.Name, err, CauseUserDisabled)
 	case err != nil:
 		return apierrors.NewInternalError(err)
 	}
 	return nil
+}
+
+// The cause a refusal carries in its status details. The API server
+// passes the webhook's status through whole, so a client (the portal)
+// tells a quota refusal from an RBAC Forbidden without reading the message.
+const (
+	CauseQuotaExceeded metav1.CauseType = "QuotaExceeded"
+	CauseUserDisabled  metav1.CauseType = "UserDisabled"
+)
+
+// refusal is a Forbidden that says why in its cause.
+func refusal(gr schema.GroupResource, name string, err error, cause metav1.CauseType) *apierrors.StatusError {
+	se := apierrors.NewForbidden(gr, name, err)
+	se.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: cause, Message: err.Error()}}
+	return se
+}
+
+// RefusalCause is the cause of the webhook's refusal in err
+// (CauseQuotaExceeded or CauseUserDisabled), or "" when err is not one.
+func RefusalCause(err error) metav1.CauseType {
+	var status apierrors.APIStatus
+	if !apierrors.IsForbidden(err) || !errors.As(err, &status) || status.Status().Details == nil {
+		return ""
+	}
+	for _, c := range status.Status().Details.Causes {
+		if c.Type == CauseQuotaExceeded || c.Type == CauseUserDisabled {
+			return c.Type
+		}
+	}
+	return ""
 }
 
 // ErrUserDisabled is returned for a user whose User object is disabled.

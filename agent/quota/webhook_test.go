@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/streamspace/streamspace/agent/quota"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
 
@@ -66,6 +67,7 @@ func TestWebhook_maxSessions_deniesTheNextOne(t *testing.T) {
 
 	err := env.Client.Create(ctx, newSession(ns, "s3", streamv1.StateRunning))
 	g.Expect(err).To(MatchError(ContainSubstring(`quota "default" exceeded: maxSessions: 2 sessions, limit 2`)))
+	g.Expect(quota.RefusalCause(err)).To(Equal(quota.CauseQuotaExceeded), "the cause survives the API server, for the portal to map")
 	g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "s3"}, &streamv1.Session{})).NotTo(Succeed())
 
 	// A terminated session frees its place.
@@ -139,7 +141,9 @@ func TestWebhook_disabledUser_isDenied(t *testing.T) {
 	g := NewWithT(t)
 	ns := setup(t, streamv1.QuotaLimits{})
 	create(t, &streamv1.User{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice"}, Spec: streamv1.UserSpec{Disabled: true}})
-	g.Expect(env.Client.Create(context.Background(), newSession(ns, "s", streamv1.StateRunning))).To(MatchError(ContainSubstring("user is disabled: alice")))
+	err := env.Client.Create(context.Background(), newSession(ns, "s", streamv1.StateRunning))
+	g.Expect(err).To(MatchError(ContainSubstring("user is disabled: alice")))
+	g.Expect(quota.RefusalCause(err)).To(Equal(quota.CauseUserDisabled))
 }
 
 func TestWebhook_userQuotaBeatsGroupBeatsDefault(t *testing.T) {

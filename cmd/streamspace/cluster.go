@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/streamspace/streamspace/hack/localcluster"
+	"github.com/streamspace/streamspace/local/cluster"
 )
 
 func clusterCommand() *cobra.Command {
@@ -26,7 +26,7 @@ Otherwise kwok simulates the node (pods are reported Running, nothing runs).
 All state lives in --dir; 'cluster down' stops every process and removes the
 network namespaces, the bridge, mounts and cgroups the node set up.`,
 	}
-	c := &localcluster.Cluster{}
+	c := &cluster.Cluster{}
 	root := repoRoot()
 	cmd.PersistentFlags().StringVar(&c.Dir, "dir", filepath.Join(root, ".state", "cluster"), "State folder (certificates, kubeconfig, etcd data, node roots, logs, PIDs).")
 	cmd.PersistentFlags().StringVar(&c.Bins, "bins", binsDefault(), "Folder holding the Kubernetes binaries (make cluster-binaries).")
@@ -46,7 +46,7 @@ network namespaces, the bridge, mounts and cgroups the node set up.`,
 		},
 	}
 	up.Flags().BoolVar(&c.Simulated, "simulated", false, "Simulate the node with kwok even where a real one could run.")
-	up.Flags().StringVar(&c.Subnet, "subnet", "", "Pod subnet (a /16) for the node's bridge; default: the first free of "+fmt.Sprint(localcluster.SubnetCandidates)+".")
+	up.Flags().StringVar(&c.Subnet, "subnet", "", "Pod subnet (a /16) for the node's bridge; default: the first free of "+fmt.Sprint(cluster.SubnetCandidates)+".")
 
 	down := &cobra.Command{
 		Use:   "down",
@@ -73,7 +73,7 @@ network namespaces, the bridge, mounts and cgroups the node set up.`,
 	return cmd
 }
 
-func printStatus(cmd *cobra.Command, st *localcluster.Status) {
+func printStatus(cmd *cobra.Command, st *cluster.Status) {
 	out := cmd.OutOrStdout()
 	if len(st.Components) == 0 {
 		fmt.Fprintln(out, "cluster: never started (streamspace cluster up)")
@@ -111,7 +111,7 @@ func binsDefault() string {
 	if b := os.Getenv("KUBE_BIN"); b != "" {
 		return b
 	}
-	return localcluster.DefaultBins()
+	return cluster.DefaultBins()
 }
 
 // repoRoot is the folder holding go.mod above the working directory, else

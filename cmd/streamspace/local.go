@@ -1,35 +1,29 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
-	"github.com/streamspace/streamspace/hack/localcluster"
-	"github.com/streamspace/streamspace/hack/localplatform"
+	"github.com/streamspace/streamspace/local/cluster"
+	"github.com/streamspace/streamspace/local/platform"
 )
 
 func localCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "local", Short: "Run the whole platform on a local Kubernetes on this machine"}
 	root := repoRoot()
-	c := localcluster.New(root)
+	c := cluster.New(root)
 	var verbose bool
-	opts := localplatform.Options{Root: root, Cluster: c, Out: os.Stdout, StateDir: filepath.Join(root, ".state"),
+	opts := platform.Options{Root: root, Cluster: c, Out: os.Stdout, StateDir: filepath.Join(root, ".state"),
 		AgentMetricsAddr: "127.0.0.1:8080", AgentProbeAddr: "127.0.0.1:8081",
-		Images: localplatform.SessionImages(root, filepath.Join(root, ".state"), "light", "firefox")}
+		Images: platform.SessionImages(filepath.Join(root, ".state"), "light", "firefox")}
 	cmd.PersistentFlags().StringVar(&c.Bins, "bins", binsDefault(), "Folder holding the Kubernetes binaries (make cluster-binaries).")
 	up := &cobra.Command{
 		Use:   "up",
@@ -51,7 +45,7 @@ too) until 'streamspace local down'.`,
 				level = zapcore.InfoLevel
 			}
 			ctrl.SetLogger(zap.New(zap.ConsoleEncoder(), zap.Level(level)))
-			p, err := localplatform.Up(ctx, opts)
+			p, err := platform.Up(ctx, opts)
 			if err != nil {
 				return err
 			}
@@ -69,7 +63,7 @@ The agent syncs environments/local from this checkout's committed content every 
   stop:        Ctrl-C stops the agent and the portal; 'make down' (streamspace local down) stops the cluster
 
 `, node, opts.PortalAddr, p.Status.Kubeconfig, p.Namespace)
-			go reportFirstSync(ctx, p.Client, p.GitSync, p.Head)
+			go p.ReportFirstSync(ctx)
 			return p.Run(ctx)
 		},
 	}
@@ -81,29 +75,9 @@ The agent syncs environments/local from this checkout's committed content every 
 		Short: "Stop the local cluster and everything on it (home folders in .state/volumes stay)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c.Log = cmd.OutOrStdout()
-			return localplatform.Down(cmd.Context(), c)
+			return platform.Down(cmd.Context(), c)
 		},
 	}
 	cmd.AddCommand(up, down)
 	return cmd
-}
-
-// reportFirstSync prints the outcome of the first sync of the checkout's
-// commit head, so a newcomer sees the catalog arrive (or why it did not).
-// A status from an earlier run, for another commit, is not the answer.
-func reportFirstSync(ctx context.Context, c client.Client, gs *streamv1.GitSync, head string) {
-	start := time.Now()
-	for ctx.Err() == nil {
-		got := &streamv1.GitSync{}
-		if err := c.Get(ctx, client.ObjectKeyFromObject(gs), got); err == nil {
-			for _, cond := range got.Status.Conditions {
-				if cond.Type == streamv1.ConditionReady && cond.Status != metav1.ConditionUnknown && strings.HasSuffix(got.Status.LastAttemptedRevision, head) {
-					fmt.Printf("==> First sync of %s (branch %s) from this checkout, %.1fs: %s: %s\n",
-						gs.Spec.Path, gs.Spec.Ref.Branch, time.Since(start).Seconds(), cond.Reason, cond.Message)
-					return
-				}
-			}
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }

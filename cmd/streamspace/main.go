@@ -1,6 +1,7 @@
 // Command streamspace is the StreamSpace command line: run the platform
 // locally (`streamspace local up`), run a real local Kubernetes
-// (`streamspace cluster up|down|status`), administer the portal's store
+// (`streamspace cluster up|down|status`), build the session images
+// (`streamspace images build`), administer the portal's store
 // (`streamspace portal reset-password`) and check a platform repository
 // (`streamspace validate`).
 package main
@@ -18,7 +19,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(localCommand(), clusterCommand(), portalCommand(), validateCommand())
+	root.AddCommand(localCommand(), clusterCommand(), imagesCommand(), portalCommand(), validateCommand())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

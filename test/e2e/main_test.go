@@ -31,8 +31,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
-	"github.com/streamspace/streamspace/hack/localcluster"
-	"github.com/streamspace/streamspace/hack/localplatform"
+	"github.com/streamspace/streamspace/local/cluster"
+	"github.com/streamspace/streamspace/local/platform"
 	"github.com/streamspace/streamspace/test/syncbuf"
 	"github.com/streamspace/streamspace/test/testenv"
 )
@@ -55,8 +55,8 @@ var (
 
 // platformEnv is StreamSpace on a real local node.
 type platformEnv struct {
-	*localplatform.Platform
-	Cluster    *localcluster.Cluster
+	*platform.Platform
+	Cluster    *cluster.Cluster
 	Bins       string
 	Dir        string
 	PortalAddr string
@@ -108,7 +108,7 @@ func kubeBins() string {
 	if b := os.Getenv("KUBE_BIN"); b != "" {
 		return b
 	}
-	return localcluster.DefaultBins()
+	return cluster.DefaultBins()
 }
 
 // needPlatform skips (saying why) or fails the test when the platform is
@@ -133,8 +133,8 @@ func startPlatform() (*platformEnv, error) {
 		return nil, err
 	}
 	e := &platformEnv{Dir: dir, Bins: kubeBins(), out: &syncbuf.Buffer{}}
-	e.Cluster = &localcluster.Cluster{Dir: filepath.Join(dir, "c"), Bins: e.Bins, Name: "sse2e", Bridge: "sse2e0", Log: os.Stderr,
-		Ports: localcluster.Ports{Etcd: 32379, EtcdPeer: 32380, APIServer: 36443, ControllerManager: 37257, Scheduler: 37259, Kubelet: 37250, KubeletHealthz: 37248}}
+	e.Cluster = &cluster.Cluster{Dir: filepath.Join(dir, "c"), Bins: e.Bins, Name: "sse2e", Bridge: "sse2e0", Log: os.Stderr,
+		Ports: cluster.Ports{Etcd: 32379, EtcdPeer: 32380, APIServer: 36443, ControllerManager: 37257, Scheduler: 37259, Kubelet: 37250, KubeletHealthz: 37248}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -143,8 +143,8 @@ func startPlatform() (*platformEnv, error) {
 	_ = l.Close()
 	ctx := context.Background()
 	start := time.Now()
-	p, err := localplatform.Up(ctx, localplatform.Options{Root: root, Namespace: ns, StateDir: dir, PortalAddr: e.PortalAddr, Cluster: e.Cluster,
-		Images: localplatform.SessionImages(root, filepath.Join(os.TempDir(), "streamspace-e2e"), "light"), SyncInterval: 10 * time.Second, Out: e.out})
+	p, err := platform.Up(ctx, platform.Options{Root: root, Namespace: ns, StateDir: dir, PortalAddr: e.PortalAddr, Cluster: e.Cluster,
+		Images: platform.SessionImages(filepath.Join(os.TempDir(), "streamspace-e2e"), "light"), SyncInterval: 10 * time.Second, Out: e.out})
 	if err != nil {
 		_ = e.Cluster.Down(ctx)
 		return nil, fmt.Errorf("up: %w\n%s", err, e.out.String())

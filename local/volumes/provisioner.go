@@ -1,11 +1,11 @@
-// Package localvolumes provisions PersistentVolumes for the local cluster:
+// Package volumes provisions PersistentVolumes for the local cluster:
 // each claim of its StorageClass gets a folder on this machine, bound as a
 // hostPath volume. A real cluster has a CSI driver for this; the local one
 // has a single node, so a folder is the whole story.
 //
 // Volumes are Retained: deleting a claim never deletes the folder (users'
 // homes are theirs; an admin removes them by hand).
-package localvolumes
+package volumes
 
 import (
 	"context"

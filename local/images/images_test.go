@@ -1,4 +1,4 @@
-package main
+package images
 
 import (
 	"archive/tar"
@@ -52,7 +52,7 @@ func requireBuildTools(t *testing.T) {
 
 func testBuilder(t *testing.T, out string) *builder {
 	t.Helper()
-	b, err := newBuilder(options{out: out, cache: defaultCacheDir(), version: DefaultVersion, epoch: defaultEpoch}, testWriter{t})
+	b, err := newBuilder(Options{Out: out, Cache: DefaultCacheDir(), Version: DefaultVersion, Epoch: defaultEpoch}, testWriter{t})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestLightImage_isReproducible_andStreamsAnXterm(t *testing.T) {
 func TestFirefoxImage_paintsItsStartPage(t *testing.T) {
 	requireBuildTools(t)
 	b := testBuilder(t, t.TempDir())
-	if _, err := readCached(filepath.Join(b.o.cache, "firefox-"+b.key(recipes["firefox"]))); err != nil && os.Getenv("STREAMSPACE_TEST_FIREFOX") == "" {
+	if _, err := readCached(filepath.Join(b.o.Cache, "firefox-"+b.key(recipes["firefox"]))); err != nil && os.Getenv("STREAMSPACE_TEST_FIREFOX") == "" {
 		t.Skip("skipped: the Firefox root file system is not cached (~1 GB, minutes to build); run `make images` first or set STREAMSPACE_TEST_FIREFOX=1")
 	}
 	res, err := b.Build(context.Background(), recipes["firefox"])
@@ -165,7 +165,7 @@ func TestFirefoxImage_paintsItsStartPage(t *testing.T) {
 
 // loadImage reads back a built tarball and checks what the controller and
 // the container runtime rely on.
-func loadImage(t *testing.T, res *result) v1.Image {
+func loadImage(t *testing.T, res *Result) v1.Image {
 	t.Helper()
 	img, err := tarball.ImageFromPath(res.Tarball, nil)
 	if err != nil {

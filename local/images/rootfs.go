@@ -1,4 +1,4 @@
-package main
+package images
 
 import (
 	"bufio"
@@ -29,7 +29,7 @@ const recipeVersion = "1"
 
 // builder makes root file systems (cached) and images from them.
 type builder struct {
-	o        options
+	o        Options
 	progress io.Writer
 	debs     string // Debian packages, shared by debootstrap and apt
 
@@ -37,7 +37,7 @@ type builder struct {
 	mirror, securityMirror string
 }
 
-func newBuilder(o options, progress io.Writer) (*builder, error) {
+func newBuilder(o Options, progress io.Writer) (*builder, error) {
 	for _, tool := range []string{"debootstrap", "unshare", "chroot", "cp"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			hint := ""
@@ -48,13 +48,13 @@ func newBuilder(o options, progress io.Writer) (*builder, error) {
 		}
 	}
 	var err error
-	if o.cache, err = filepath.Abs(o.cache); err != nil {
+	if o.Cache, err = filepath.Abs(o.Cache); err != nil {
 		return nil, err
 	}
-	if o.out, err = filepath.Abs(o.out); err != nil {
+	if o.Out, err = filepath.Abs(o.Out); err != nil {
 		return nil, err
 	}
-	b := &builder{o: o, progress: progress, debs: filepath.Join(o.cache, "debs")}
+	b := &builder{o: o, progress: progress, debs: filepath.Join(o.Cache, "debs")}
 	if err := os.MkdirAll(filepath.Join(b.debs, "partial"), 0o755); err != nil {
 		return nil, err
 	}
@@ -73,8 +73,8 @@ func (b *builder) key(r recipe) string {
 		"recipe":   recipeVersion,
 		"suite":    suite,
 		"packages": pkgs,
-		"epoch":    b.o.epoch,
-		"security": b.o.securityMirror == "none",
+		"epoch":    b.o.Epoch,
+		"security": b.o.SecurityMirror == "none",
 		"base":     baseKey(),
 		"script":   setupScript,
 		"finish":   finishScript,
@@ -102,18 +102,18 @@ type cachedRootfs struct {
 // rootfs returns the recipe's root file system, bootstrapping it when it is
 // not cached.
 func (b *builder) rootfs(ctx context.Context, r recipe) (*cachedRootfs, error) {
-	dir := filepath.Join(b.o.cache, r.Name+"-"+b.key(r))
-	if !b.o.rebuild {
+	dir := filepath.Join(b.o.Cache, r.Name+"-"+b.key(r))
+	if !b.o.Rebuild {
 		if c, err := readCached(dir); err == nil {
 			return c, nil
 		}
 	}
-	unlock, err := lockFile(filepath.Join(b.o.cache, ".lock"), b.progress)
+	unlock, err := lockFile(filepath.Join(b.o.Cache, ".lock"), b.progress)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if !b.o.rebuild {
+	if !b.o.Rebuild {
 		if c, err := readCached(dir); err == nil { // built while we waited
 			return c, nil
 		}
@@ -126,7 +126,7 @@ func (b *builder) rootfs(ctx context.Context, r recipe) (*cachedRootfs, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp := filepath.Join(b.o.cache, ".tmp-"+filepath.Base(dir))
+	tmp := filepath.Join(b.o.Cache, ".tmp-"+filepath.Base(dir))
 	if err := os.RemoveAll(tmp); err != nil {
 		return nil, err
 	}
@@ -146,8 +146,8 @@ func (b *builder) rootfs(ctx context.Context, r recipe) (*cachedRootfs, error) {
 	script := strings.NewReplacer(
 		"@SOURCES@", b.sourcesList(),
 		"@PACKAGES@", strings.Join(r.Packages, " "),
-		"@EPOCH@", fmt.Sprint(b.o.epoch),
-		"@EPOCH_DAYS@", fmt.Sprint(b.o.epoch/86400),
+		"@EPOCH@", fmt.Sprint(b.o.Epoch),
+		"@EPOCH_DAYS@", fmt.Sprint(b.o.Epoch/86400),
 		"@USER@", userName, "@UID@", fmt.Sprint(userID), "@HOME@", homeDir,
 	).Replace(setupScript)
 	if err := inRoot(ctx, root, chrootOptions{Binds: map[string]string{b.debs: "/var/cache/apt/archives"}, Resolv: true}, logf, "/bin/sh", "-euc", script); err != nil {
@@ -156,13 +156,13 @@ func (b *builder) rootfs(ctx context.Context, r recipe) (*cachedRootfs, error) {
 	// Every file gets the image's timestamp here already, so that what
 	// is built from timestamps below (fontconfig's caches) matches what
 	// the image will hold.
-	if err := stampTree(root, b.o.epoch); err != nil {
+	if err := stampTree(root, b.o.Epoch); err != nil {
 		return nil, err
 	}
-	if err := inRoot(ctx, root, chrootOptions{}, logf, "/bin/sh", "-euc", strings.ReplaceAll(finishScript, "@EPOCH@", fmt.Sprint(b.o.epoch))); err != nil {
+	if err := inRoot(ctx, root, chrootOptions{}, logf, "/bin/sh", "-euc", strings.ReplaceAll(finishScript, "@EPOCH@", fmt.Sprint(b.o.Epoch))); err != nil {
 		return nil, withLogTail(fmt.Errorf("finish: %w", err), logf.Name())
 	}
-	if err := stampTree(root, b.o.epoch); err != nil {
+	if err := stampTree(root, b.o.Epoch); err != nil {
 		return nil, err
 	}
 	var list bytes.Buffer
@@ -179,7 +179,7 @@ func (b *builder) rootfs(ctx context.Context, r recipe) (*cachedRootfs, error) {
 		return nil, err
 	}
 	// Older recipes of the same image only take space now.
-	old, _ := filepath.Glob(filepath.Join(b.o.cache, r.Name+"-*"))
+	old, _ := filepath.Glob(filepath.Join(b.o.Cache, r.Name+"-*"))
 	for _, o := range old {
 		if o != dir {
 			_ = os.RemoveAll(o)
@@ -206,7 +206,7 @@ func readCached(dir string) (*cachedRootfs, error) {
 
 // base is debootstrap's minbase, shared by every image (they copy it).
 func (b *builder) base(ctx context.Context) (string, error) {
-	dir := filepath.Join(b.o.cache, "base-"+suite+"-"+baseKey())
+	dir := filepath.Join(b.o.Cache, "base-"+suite+"-"+baseKey())
 	root := filepath.Join(dir, "rootfs")
 	if _, err := os.Stat(filepath.Join(dir, "ok")); err == nil {
 		return root, nil
@@ -243,7 +243,7 @@ func (b *builder) base(ctx context.Context) (string, error) {
 func (b *builder) resolveMirrors(ctx context.Context) error {
 	sources := machineSources("/etc/apt")
 	if b.mirror == "" {
-		b.mirror = strings.TrimSuffix(b.o.mirror, "/")
+		b.mirror = strings.TrimSuffix(b.o.Mirror, "/")
 		if b.mirror == "" {
 			b.mirror = pickMirror(ctx, sources, suite, fallbackMirror)
 		}
@@ -252,7 +252,7 @@ func (b *builder) resolveMirrors(ctx context.Context) error {
 		}
 	}
 	if b.securityMirror == "" {
-		b.securityMirror = strings.TrimSuffix(b.o.securityMirror, "/")
+		b.securityMirror = strings.TrimSuffix(b.o.SecurityMirror, "/")
 		if b.securityMirror == "" {
 			b.securityMirror = pickMirror(ctx, sources, suite+"-security", fallbackSecurityMirror)
 			if b.securityMirror == "" {

@@ -1,4 +1,4 @@
-// Package localcluster runs a real, loopback-only Kubernetes on this
+// Package cluster runs a real, loopback-only Kubernetes on this
 // machine from binaries built by hack/kube-binaries.sh: etcd,
 // kube-apiserver, kube-controller-manager and kube-scheduler as child
 // processes, and a node. As root with usable cgroups the node is real: a
@@ -9,7 +9,7 @@
 // containerd's and the kubelet's roots, logs, PIDs); Down stops every process
 // by PID and removes what the node set up outside Dir (network namespaces,
 // the bridge, cgroups).
-package localcluster
+package cluster
 
 import (
 	"context"
@@ -150,7 +150,7 @@ func (c *Cluster) writeState() error {
 // resolve fills the defaults: recorded state first, then the defaults.
 func (c *Cluster) resolve() error {
 	if c.Dir == "" {
-		return errors.New("localcluster: Dir is empty")
+		return errors.New("local cluster: Dir is empty")
 	}
 	abs, err := filepath.Abs(c.Dir)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package images
 
 import (
 	"os"
@@ -78,19 +78,43 @@ var recipes = map[string]recipe{
 	},
 }
 
-func recipeNames() []string {
+// Names are the images there are recipes for, in build order.
+func Names() []string {
 	return []string{"light", "firefox"}
 }
 
-// options of a build.
-type options struct {
-	out            string
-	cache          string
-	version        string
-	mirror         string
-	securityMirror string
-	epoch          int64
-	rebuild        bool
+// Options of a build.
+type Options struct {
+	// Out is the folder for the image tarballs and their descriptions.
+	Out string
+	// Cache is the folder for the cached root file systems and Debian
+	// packages.
+	Cache string
+	// Version is the images' tag.
+	Version string
+	// Mirror is the Debian mirror; empty: the first one in /etc/apt/sources
+	// that answers, else deb.debian.org.
+	Mirror string
+	// SecurityMirror is the Debian security mirror; empty: from
+	// /etc/apt/sources, else deb.debian.org/debian-security; "none" skips
+	// security updates.
+	SecurityMirror string
+	// Epoch is the timestamp of every file in the images.
+	Epoch int64
+	// Rebuild installs the packages again (newest updates) even when a
+	// cached root file system exists; the debootstrap base is kept.
+	Rebuild bool
+}
+
+// DefaultOptions are the defaults of a build writing into out: the shared
+// cache, DefaultVersion, the mirrors of $DEBIAN_MIRROR and
+// $DEBIAN_SECURITY_MIRROR, the epoch of $SOURCE_DATE_EPOCH.
+func DefaultOptions(out string) Options {
+	return Options{
+		Out: out, Cache: DefaultCacheDir(), Version: DefaultVersion,
+		Mirror: os.Getenv("DEBIAN_MIRROR"), SecurityMirror: os.Getenv("DEBIAN_SECURITY_MIRROR"),
+		Epoch: sourceDateEpoch(),
+	}
 }
 
 func sourceDateEpoch() int64 {

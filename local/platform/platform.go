@@ -1,10 +1,10 @@
-// Package localplatform runs the whole of StreamSpace on the local cluster
-// (hack/localcluster): the CRDs and the quota webhook installed, the
+// Package platform runs the whole of StreamSpace on the local cluster
+// (local/cluster): the CRDs and the quota webhook installed, the
 // session images imported, a folder-backed default StorageClass, the agent
 // syncing environments/local from this very checkout, and the portal with
 // its embedded store and UI. `streamspace local up` and the end-to-end test
 // both use it.
-package localplatform
+package platform
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -30,8 +31,8 @@ import (
 	"github.com/streamspace/streamspace/agent/sessions"
 	"github.com/streamspace/streamspace/agent/users"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
-	"github.com/streamspace/streamspace/hack/localcluster"
-	"github.com/streamspace/streamspace/hack/localvolumes"
+	"github.com/streamspace/streamspace/local/cluster"
+	"github.com/streamspace/streamspace/local/volumes"
 	"github.com/streamspace/streamspace/portal"
 )
 
@@ -47,10 +48,10 @@ type Options struct {
 	// AgentMetricsAddr and AgentProbeAddr of the agent ("0" turns off).
 	AgentMetricsAddr, AgentProbeAddr string
 	// Cluster to run on; its Up is called.
-	Cluster *localcluster.Cluster
+	Cluster *cluster.Cluster
 	// Images builds the session images and imports them into the node;
 	// nil skips it (a simulated node runs no image).
-	Images func(ctx context.Context, c *localcluster.Cluster, out io.Writer) error
+	Images func(ctx context.Context, c *cluster.Cluster, out io.Writer) error
 	// SyncInterval of the GitSync of environments/local.
 	SyncInterval time.Duration
 	Out          io.Writer
@@ -59,7 +60,7 @@ type Options struct {
 // Platform is StreamSpace installed on a running local cluster.
 type Platform struct {
 	Options
-	Status *localcluster.Status
+	Status *cluster.Status
 	Config *rest.Config
 	Client client.Client
 	// GitSync syncs environments/local from the checkout; Head is the
@@ -128,7 +129,7 @@ func Up(ctx context.Context, opts Options) (*Platform, error) {
 	if err := p.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: opts.Namespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, err
 	}
-	if err := localvolumes.EnsureStorageClass(ctx, p.Client); err != nil {
+	if err := volumes.EnsureStorageClass(ctx, p.Client); err != nil {
 		return nil, err
 	}
 	if err := p.ensureGitSync(ctx); err != nil {
@@ -164,6 +165,31 @@ func (p *Platform) ensureGitSync(ctx context.Context) error {
 	return nil
 }
 
+// ReportFirstSync writes to Out the outcome of the first sync of the
+// checkout's commit Head, so a newcomer sees the catalog arrive (or why it
+// did not). A status from an earlier run, for another commit, is not the
+// answer. It returns once it has reported, or when ctx ends.
+func (p *Platform) ReportFirstSync(ctx context.Context) {
+	start := time.Now()
+	poll := time.NewTicker(500 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		got := &streamv1.GitSync{}
+		if err := p.Client.Get(ctx, client.ObjectKeyFromObject(p.GitSync), got); err == nil && strings.HasSuffix(got.Status.LastAttemptedRevision, p.Head) {
+			if ready := meta.FindStatusCondition(got.Status.Conditions, streamv1.ConditionReady); ready != nil && ready.Status != metav1.ConditionUnknown {
+				fmt.Fprintf(p.Out, "==> First sync of %s (branch %s) from this checkout, %.1fs: %s: %s\n",
+					p.GitSync.Spec.Path, p.GitSync.Spec.Ref.Branch, time.Since(start).Seconds(), ready.Reason, ready.Message)
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+		}
+	}
+}
+
 // Run runs the agent (with its webhook), the volume provisioner and the
 // portal until ctx ends.
 func (p *Platform) Run(ctx context.Context) error {
@@ -180,16 +206,16 @@ func (p *Platform) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	volumes, err := ctrl.NewManager(p.Config, ctrl.Options{Scheme: manager.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+	provisioner, err := ctrl.NewManager(p.Config, ctrl.Options{Scheme: manager.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
 	if err != nil {
 		return err
 	}
-	if err := (&localvolumes.Provisioner{Client: volumes.GetClient(), Dir: filepath.Join(p.StateDir, "volumes"), Owner: 1000}).SetupWithManager(volumes); err != nil {
+	if err := (&volumes.Provisioner{Client: provisioner.GetClient(), Dir: filepath.Join(p.StateDir, "volumes"), Owner: 1000}).SetupWithManager(provisioner); err != nil {
 		return err
 	}
 	errc := make(chan error, 3)
 	go func() { errc <- wrap("agent", agent.Start(ctx)) }()
-	go func() { errc <- wrap("volumes", volumes.Start(ctx)) }()
+	go func() { errc <- wrap("volumes", provisioner.Start(ctx)) }()
 	go func() {
 		errc <- wrap("portal", portal.Run(ctx, portal.Config{Addr: p.PortalAddr, Namespace: p.Namespace, StateDir: p.StateDir, Out: p.Out,
 			Log: ctrl.Log.WithName("portal"), StreamViaPodIP: !p.Status.Simulated, ShutdownGrace: 5 * time.Second}, p.Config))
@@ -219,7 +245,7 @@ func orOff(addr string) string {
 
 // Down stops the cluster (every process, mount, network namespace, bridge
 // and cgroup it made). Home folders stay.
-func Down(ctx context.Context, c *localcluster.Cluster) error { return c.Down(ctx) }
+func Down(ctx context.Context, c *cluster.Cluster) error { return c.Down(ctx) }
 
 func step(out io.Writer, format string, args ...any) func() {
 	start := time.Now()

@@ -1,4 +1,4 @@
-package main
+package images
 
 import (
 	"cmp"
@@ -22,9 +22,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// result of one image build; also written beside the tarball as
+// Result of one image build; also written beside the tarball as
 // <name>.json for the tools that import it.
-type result struct {
+type Result struct {
 	Name string `json:"name"`
 	Ref  string `json:"ref"`
 	// Digest is the manifest's, as go-containerregistry writes it. ctr
@@ -44,7 +44,7 @@ type result struct {
 }
 
 // Build makes the recipe's image tarball in the output folder.
-func (b *builder) Build(ctx context.Context, r recipe) (*result, error) {
+func (b *builder) Build(ctx context.Context, r recipe) (*Result, error) {
 	c, err := b.rootfs(ctx, r)
 	if err != nil {
 		return nil, err
@@ -57,7 +57,7 @@ func (b *builder) Build(ctx context.Context, r recipe) (*result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(b.o.out, 0o755); err != nil {
+	if err := os.MkdirAll(b.o.Out, 0o755); err != nil {
 		return nil, err
 	}
 
@@ -67,7 +67,7 @@ func (b *builder) Build(ctx context.Context, r recipe) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	lf, err := writeLayer(filepath.Join(b.o.out, "."+r.Name+".layer.tar.gz"), entries, b.o.epoch)
+	lf, err := writeLayer(filepath.Join(b.o.Out, "."+r.Name+".layer.tar.gz"), entries, b.o.Epoch)
 	if err != nil {
 		return nil, fmt.Errorf("write layer: %w", err)
 	}
@@ -78,11 +78,11 @@ func (b *builder) Build(ctx context.Context, r recipe) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	tag, err := name.NewTag(fmt.Sprintf("streamspace/%s:%s", r.Name, b.o.version))
+	tag, err := name.NewTag(fmt.Sprintf("streamspace/%s:%s", r.Name, b.o.Version))
 	if err != nil {
 		return nil, err
 	}
-	out := filepath.Join(b.o.out, r.Name+".tar")
+	out := filepath.Join(b.o.Out, r.Name+".tar")
 	if err := tarball.WriteToFile(out+".tmp", tag, img); err != nil {
 		return nil, fmt.Errorf("write %s: %w", out, err)
 	}
@@ -101,7 +101,7 @@ func (b *builder) Build(ctx context.Context, r recipe) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &result{
+	res := &Result{
 		Name: r.Name, Ref: tag.String(), Digest: digest.String(), ImageID: id.String(),
 		Tarball: out, TarballSize: fi.Size(), LayerSize: lf.TarSize, Packages: c.Packages,
 		packTook: time.Since(start),
@@ -111,7 +111,7 @@ func (b *builder) Build(ctx context.Context, r recipe) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(b.o.out, r.Name+".json"), append(j, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(b.o.Out, r.Name+".json"), append(j, '\n'), 0o644); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -131,7 +131,7 @@ func (b *builder) image(r recipe, lf *layerFile, packages []string) (v1.Image, e
 	if err != nil {
 		return nil, err
 	}
-	created := v1.Time{Time: time.Unix(b.o.epoch, 0).UTC()}
+	created := v1.Time{Time: time.Unix(b.o.Epoch, 0).UTC()}
 	env := []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"LANG=C.UTF-8",
@@ -153,7 +153,7 @@ func (b *builder) image(r recipe, lf *layerFile, packages []string) (v1.Image, e
 			Labels: map[string]string{
 				"org.opencontainers.image.title":       r.Title,
 				"org.opencontainers.image.description": r.Description,
-				"org.opencontainers.image.version":     b.o.version,
+				"org.opencontainers.image.version":     b.o.Version,
 				"org.opencontainers.image.source":      "https://github.com/streamspace/streamspace",
 				"org.opencontainers.image.base.name":   "debian:" + suite,
 			},
@@ -161,7 +161,7 @@ func (b *builder) image(r recipe, lf *layerFile, packages []string) (v1.Image, e
 		RootFS: v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{diffID}},
 		History: []v1.History{{
 			Created:   created,
-			CreatedBy: fmt.Sprintf("hack/images: debootstrap --variant=minbase %s; apt-get install %s; %d packages", suite, strings.Join(r.Packages, " "), len(packages)),
+			CreatedBy: fmt.Sprintf("streamspace images build: debootstrap --variant=minbase %s; apt-get install %s; %d packages", suite, strings.Join(r.Packages, " "), len(packages)),
 		}},
 	}
 	return mutate.ConfigFile(img, cfg)

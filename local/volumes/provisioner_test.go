@@ -1,4 +1,4 @@
-package localvolumes_test
+package volumes_test
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/streamspace/streamspace/agent/manager"
-	"github.com/streamspace/streamspace/hack/localvolumes"
+	"github.com/streamspace/streamspace/local/volumes"
 	"github.com/streamspace/streamspace/test/testenv"
 )
 
@@ -33,21 +33,21 @@ func TestProvisioner(t *testing.T) {
 	defer env.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	g.Expect(localvolumes.EnsureStorageClass(ctx, env.Client)).To(Succeed())
-	g.Expect(localvolumes.EnsureStorageClass(ctx, env.Client)).To(Succeed()) // twice is fine
+	g.Expect(volumes.EnsureStorageClass(ctx, env.Client)).To(Succeed())
+	g.Expect(volumes.EnsureStorageClass(ctx, env.Client)).To(Succeed()) // twice is fine
 
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: manager.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	g.Expect(err).NotTo(HaveOccurred())
 	dir := t.TempDir()
 	uid := os.Getuid() // chown to ourselves works without root too
-	g.Expect((&localvolumes.Provisioner{Client: mgr.GetClient(), Dir: dir, Owner: uid}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&volumes.Provisioner{Client: mgr.GetClient(), Dir: dir, Owner: uid}).SetupWithManager(mgr)).To(Succeed())
 	go func() { _ = mgr.Start(ctx) }()
 
 	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "home-alice"},
 		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
 			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}}}}
 	g.Expect(env.Client.Create(ctx, pvc)).To(Succeed())
-	g.Expect(*pvc.Spec.StorageClassName).To(Equal(localvolumes.StorageClass), "the default class")
+	g.Expect(*pvc.Spec.StorageClassName).To(Equal(volumes.StorageClass), "the default class")
 
 	pv := &corev1.PersistentVolume{}
 	g.Eventually(func() error {

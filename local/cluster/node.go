@@ -1,4 +1,4 @@
-package localcluster
+package cluster
 
 import (
 	"context"
@@ -191,7 +191,7 @@ func (c *Cluster) writeContainerdConfig() error {
 	if n := len(c.containerdSocket() + ".ttrpc"); n > 104 {
 		return fmt.Errorf("containerd socket path too long (%d characters): use a shorter Dir", n)
 	}
-	cfg := fmt.Sprintf(`# Written by hack/localcluster: containerd for the local StreamSpace node.
+	cfg := fmt.Sprintf(`# Written by local/cluster: containerd for the local StreamSpace node.
 version = 2
 root = %q
 state = %q
@@ -285,7 +285,7 @@ func (c *Cluster) kubeletDir(parts ...string) string {
 }
 
 func (c *Cluster) writeKubeletConfig() error {
-	cfg := fmt.Sprintf(`# Written by hack/localcluster: the local StreamSpace node.
+	cfg := fmt.Sprintf(`# Written by local/cluster: the local StreamSpace node.
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # This host has cgroup v1; the kubelet refuses it unless told otherwise.

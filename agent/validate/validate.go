@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -56,15 +57,25 @@ type Validator struct {
 	kinds map[schema.GroupVersionKind]*kindSchema
 }
 
-// Load reads the CRDs in dir (deploy/crd/bases).
+// Load reads the CRDs in dir (deploy/crd/bases of a checkout).
 func Load(dir string) (*Validator, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	v, err := LoadFS(os.DirFS(dir))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return v, nil
+}
+
+// LoadFS reads the CRDs in the YAML files at the top of fsys, such as the
+// ones built into the binary (deploy.CRDs).
+func LoadFS(fsys fs.FS) (*Validator, error) {
+	files, err := fs.Glob(fsys, "*.yaml")
 	if err != nil {
 		return nil, err
 	}
 	v := &Validator{kinds: map[schema.GroupVersionKind]*kindSchema{}}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		data, err := fs.ReadFile(fsys, f)
 		if err != nil {
 			return nil, err
 		}
@@ -93,7 +104,7 @@ func Load(dir string) (*Validator, error) {
 		}
 	}
 	if len(v.kinds) == 0 {
-		return nil, fmt.Errorf("no CRDs found in %s", dir)
+		return nil, errors.New("no CRDs found")
 	}
 	return v, nil
 }

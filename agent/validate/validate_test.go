@@ -1,21 +1,67 @@
 package validate
 
 import (
+	"maps"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/deploy"
 	"github.com/streamspace/streamspace/test/testenv"
 )
 
+// load is the validator `streamspace validate` uses: the CRDs built into
+// the binary.
 func load(t *testing.T) *Validator {
 	t.Helper()
-	v, err := Load(filepath.Join(testenv.RepoRoot(), "deploy", "crd", "bases"))
+	v, err := LoadFS(deploy.CRDs())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return v
 }
+
+func TestLoadFS_embeddedCRDs_everyKindOfTheAPI(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := streamv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	// the group also holds metav1's option types: only the API's own kinds
+	api := reflect.TypeFor[streamv1.Template]().PkgPath()
+	var want []schema.GroupVersionKind
+	for kind, typ := range scheme.KnownTypes(streamv1.GroupVersion) {
+		if typ.PkgPath() == api && !strings.HasSuffix(kind, "List") {
+			want = append(want, streamv1.GroupVersion.WithKind(kind))
+		}
+	}
+	embedded := slices.SortedFunc(maps.Keys(load(t).kinds), compareGVK)
+	slices.SortFunc(want, compareGVK)
+	if !slices.Equal(embedded, want) {
+		t.Errorf("the embedded CRDs define %v, the API has %v", embedded, want)
+	}
+	fromCheckout, err := Load(filepath.Join(testenv.RepoRoot(), "deploy", "crd", "bases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.SortedFunc(maps.Keys(fromCheckout.kinds), compareGVK); !slices.Equal(got, embedded) {
+		t.Errorf("deploy/crd/bases defines %v, the embedded CRDs %v", got, embedded)
+	}
+}
+
+func TestLoad_folderWithoutCRDs_namesIt(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(dir); err == nil || err.Error() != dir+": no CRDs found" {
+		t.Errorf("got %v, want %q", err, dir+": no CRDs found")
+	}
+}
+
+func compareGVK(a, b schema.GroupVersionKind) int { return strings.Compare(a.String(), b.String()) }
 
 func TestRepo_ownContentIsValid(t *testing.T) {
 	problems, n, err := load(t).Repo(testenv.RepoRoot())

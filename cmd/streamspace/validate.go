@@ -2,12 +2,11 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/streamspace/streamspace/agent/validate"
-	"github.com/streamspace/streamspace/test/testenv"
+	"github.com/streamspace/streamspace/deploy"
 )
 
 func validateCommand() *cobra.Command {
@@ -15,21 +14,25 @@ func validateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validate [repository]",
 		Short: "Check catalog/, policies/ and environments/ against the CRDs before they reach a cluster",
-		Long: `Check a platform repository (default: this one) the way the API server and
-the agent would: every object against the StreamSpace CRD schemas and CEL
-rules, duplicate YAML keys, unknown fields, overlays that do not build and
-references to objects that are not there. Problems are printed as
-file:line: message; the exit code is 1 when there is any.`,
+		Long: `Check a platform repository (default: the current folder) the way the API
+server and the agent would: every object against the StreamSpace CRD schemas
+and CEL rules, duplicate YAML keys, unknown fields, overlays that do not
+build and references to objects that are not there. The CRDs are built into
+this binary, so it runs anywhere. Problems are printed as file:line: message;
+the exit code is 1 when there is any.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			root := "."
 			if len(args) == 1 {
 				root = args[0]
 			}
-			if crds == "" {
-				crds = filepath.Join(testenv.RepoRoot(), "deploy", "crd", "bases")
+			var v *validate.Validator
+			var err error
+			if crds != "" {
+				v, err = validate.Load(crds)
+			} else {
+				v, err = validate.LoadFS(deploy.CRDs())
 			}
-			v, err := validate.Load(crds)
 			if err != nil {
 				return err
 			}
@@ -47,6 +50,6 @@ file:line: message; the exit code is 1 when there is any.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&crds, "crds", "", "Folder of the CRDs to validate against (default: deploy/crd/bases of this checkout).")
+	cmd.Flags().StringVar(&crds, "crds", "", "Folder of the CRDs to validate against (default: the CRDs built into this binary, those of its deploy/crd/bases).")
 	return cmd
 }

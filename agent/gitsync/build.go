@@ -7,8 +7,11 @@ import (
 	"strings"
 
 	"github.com/fluxcd/pkg/kustomize"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
@@ -49,13 +52,43 @@ type Allowed struct {
 	Extra []schema.GroupKind
 }
 
-var managedKinds = map[schema.GroupKind]bool{
-	{Group: streamv1.GroupVersion.Group, Kind: "Template"}:         true,
-	{Group: streamv1.GroupVersion.Group, Kind: "Quota"}:            true,
-	{Group: streamv1.GroupVersion.Group, Kind: "User"}:             true,
-	{Group: streamv1.GroupVersion.Group, Kind: "PluginRepository"}: true,
-	{Group: streamv1.GroupVersion.Group, Kind: "Plugin"}:           true,
-	{Group: "networking.k8s.io", Kind: "NetworkPolicy"}:            true,
+// Kinds named where their use needs the name (what live sessions hold).
+const (
+	kindTemplate         = "Template"
+	kindQuota            = "Quota"
+	kindPluginRepository = "PluginRepository"
+)
+
+// knownKind is a kind the agent knows how to apply and watch for drift.
+type knownKind struct {
+	gk  schema.GroupKind
+	obj client.Object
+	// always: every sync may apply it; the others only when the allow-list
+	// names them.
+	always bool
+}
+
+// knownKinds is the one list of kinds the agent manages: Validate allows
+// them, the drift controller watches them. Kinds added by the allow-list
+// beyond these are applied and pruned but not watched for drift.
+var knownKinds = []knownKind{
+	{schema.GroupKind{Group: streamv1.GroupVersion.Group, Kind: kindTemplate}, &streamv1.Template{}, true},
+	{schema.GroupKind{Group: streamv1.GroupVersion.Group, Kind: kindQuota}, &streamv1.Quota{}, true},
+	{schema.GroupKind{Group: streamv1.GroupVersion.Group, Kind: "User"}, &streamv1.User{}, true},
+	{schema.GroupKind{Group: streamv1.GroupVersion.Group, Kind: kindPluginRepository}, &streamv1.PluginRepository{}, true},
+	{schema.GroupKind{Group: streamv1.GroupVersion.Group, Kind: "Plugin"}, &streamv1.Plugin{}, true},
+	{schema.GroupKind{Group: networkingv1.GroupName, Kind: "NetworkPolicy"}, &networkingv1.NetworkPolicy{}, true},
+	// The plugin permission policy; in the default allow-list.
+	{schema.GroupKind{Kind: "ConfigMap"}, &corev1.ConfigMap{}, false},
+}
+
+func alwaysAllowed(gk schema.GroupKind) bool {
+	for _, k := range knownKinds {
+		if k.gk == gk {
+			return k.always
+		}
+	}
+	return false
 }
 
 // DefaultAllowed is the allow-list without a configuration.
@@ -81,7 +114,7 @@ func (a Allowed) Validate(objs []*unstructured.Unstructured, namespace string) e
 	var bad []string
 	for _, o := range objs {
 		gk := o.GroupVersionKind().GroupKind()
-		if !managedKinds[gk] && !a.has(gk) {
+		if !alwaysAllowed(gk) && !a.has(gk) {
 			bad = append(bad, fmt.Sprintf("%s %s", kindOf(gk), o.GetName()))
 			continue
 		}

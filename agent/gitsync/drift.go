@@ -14,7 +14,6 @@ import (
 	"github.com/fluxcd/pkg/runtime/patch"
 	"github.com/fluxcd/pkg/ssa"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -29,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
+	"github.com/streamspace/streamspace/agent/reconciler"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
 
@@ -60,6 +60,14 @@ func (d *DesiredStore) set(key types.NamespacedName, objs []*unstructured.Unstru
 	d.mu.Lock()
 	d.desired[key] = m
 	d.mu.Unlock()
+}
+
+// forget drops what is known of a GitSync.
+func (d *DesiredStore) forget(key types.NamespacedName) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.desired, key)
+	delete(d.dirty, key)
 }
 
 func (d *DesiredStore) has(key types.NamespacedName) bool {
@@ -114,35 +122,32 @@ type DriftReconciler struct {
 	Desired  *DesiredStore
 	Recorder recorder.EventRecorder
 	Metrics  *Metrics
+
+	events reconciler.Events
 }
 
 // +kubebuilder:rbac:groups=stream.space,resources=gitsyncs/status,verbs=get;update;patch
 
-// watchedKinds are the kinds a GitSync may apply (see Allowed).
-var watchedKinds = []struct {
-	gk  schema.GroupKind
-	obj client.Object
-}{
-	{schema.GroupKind{Group: streamv1.GroupVersion.Group, Kind: "Template"}, &streamv1.Template{}},
-	{schema.GroupKind{Group: streamv1.GroupVersion.Group, Kind: "Quota"}, &streamv1.Quota{}},
-	{schema.GroupKind{Group: streamv1.GroupVersion.Group, Kind: "User"}, &streamv1.User{}},
-	{schema.GroupKind{Group: streamv1.GroupVersion.Group, Kind: "PluginRepository"}, &streamv1.PluginRepository{}},
-	{schema.GroupKind{Group: streamv1.GroupVersion.Group, Kind: "Plugin"}, &streamv1.Plugin{}},
-	{schema.GroupKind{Group: "networking.k8s.io", Kind: "NetworkPolicy"}, &networkingv1.NetworkPolicy{}},
-	{schema.GroupKind{Kind: "ConfigMap"}, &corev1.ConfigMap{}},
-}
-
 // SetupWithManager registers the drift controller. It is woken only by
 // changes to applied objects, never by the GitSync itself.
 func (r *DriftReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.events = reconciler.Events{Recorder: r.Recorder}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("gitsync-drift").
 		For(&streamv1.GitSync{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(client.Object) bool { return false })))
 	owned := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetLabels()[OwnerNameLabel] != "" && o.GetLabels()[OwnerNamespaceLabel] != ""
 	})
-	for _, k := range watchedKinds {
-		b = b.Watches(k.obj, r.handlerFor(k.gk), builder.WithPredicates(owned))
+	// The agent writes the status of its own kinds often (a Template's
+	// sessions, a Quota's users); only their spec and metadata come from
+	// Git, and a status write bumps no generation.
+	fromGit := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})
+	for _, k := range knownKinds {
+		preds := []predicate.Predicate{owned}
+		if k.gk.Group == streamv1.GroupVersion.Group {
+			preds = append(preds, fromGit)
+		}
+		b = b.Watches(k.obj, r.handlerFor(k.gk), builder.WithPredicates(preds...))
 	}
 	return b.Complete(r)
 }
@@ -177,10 +182,12 @@ func (r *DriftReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ct
 	if gs.Spec.Suspend {
 		return ctrl.Result{}, nil
 	}
+	// Not the shared shell: this controller only reports drift, it does
+	// not reconcile the GitSync (Ready and observedGeneration are the sync's).
 	patcher := patch.NewSerialPatcher(gs, r.Client)
 	defer func() {
-		if err := patcher.Patch(ctx, gs, patch.WithOwnedConditions{Conditions: []string{streamv1.ConditionDrifted}}, patch.WithFieldOwner(FieldManager)); err != nil {
-			retErr = err
+		if err := patcher.Patch(ctx, gs, patch.WithOwnedConditions{Conditions: []string{streamv1.ConditionDrifted}}, patch.WithFieldOwner(reconciler.AgentName)); err != nil {
+			retErr = client.IgnoreNotFound(err)
 		}
 	}()
 
@@ -206,7 +213,7 @@ func (r *DriftReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ct
 	}
 	r.Metrics.Drifted.WithLabelValues(gs.Namespace, gs.Name).Set(float64(open))
 	if open > 0 {
-		conditions.MarkTrue(gs, streamv1.ConditionDrifted, "DriftDetected", "%d object(s) differ from Git; driftMode %s", open, driftMode(gs))
+		conditions.MarkTrue(gs, streamv1.ConditionDrifted, streamv1.ReasonDriftDetected, "%d object(s) differ from Git; driftMode %s", open, driftMode(gs))
 	} else {
 		conditions.Delete(gs, streamv1.ConditionDrifted)
 	}
@@ -246,7 +253,7 @@ func (r *DriftReconciler) check(ctx context.Context, gs *streamv1.GitSync, rm *s
 	d := streamv1.DriftedObject{ID: id, Fields: fields, Manager: manager, DetectedAt: metav1.Now()}
 	if isNew {
 		r.Metrics.DriftDetected.WithLabelValues(gs.Namespace, gs.Name, desired.GetKind(), desired.GetName()).Inc()
-		r.event(gs, corev1.EventTypeWarning, "DriftDetected", "%s differs from Git (%s) after a change by %s", subject, strings.Join(fields, ", "), orUnknown(manager))
+		r.events.Eventf(gs, corev1.EventTypeWarning, streamv1.ReasonDriftDetected, "DriftCheck", "%s differs from Git (%s) after a change by %s", subject, strings.Join(fields, ", "), orUnknown(manager))
 		ctrl.LoggerFrom(ctx).Info("Drift detected", "object", subject, "fields", fields, "manager", manager)
 	} else {
 		d.DetectedAt = prev.DetectedAt
@@ -257,7 +264,7 @@ func (r *DriftReconciler) check(ctx context.Context, gs *streamv1.GitSync, rm *s
 		}
 		d.Corrected = true
 		r.Metrics.DriftCorrected.WithLabelValues(gs.Namespace, gs.Name, desired.GetKind(), desired.GetName()).Inc()
-		r.event(gs, corev1.EventTypeNormal, "DriftCorrected", "%s reverted to Git (%s)", subject, strings.Join(fields, ", "))
+		r.events.Eventf(gs, corev1.EventTypeNormal, streamv1.ReasonDriftCorrected, "DriftCheck", "%s reverted to Git (%s)", subject, strings.Join(fields, ", "))
 	}
 	setDrift(gs, id, &d)
 	return nil
@@ -362,8 +369,4 @@ func orUnknown(s string) string {
 		return "an unknown manager"
 	}
 	return s
-}
-
-func (r *DriftReconciler) event(gs *streamv1.GitSync, eventType, reason, note string, args ...any) {
-	eventf(r.Recorder, gs, eventType, reason, "DriftCheck", note, args...)
 }

@@ -17,39 +17,34 @@ import (
 
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/runtime/conditions"
-	"github.com/fluxcd/pkg/runtime/patch"
 	"github.com/fluxcd/pkg/ssa"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"github.com/streamspace/streamspace/agent/quota"
+	"github.com/streamspace/streamspace/agent/reconciler"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
 
-// FieldManager applies everything that comes from Git.
+// FieldManager applies everything that comes from Git; the GitSync's own
+// status is written under the agent's name like every other status.
 const FieldManager = "streamspace-gitsync"
 
-// Condition reasons.
-const (
-	ReasonFetchFailed      = "FetchFailed"
-	ReasonBuildFailed      = "BuildFailed"
-	ReasonValidationFailed = "ValidationFailed"
-	ReasonApplyFailed      = "ApplyFailed"
-	ReasonApplied          = "Applied"
-	ReasonInUse            = "InUse"
-	ReasonAuthFailed       = "CredentialsInvalid"
-)
+// Finalizer lets a deleted GitSync apply its deletionPolicy before it goes.
+const Finalizer = "stream.space/gitsync-cleanup"
 
 // +kubebuilder:rbac:groups=stream.space,resources=gitsyncs,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=stream.space,resources=gitsyncs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=stream.space,resources=gitsyncs/finalizers,verbs=update
 // +kubebuilder:rbac:groups=stream.space,resources=templates;quotas;users;pluginrepositories;plugins,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
@@ -64,13 +59,31 @@ type GitSyncReconciler struct {
 	Recorder  recorder.EventRecorder
 	Allowed   Allowed
 	Metrics   *Metrics
+	// Reconciles records the reconcile duration; nil records nothing.
+	Reconciles *reconciler.Metrics
 	// Desired receives the objects of each applied revision, for the drift
 	// controller.
 	Desired *DesiredStore
+
+	shell  *reconciler.Shell
+	events reconciler.Events
 }
 
-// SetupWithManager registers the controller: a spec change or a "reconcile
-// now" annotation triggers it; otherwise it requeues itself every interval.
+// syncScope is what the steps of one sync share.
+type syncScope struct {
+	gs  *streamv1.GitSync
+	run *reconciler.Run
+	// revision being synced, and the checkout holding it.
+	revision string
+	dir      string
+	objs     []*unstructured.Unstructured
+	changes  *ssa.ChangeSet
+	pruned   []string
+}
+
+// SetupWithManager registers the controller: a spec change, a "reconcile
+// now" annotation or a deletion triggers it; otherwise it requeues itself
+// every interval.
 func (r *GitSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
@@ -78,50 +91,44 @@ func (r *GitSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Allowed.Extra == nil { // unset, as opposed to an empty allow-list
 		r.Allowed = DefaultAllowed
 	}
+	r.events = reconciler.Events{Recorder: r.Recorder}
+	r.shell = reconciler.NewShell("GitSync", r.Client, r.events, r.Reconciles, streamv1.ConditionPruneBlocked, streamv1.ConditionDrifted)
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&streamv1.GitSync{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		For(&streamv1.GitSync{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionStarted{}))).
 		Complete(r)
 }
 
-// Reconcile syncs one GitSync.
+// Reconcile syncs one GitSync: the shared shell, the delete path, then the
+// named steps of a sync.
 func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	start := time.Now()
 	gs := &streamv1.GitSync{}
 	if err := r.Get(ctx, req.NamespacedName, gs); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	patcher := patch.NewSerialPatcher(gs, r.Client)
+	run := r.shell.Begin(gs)
 	defer func() {
-		// The steps set Ready with a specific reason before they return an
-		// error; this only covers the ones that could not.
-		if retErr != nil && !conditions.IsFalse(gs, streamv1.ConditionReady) {
-			conditions.MarkFalse(gs, streamv1.ConditionReady, "ReconciliationFailed", "%s", retErr.Error())
-		}
-		conditions.Delete(gs, streamv1.ConditionReconciling)
-		opts := []patch.Option{
-			patch.WithOwnedConditions{Conditions: []string{streamv1.ConditionReady, streamv1.ConditionReconciling, streamv1.ConditionStalled, streamv1.ConditionPruneBlocked, streamv1.ConditionDrifted}},
-			patch.WithFieldOwner(FieldManager),
-		}
-		if retErr == nil && !conditions.IsStalled(gs) {
-			opts = append(opts, patch.WithStatusObservedGeneration{})
-		}
-		if err := patcher.Patch(ctx, gs, opts...); err != nil {
-			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
-		}
-		r.Metrics.record(gs, time.Since(start))
+		result, retErr = run.Finish(ctx, result, retErr)
+		r.Metrics.record(gs)
 	}()
+	if !gs.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.reconcileDelete(ctx, gs)
+	}
+	controllerutil.AddFinalizer(gs, Finalizer)
 	if gs.Spec.Suspend {
 		return ctrl.Result{}, nil
 	}
-	requested := gs.Annotations[streamv1.ReconcileRequestAnnotation]
-	if requested != "" {
+	if requested := gs.Annotations[streamv1.ReconcileRequestAnnotation]; requested != "" {
 		gs.Status.LastHandledReconcileAt = requested
 	}
-	return r.reconcile(ctx, gs)
+	return r.reconcile(ctx, &syncScope{gs: gs, run: run})
 }
 
-func (r *GitSyncReconciler) reconcile(ctx context.Context, gs *streamv1.GitSync) (ctrl.Result, error) {
-	log := ctrl.LoggerFrom(ctx)
+// reconcile runs the steps of a sync in order. A failed build or validation
+// applies nothing and prunes nothing: the last good state stays until Git
+// is fixed.
+func (r *GitSyncReconciler) reconcile(ctx context.Context, sc *syncScope) (ctrl.Result, error) {
+	gs := sc.gs
 	next := ctrl.Result{RequeueAfter: jitter(gs.Spec.Interval.Duration)}
 	timeout := gs.Spec.Timeout.Duration
 	if timeout <= 0 {
@@ -130,20 +137,51 @@ func (r *GitSyncReconciler) reconcile(ctx context.Context, gs *streamv1.GitSync)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	changed, err := r.reconcileSource(ctx, sc)
+	if sc.dir != "" {
+		defer os.RemoveAll(sc.dir)
+	}
+	if err != nil || !changed {
+		return next, err
+	}
+	if err := r.reconcileBuild(ctx, sc); err != nil {
+		return next, err
+	}
+	if err := r.reconcileApply(ctx, sc); err != nil {
+		return next, err
+	}
+	if err := r.reconcilePrune(ctx, sc); err != nil {
+		return next, err
+	}
+
+	newRevision := sc.revision != gs.Status.LastAppliedRevision
+	gs.Status.LastAppliedRevision = sc.revision
+	summary := summarise(sc.changes, sc.pruned)
+	ctrl.LoggerFrom(ctx).Info("Applied revision", "revision", sc.revision, "changes", summary)
+	if newRevision || summary != "" {
+		r.events.Eventf(gs, corev1.EventTypeNormal, streamv1.ReasonApplied, "Sync", "Applied revision %s: %s", sc.revision, orNothing(summary))
+	}
+	conditions.MarkTrue(gs, streamv1.ConditionReady, streamv1.ReasonApplied, "Applied revision %s (%d objects)", sc.revision, len(gs.Status.Inventory))
+	return next, nil
+}
+
+// reconcileSource finds the revision to sync and, when it is new (or the
+// desired objects are not in memory after a restart), checks it out into
+// sc.dir and reports progress. With nothing new it only retries prunes that
+// were blocked, and reports changed=false. Sets Ready=False (stalled) with
+// CredentialsInvalid when the auth secret cannot be read, and FetchFailed
+// when the remote cannot be reached.
+func (r *GitSyncReconciler) reconcileSource(ctx context.Context, sc *syncScope) (changed bool, _ error) {
+	gs := sc.gs
 	src, err := r.source(ctx, gs)
 	if err != nil {
-		conditions.MarkStalled(gs, ReasonAuthFailed, "%s", err.Error())
-		conditions.MarkFalse(gs, streamv1.ConditionReady, ReasonAuthFailed, "%s", err.Error())
-		return ctrl.Result{}, nil // a spec or secret change brings us back
+		return false, reconciler.Stall(streamv1.ReasonCredentialsInvalid, "%s", err.Error()) // a spec or secret change brings us back
 	}
-	conditions.Delete(gs, streamv1.ConditionStalled)
-
 	revision, err := src.Revision(ctx)
 	if err != nil {
 		r.Metrics.FetchErrors.WithLabelValues(gs.Namespace, gs.Name).Inc()
-		r.event(gs, corev1.EventTypeWarning, ReasonFetchFailed, "%s", err.Error())
-		conditions.MarkFalse(gs, streamv1.ConditionReady, ReasonFetchFailed, "%s", err.Error())
-		return ctrl.Result{}, err
+		r.events.Eventf(gs, corev1.EventTypeWarning, streamv1.ReasonFetchFailed, "Sync", "%s", err.Error())
+		return false, reconciler.Fail(streamv1.ReasonFetchFailed, err)
 	}
 	// After a restart the desired objects are not in memory: fetch once to
 	// know them again (drift checks need them).
@@ -152,46 +190,49 @@ func (r *GitSyncReconciler) reconcile(ctx context.Context, gs *streamv1.GitSync)
 	if unchanged {
 		// Nothing new in Git: skip the fetch. Objects whose prune was
 		// blocked may have been released meanwhile.
-		if err := r.retryBlockedPrunes(ctx, gs); err != nil {
-			return ctrl.Result{}, err
-		}
-		return next, nil
+		return false, r.retryBlockedPrunes(ctx, gs)
 	}
 	gs.Status.LastAttemptedRevision = revision
-	conditions.MarkReconciling(gs, "Progressing", "Syncing revision %s", revision)
-
-	dir, err := os.MkdirTemp("", "gitsync-")
-	if err != nil {
-		return ctrl.Result{}, err
+	if err := sc.run.Progress(ctx, "Fetching revision %s", revision); err != nil {
+		return false, err
 	}
-	defer os.RemoveAll(dir)
+	if sc.dir, err = os.MkdirTemp("", "gitsync-"); err != nil {
+		return false, err
+	}
 	r.Metrics.Fetches.WithLabelValues(gs.Namespace, gs.Name).Inc()
-	if revision, err = src.Checkout(ctx, dir); err != nil {
+	if revision, err = src.Checkout(ctx, sc.dir); err != nil {
 		r.Metrics.FetchErrors.WithLabelValues(gs.Namespace, gs.Name).Inc()
-		conditions.MarkFalse(gs, streamv1.ConditionReady, ReasonFetchFailed, "%s", err.Error())
-		return ctrl.Result{}, err
+		return false, reconciler.Fail(streamv1.ReasonFetchFailed, err)
 	}
 	gs.Status.LastAttemptedRevision = revision
+	sc.revision = revision
+	return true, nil
+}
 
-	// A failed build or validation applies nothing and prunes nothing: the
-	// last good state stays until Git is fixed.
-	objs, err := Build(dir, gs.Spec.Path)
+// reconcileBuild builds the overlay of the checkout, validates the objects
+// (allowed kinds, the GitSync's namespace) and labels them with their
+// owner. Sets Ready=False (stalled until Git changes) with BuildFailed or
+// ValidationFailed.
+func (r *GitSyncReconciler) reconcileBuild(ctx context.Context, sc *syncScope) error {
+	gs := sc.gs
+	if err := sc.run.Progress(ctx, "Building %s at revision %s", gs.Spec.Path, sc.revision); err != nil {
+		return err
+	}
+	objs, err := Build(sc.dir, gs.Spec.Path)
 	if err == nil {
 		err = r.Allowed.Validate(objs, gs.Namespace)
 	}
 	if err != nil {
-		reason := ReasonBuildFailed
+		reason := streamv1.ReasonBuildFailed
 		var invalid *ValidationError
 		if errors.As(err, &invalid) {
-			reason = ReasonValidationFailed
+			reason = streamv1.ReasonValidationFailed
 		}
-		msg := fmt.Sprintf("revision %s: %s", revision, err)
-		log.Info("Sync refused", "revision", revision, "error", err.Error())
-		r.event(gs, corev1.EventTypeWarning, reason, "%s", msg)
-		conditions.MarkFalse(gs, streamv1.ConditionReady, reason, "%s", msg)
-		return next, nil
+		ctrl.LoggerFrom(ctx).Info("Sync refused", "revision", sc.revision, "error", err.Error())
+		r.events.Eventf(gs, corev1.EventTypeWarning, reason, "Sync", "revision %s: %s", sc.revision, err)
+		// Git changes reach us at the next interval or push.
+		return reconciler.Stall(reason, "revision %s: %s", sc.revision, err)
 	}
-
 	for _, o := range objs {
 		labels := o.GetLabels()
 		if labels == nil {
@@ -200,33 +241,107 @@ func (r *GitSyncReconciler) reconcile(ctx context.Context, gs *streamv1.GitSync)
 		labels[OwnerNameLabel], labels[OwnerNamespaceLabel] = gs.Name, gs.Namespace
 		o.SetLabels(labels)
 	}
-	changes, err := r.apply(ctx, r.needApply(gs, objs))
-	if err != nil {
-		msg := fmt.Sprintf("revision %s: %s", revision, err)
-		r.event(gs, corev1.EventTypeWarning, ReasonApplyFailed, "%s", msg)
-		conditions.MarkFalse(gs, streamv1.ConditionReady, ReasonApplyFailed, "%s", msg)
-		return ctrl.Result{}, err
-	}
-	applied := inventoryOf(objs)
-	r.Desired.set(client.ObjectKeyFromObject(gs), objs)
+	sc.objs = objs
+	return nil
+}
 
-	pruned, blocked, err := r.prune(ctx, gs, applied)
-	if err != nil {
-		conditions.MarkFalse(gs, streamv1.ConditionReady, ReasonApplyFailed, "prune: %s", err)
-		return ctrl.Result{}, err
+// reconcileApply server-side applies what changed since the last applied
+// revision and hands the desired objects to the drift controller. Sets
+// Ready=False with ApplyFailed.
+func (r *GitSyncReconciler) reconcileApply(ctx context.Context, sc *syncScope) error {
+	gs := sc.gs
+	todo := r.needApply(gs, sc.objs)
+	if err := sc.run.Progress(ctx, "Applying %d of %d objects of revision %s", len(todo), len(sc.objs), sc.revision); err != nil {
+		return err
 	}
-	newRevision := revision != gs.Status.LastAppliedRevision
-	gs.Status.Inventory = append(applied, blocked...)
+	changes, err := r.apply(ctx, todo)
+	if err != nil {
+		r.events.Eventf(gs, corev1.EventTypeWarning, streamv1.ReasonApplyFailed, "Sync", "revision %s: %s", sc.revision, err)
+		return reconciler.Fail(streamv1.ReasonApplyFailed, fmt.Errorf("revision %s: %w", sc.revision, err))
+	}
+	sc.changes = changes
+	r.Desired.set(client.ObjectKeyFromObject(gs), sc.objs)
+	return nil
+}
+
+// reconcilePrune deletes the objects of the previous inventory that left
+// Git (with spec.prune), except those live sessions still use, and records
+// the new inventory. Sets PruneBlocked while something is kept for its
+// users, and Ready=False with PruneFailed.
+func (r *GitSyncReconciler) reconcilePrune(ctx context.Context, sc *syncScope) error {
+	gs := sc.gs
+	applied := inventoryOf(sc.objs)
+	var stale []streamv1.InventoryEntry
+	if gs.Spec.Prune {
+		keep := map[string]bool{}
+		for _, e := range applied {
+			keep[e.ID] = true
+		}
+		for _, e := range gs.Status.Inventory {
+			if !keep[e.ID] {
+				stale = append(stale, e)
+			}
+		}
+	}
+	if len(stale) > 0 {
+		if err := sc.run.Progress(ctx, "Pruning %d object(s) that left Git", len(stale)); err != nil {
+			return err
+		}
+	}
+	res, err := r.pruneEntries(ctx, gs.Namespace, stale)
+	r.reportPrune(gs, res, "Pruned what left Git")
+	if err != nil {
+		return reconciler.Fail(streamv1.ReasonPruneFailed, fmt.Errorf("prune: %w", err))
+	}
+	sc.pruned = res.deleted
+	gs.Status.Inventory = append(applied, res.blocked...)
 	sortInventory(gs.Status.Inventory)
-	gs.Status.LastAppliedRevision = revision
+	return nil
+}
 
-	summary := summarise(changes, pruned)
-	log.Info("Applied revision", "revision", revision, "changes", summary)
-	if newRevision || summary != "" {
-		r.event(gs, corev1.EventTypeNormal, ReasonApplied, "Applied revision %s: %s", revision, orNothing(summary))
+// reconcileDelete applies the deletionPolicy, then lets the GitSync go:
+// Orphan (the default) leaves what it applied; Delete deletes it except what
+// live sessions use, which is left in place (it is not waited for: a
+// session may run for hours). A suspended GitSync deletes nothing.
+func (r *GitSyncReconciler) reconcileDelete(ctx context.Context, gs *streamv1.GitSync) error {
+	log := ctrl.LoggerFrom(ctx)
+	// The drift controller must not revert what is being deleted.
+	r.Desired.forget(client.ObjectKeyFromObject(gs))
+	if gs.Spec.DeletionPolicy == streamv1.DeletionDelete && !gs.Spec.Suspend {
+		log.Info("Deleting what the GitSync applied", "objects", len(gs.Status.Inventory))
+		res, err := r.pruneEntries(ctx, gs.Namespace, gs.Status.Inventory)
+		if len(res.deleted) > 0 {
+			r.events.Eventf(gs, corev1.EventTypeNormal, streamv1.ReasonPruned, "Delete", "Deleted with the GitSync: %s", strings.Join(res.deleted, ", "))
+		}
+		if len(res.reasons) > 0 {
+			r.events.Eventf(gs, corev1.EventTypeWarning, streamv1.ReasonInUse, "Delete", "Left in place while in use: %s", strings.Join(res.reasons, "; "))
+		}
+		if err != nil {
+			return reconciler.Fail(streamv1.ReasonPruneFailed, fmt.Errorf("delete applied objects: %w", err))
+		}
+	} else {
+		log.Info("Leaving what the GitSync applied", "objects", len(gs.Status.Inventory), "deletionPolicy", gs.Spec.DeletionPolicy, "suspended", gs.Spec.Suspend)
+		r.events.Eventf(gs, corev1.EventTypeNormal, streamv1.ReasonOrphaned, "Delete", "Left %d applied object(s) in place (deletionPolicy %s, suspended %t)",
+			len(gs.Status.Inventory), orphanPolicy(gs), gs.Spec.Suspend)
 	}
-	conditions.MarkTrue(gs, streamv1.ConditionReady, ReasonApplied, "Applied revision %s (%d objects)", revision, len(gs.Status.Inventory))
-	return next, nil
+	r.Metrics.forget(gs)
+	controllerutil.RemoveFinalizer(gs, Finalizer)
+	return nil
+}
+
+func orphanPolicy(gs *streamv1.GitSync) streamv1.DeletionPolicy {
+	if gs.Spec.DeletionPolicy == "" {
+		return streamv1.DeletionOrphan
+	}
+	return gs.Spec.DeletionPolicy
+}
+
+// deletionStarted lets the update that sets deletionTimestamp through (it
+// changes neither the generation nor the annotations).
+type deletionStarted struct{ predicate.Funcs }
+
+func (deletionStarted) Update(e event.UpdateEvent) bool {
+	return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
 }
 
 // source builds the Git source with the credentials of spec.secretRef.
@@ -276,26 +391,6 @@ func (r *GitSyncReconciler) apply(ctx context.Context, objs []*unstructured.Unst
 	return rm.ApplyAllStaged(ctx, objs, ssa.DefaultApplyOptions())
 }
 
-// prune deletes the objects of the previous inventory that left Git, except
-// those still in use; it returns what it deleted and what it kept.
-func (r *GitSyncReconciler) prune(ctx context.Context, gs *streamv1.GitSync, applied []streamv1.InventoryEntry) ([]string, []streamv1.InventoryEntry, error) {
-	if !gs.Spec.Prune {
-		conditions.Delete(gs, streamv1.ConditionPruneBlocked)
-		return nil, nil, nil
-	}
-	keep := map[string]bool{}
-	for _, e := range applied {
-		keep[e.ID] = true
-	}
-	var stale []streamv1.InventoryEntry
-	for _, e := range gs.Status.Inventory {
-		if !keep[e.ID] {
-			stale = append(stale, e)
-		}
-	}
-	return r.pruneEntries(ctx, gs, stale)
-}
-
 // retryBlockedPrunes deletes inventory entries no longer in Git whose users
 // have gone. Entries still in Git are those of the last applied revision;
 // blocked ones are named in the PruneBlocked condition.
@@ -315,11 +410,12 @@ func (r *GitSyncReconciler) retryBlockedPrunes(ctx context.Context, gs *streamv1
 			rest = append(rest, e)
 		}
 	}
-	_, still, err := r.pruneEntries(ctx, gs, stale)
+	res, err := r.pruneEntries(ctx, gs.Namespace, stale)
+	r.reportPrune(gs, res, "Pruned what left Git")
 	if err != nil {
 		return err
 	}
-	gs.Status.Inventory = append(rest, still...)
+	gs.Status.Inventory = append(rest, res.blocked...)
 	sortInventory(gs.Status.Inventory)
 	return nil
 }
@@ -328,26 +424,32 @@ func (r *GitSyncReconciler) retryBlockedPrunes(ctx context.Context, gs *streamv1
 // they are in use, so a later sync can prune them without a fetch.
 const blockedAnnotation = "stream.space/prune-blocked"
 
-func (r *GitSyncReconciler) pruneEntries(ctx context.Context, gs *streamv1.GitSync, stale []streamv1.InventoryEntry) ([]string, []streamv1.InventoryEntry, error) {
-	users, err := r.usersOf(ctx, gs.Namespace)
-	if err != nil {
-		return nil, nil, err
+// pruneResult is what a prune deleted and what it kept for its users.
+type pruneResult struct {
+	deleted []string                  // Kind/name
+	blocked []streamv1.InventoryEntry // kept: in use
+	reasons []string                  // who uses each kept entry
+}
+
+// pruneEntries deletes the inventory entries, except those live sessions
+// (or installed plugins) use. On an error it returns what it did so far.
+func (r *GitSyncReconciler) pruneEntries(ctx context.Context, namespace string, entries []streamv1.InventoryEntry) (pruneResult, error) {
+	var res pruneResult
+	if len(entries) == 0 {
+		return res, nil
 	}
-	var (
-		deleted []string
-		blocked []streamv1.InventoryEntry
-		reasons []string
-		ids     []string
-	)
-	for _, e := range stale {
+	users, err := r.usersOf(ctx, namespace)
+	if err != nil {
+		return res, err
+	}
+	for _, e := range entries {
 		meta, err := object.ParseObjMetadata(e.ID)
 		if err != nil {
 			continue // not ours to interpret: drop it from the inventory
 		}
 		if holders := users.holding(meta); len(holders) > 0 {
-			blocked = append(blocked, e)
-			ids = append(ids, e.ID)
-			reasons = append(reasons, fmt.Sprintf("%s/%s is used by %s", meta.GroupKind.Kind, meta.Name, strings.Join(holders, ", ")))
+			res.blocked = append(res.blocked, e)
+			res.reasons = append(res.reasons, fmt.Sprintf("%s/%s is used by %s", meta.GroupKind.Kind, meta.Name, strings.Join(holders, ", ")))
 			continue
 		}
 		obj := &unstructured.Unstructured{}
@@ -355,28 +457,37 @@ func (r *GitSyncReconciler) pruneEntries(ctx context.Context, gs *streamv1.GitSy
 		obj.SetNamespace(meta.Namespace)
 		obj.SetName(meta.Name)
 		if err := r.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
-			return deleted, blocked, fmt.Errorf("delete %s/%s: %w", meta.GroupKind.Kind, meta.Name, err)
+			return res, fmt.Errorf("delete %s/%s: %w", meta.GroupKind.Kind, meta.Name, err)
 		}
-		deleted = append(deleted, meta.GroupKind.Kind+"/"+meta.Name)
+		res.deleted = append(res.deleted, meta.GroupKind.Kind+"/"+meta.Name)
 	}
+	return res, nil
+}
+
+// reportPrune records a prune of what left Git in the status (PruneBlocked
+// and the blocked annotation) and in events.
+func (r *GitSyncReconciler) reportPrune(gs *streamv1.GitSync, res pruneResult, what string) {
 	if gs.Annotations == nil {
 		gs.Annotations = map[string]string{}
 	}
-	if len(blocked) > 0 {
-		gs.Annotations[blockedAnnotation] = strings.Join(ids, ",")
-		msg := "Not pruned while in use: " + strings.Join(reasons, "; ")
-		if !conditions.IsTrue(gs, streamv1.ConditionPruneBlocked) || conditions.GetMessage(gs, streamv1.ConditionPruneBlocked) != msg {
-			r.event(gs, corev1.EventTypeWarning, streamv1.ConditionPruneBlocked, "%s", msg)
+	if len(res.blocked) > 0 {
+		ids := make([]string, 0, len(res.blocked))
+		for _, e := range res.blocked {
+			ids = append(ids, e.ID)
 		}
-		conditions.MarkTrue(gs, streamv1.ConditionPruneBlocked, ReasonInUse, "%s", msg)
+		gs.Annotations[blockedAnnotation] = strings.Join(ids, ",")
+		msg := "Not pruned while in use: " + strings.Join(res.reasons, "; ")
+		if !conditions.IsTrue(gs, streamv1.ConditionPruneBlocked) || conditions.GetMessage(gs, streamv1.ConditionPruneBlocked) != msg {
+			r.events.Eventf(gs, corev1.EventTypeWarning, streamv1.ReasonInUse, "Sync", "%s", msg)
+		}
+		conditions.MarkTrue(gs, streamv1.ConditionPruneBlocked, streamv1.ReasonInUse, "%s", msg)
 	} else {
 		delete(gs.Annotations, blockedAnnotation)
 		conditions.Delete(gs, streamv1.ConditionPruneBlocked)
 	}
-	if len(deleted) > 0 {
-		r.event(gs, corev1.EventTypeNormal, "Pruned", "Pruned what left Git: %s", strings.Join(deleted, ", "))
+	if len(res.deleted) > 0 {
+		r.events.Eventf(gs, corev1.EventTypeNormal, streamv1.ReasonPruned, "Sync", "%s: %s", what, strings.Join(res.deleted, ", "))
 	}
-	return deleted, blocked, nil
 }
 
 // liveUse says which live sessions (and installed plugins) hold a Template,
@@ -393,11 +504,11 @@ func (u liveUse) holding(m object.ObjMetadata) []string {
 	}
 	var h []string
 	switch m.GroupKind.Kind {
-	case "Template":
+	case kindTemplate:
 		h = u.byTemplate[m.Name]
-	case "Quota":
+	case kindQuota:
 		h = u.byQuota[m.Name]
-	case "PluginRepository":
+	case kindPluginRepository:
 		h = u.byRepo[m.Name]
 	}
 	sort.Strings(h)
@@ -491,21 +602,4 @@ func jitter(d time.Duration) time.Duration {
 		d = 5 * time.Minute
 	}
 	return d + time.Duration((rand.Float64()*0.2-0.1)*float64(d))
-}
-
-func (r *GitSyncReconciler) event(gs *streamv1.GitSync, eventType, reason, note string, args ...any) {
-	eventf(r.Recorder, gs, eventType, reason, "Sync", note, args...)
-}
-
-// eventf records an event, cut to the API's limit of 1024 bytes (a sync
-// that changes many objects lists them all).
-func eventf(rec recorder.EventRecorder, gs *streamv1.GitSync, eventType, reason, action, note string, args ...any) {
-	if rec == nil {
-		return
-	}
-	msg := fmt.Sprintf(note, args...)
-	if len(msg) > 1000 {
-		msg = msg[:1000] + " …"
-	}
-	rec.Eventf(gs, nil, eventType, reason, action, "%s", msg)
 }

@@ -1,8 +1,6 @@
 package gitsync
 
 import (
-	"time"
-
 	"github.com/fluxcd/pkg/runtime/conditions"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -11,7 +9,6 @@ import (
 
 // Metrics of the Git sync, per GitSync: what operators alert on in Grafana.
 type Metrics struct {
-	Duration    *prometheus.HistogramVec
 	LastSuccess *prometheus.GaugeVec
 	Revision    *prometheus.GaugeVec
 	Inventory   *prometheus.GaugeVec
@@ -27,10 +24,6 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	labels := []string{"namespace", "name"}
 	m := &Metrics{
-		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "streamspace_gitsync_reconcile_duration_seconds", Help: "Duration of GitSync reconciles.",
-			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
-		}, labels),
 		LastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "streamspace_gitsync_last_success_timestamp_seconds", Help: "When the GitSync last applied its revision successfully.",
 		}, labels),
@@ -56,7 +49,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "streamspace_drift_corrected_total", Help: "Drifted objects reverted to Git (driftMode correct).",
 		}, append(labels, "kind", "object")),
 	}
-	for _, c := range []prometheus.Collector{m.Duration, m.LastSuccess, m.Revision, m.Inventory, m.Fetches, m.FetchErrors, m.Drifted, m.DriftDetected, m.DriftCorrected} {
+	for _, c := range []prometheus.Collector{m.LastSuccess, m.Revision, m.Inventory, m.Fetches, m.FetchErrors, m.Drifted, m.DriftDetected, m.DriftCorrected} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -64,12 +57,26 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-func (m *Metrics) record(gs *streamv1.GitSync, d time.Duration) {
-	m.Duration.WithLabelValues(gs.Namespace, gs.Name).Observe(d.Seconds())
+// record updates the per-GitSync gauges after a reconcile (the duration is
+// the shared streamspace_reconcile_duration_seconds).
+func (m *Metrics) record(gs *streamv1.GitSync) {
+	if !gs.DeletionTimestamp.IsZero() {
+		return // forgotten: a deleted GitSync leaves no series behind
+	}
 	m.Inventory.WithLabelValues(gs.Namespace, gs.Name).Set(float64(len(gs.Status.Inventory)))
 	if conditions.IsReady(gs) {
 		m.LastSuccess.WithLabelValues(gs.Namespace, gs.Name).SetToCurrentTime()
 		m.Revision.DeletePartialMatch(prometheus.Labels{"namespace": gs.Namespace, "name": gs.Name})
 		m.Revision.WithLabelValues(gs.Namespace, gs.Name, gs.Status.LastAppliedRevision).Set(1)
+	}
+}
+
+// forget deletes the series of a deleted GitSync.
+func (m *Metrics) forget(gs *streamv1.GitSync) {
+	of := prometheus.Labels{"namespace": gs.Namespace, "name": gs.Name}
+	for _, v := range []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}{m.LastSuccess, m.Revision, m.Inventory, m.Fetches, m.FetchErrors, m.Drifted, m.DriftDetected, m.DriftCorrected} {
+		v.DeletePartialMatch(of)
 	}
 }

@@ -29,7 +29,9 @@ import (
 
 	"github.com/streamspace/streamspace/agent/gitsync"
 	"github.com/streamspace/streamspace/agent/quota"
+	"github.com/streamspace/streamspace/agent/reconciler"
 	"github.com/streamspace/streamspace/agent/sessions"
+	"github.com/streamspace/streamspace/agent/templates"
 	"github.com/streamspace/streamspace/agent/users"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
@@ -88,7 +90,7 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 		Metrics:                metricsserver.Options{BindAddress: cfg.MetricsAddr},
 		HealthProbeBindAddress: cfg.ProbeAddr,
 		LeaderElection:         cfg.LeaderElection,
-		LeaderElectionID:       "streamspace-agent.stream.space",
+		LeaderElectionID:       reconciler.AgentName + ".stream.space",
 		Cache: cache.Options{
 			ByObject: map[client.Object]cache.ByObject{
 				&appsv1.Deployment{}:    {Label: ours},
@@ -117,6 +119,11 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 	if reg == nil {
 		reg = ctrlmetrics.Registry
 	}
+	reconciles, err := reconciler.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	events := mgr.GetEventRecorder(reconciler.AgentName)
 	metrics, err := sessions.NewMetrics(reg, mgr.GetCache())
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
@@ -125,13 +132,21 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 	if workers == 0 {
 		workers = 4
 	}
+	// First: it registers the session indexes the status controllers use.
 	if err := (&sessions.SessionReconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("streamspace-agent"),
-		Options:  cfg.Sessions,
-		Metrics:  metrics,
+		Client:     mgr.GetClient(),
+		Recorder:   events,
+		Options:    cfg.Sessions,
+		Metrics:    metrics,
+		Reconciles: reconciles,
 	}).SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
 		return nil, fmt.Errorf("set up session controller: %w", err)
+	}
+	if err := (&templates.StatusReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up template status controller: %w", err)
+	}
+	if err := (&quota.StatusReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up quota status controller: %w", err)
 	}
 	syncMetrics, err := gitsync.NewMetrics(reg)
 	if err != nil {
@@ -139,17 +154,18 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 	}
 	desired := gitsync.NewDesiredStore()
 	if err := (&gitsync.GitSyncReconciler{
-		Allowed:  gitsync.ParseAllowed(cfg.SyncAllowedKinds),
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("streamspace-agent"),
-		Metrics:  syncMetrics,
-		Desired:  desired,
+		Allowed:    gitsync.ParseAllowed(cfg.SyncAllowedKinds),
+		Client:     mgr.GetClient(),
+		Recorder:   events,
+		Metrics:    syncMetrics,
+		Reconciles: reconciles,
+		Desired:    desired,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up git sync controller: %w", err)
 	}
 	if err := (&gitsync.DriftReconciler{
 		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("streamspace-agent"),
+		Recorder: events,
 		Metrics:  syncMetrics,
 		Desired:  desired,
 	}).SetupWithManager(mgr); err != nil {
@@ -166,7 +182,7 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 			return nil, err
 		}
 	}
-	if err := (&users.UserReconciler{Client: mgr.GetClient(), Home: cfg.Sessions.Home}).
+	if err := (&users.UserReconciler{Client: mgr.GetClient(), Home: cfg.Sessions.Home, Reconciles: reconciles}).
 		SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}); err != nil {
 		return nil, fmt.Errorf("set up user controller: %w", err)
 	}

@@ -49,7 +49,7 @@ func Resolve(ctx context.Context, r client.Reader, namespace, user string) (Reso
 		if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: u.Spec.Quota}, q); err != nil {
 			return Resolved{}, u, fmt.Errorf("get quota %s named by user %s: %w", u.Spec.Quota, user, err)
 		}
-		return Resolved{Name: q.Name, Reason: "user-override", Limits: q.Spec.Limits}, u, nil
+		return overridden(q), u, nil
 	}
 
 	var quotas streamv1.QuotaList
@@ -57,6 +57,25 @@ func Resolve(ctx context.Context, r client.Reader, namespace, user string) (Reso
 		return Resolved{}, u, fmt.Errorf("list quotas: %w", err)
 	}
 	return Pick(quotas.Items, user, groupsOf(u)), u, nil
+}
+
+// ResolveIn is Resolve over quotas already listed, for a user with the
+// given User object (nil when there is none). It reports false when the
+// User names a Quota that is not in the list.
+func ResolveIn(quotas []streamv1.Quota, user string, u *streamv1.User) (Resolved, bool) {
+	if u != nil && u.Spec.Quota != "" {
+		for i := range quotas {
+			if quotas[i].Name == u.Spec.Quota {
+				return overridden(&quotas[i]), true
+			}
+		}
+		return Resolved{}, false
+	}
+	return Pick(quotas, user, groupsOf(u)), true
+}
+
+func overridden(q *streamv1.Quota) Resolved {
+	return Resolved{Name: q.Name, Reason: "user-override", Limits: q.Spec.Limits}
 }
 
 // Pick chooses among quotas for a user with the given groups; see Resolve.
@@ -114,7 +133,7 @@ func UsageOf(ctx context.Context, r client.Reader, namespace, user string, skip 
 	templates := map[string]*streamv1.Template{}
 	for i := range sessions.Items {
 		s := &sessions.Items[i]
-		if s.DesiredState() == streamv1.StateTerminated || !s.DeletionTimestamp.IsZero() || (skip != nil && skip(s)) {
+		if !counts(s) || (skip != nil && skip(s)) {
 			continue
 		}
 		u.Sessions++

@@ -39,7 +39,7 @@ func (r *SessionReconciler) reconcileDeadlines(ctx context.Context, sc *scope) c
 			return ctrl.Result{}
 		case !sc.now.Before(warnAt):
 			if !conditions.IsTrue(s, streamv1.ConditionExpiringSoon) {
-				r.event(s, corev1.EventTypeWarning, streamv1.ReasonMaxDuration, "Warn", "Session ends at %s (maxSessionDuration %s)", expires.UTC().Format(time.RFC3339), maxDur)
+				r.events.Eventf(s, corev1.EventTypeWarning, streamv1.ReasonMaxDuration, "Warn", "Session ends at %s (maxSessionDuration %s)", expires.UTC().Format(time.RFC3339), maxDur)
 			}
 			conditions.MarkTrue(s, streamv1.ConditionExpiringSoon, streamv1.ReasonMaxDuration,
 				"Session ends at %s (maxSessionDuration %s); save your work", expires.UTC().Format(time.RFC3339), maxDur)

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamspace/streamspace/agent/sessions"
+	"github.com/streamspace/streamspace/agent/users"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
 
@@ -146,4 +147,23 @@ func setState(t *testing.T, ns, name string, state streamv1.SessionState) error 
 	s := session(ns, name, "", "")
 	patch := []byte(fmt.Sprintf(`{"spec":{"state":%q}}`, state))
 	return env.Client.Patch(context.Background(), s, client.RawPatch("application/merge-patch+json", patch))
+}
+
+// createWaitingPod creates a session's pod whose container the kubelet
+// cannot start, with the kubelet's reason and message.
+func createWaitingPod(t *testing.T, s *streamv1.Session, image, reason, message string) {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: sessions.ChildName(s) + "-x", Labels: map[string]string{
+			sessions.LabelSession: s.Name, users.LabelManagedBy: users.ManagedBy,
+		}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "workspace", Image: image}}},
+	}
+	mustCreate(t, pod)
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "workspace", State: corev1.ContainerState{
+		Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: message},
+	}}}
+	if err := env.Client.Status().Update(context.Background(), pod); err != nil {
+		t.Fatalf("update pod status: %v", err)
+	}
 }

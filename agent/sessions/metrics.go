@@ -21,7 +21,6 @@ type Metrics struct {
 	Terminations        *prometheus.CounterVec
 	HibernationDuration prometheus.Histogram
 	StartLatency        *prometheus.HistogramVec
-	ReconcileErrors     prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them, with a collector that
@@ -54,12 +53,8 @@ func NewMetrics(reg prometheus.Registerer, reader client.Reader) (*Metrics, erro
 			Help:    "Time from a launch or wake request to each start phase (scheduled, image_ready, stream_ready).",
 			Buckets: []float64{0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 45, 60, 120, 300},
 		}, []string{"phase", "kind"}),
-		ReconcileErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "streamspace_session_reconcile_errors_total",
-			Help: "Session reconciles that ended in an error.",
-		}),
 	}
-	for _, c := range []prometheus.Collector{m.Starts, m.Hibernations, m.Wakes, m.Terminations, m.HibernationDuration, m.StartLatency, m.ReconcileErrors, &sessionCollector{reader: reader}} {
+	for _, c := range []prometheus.Collector{m.Starts, m.Hibernations, m.Wakes, m.Terminations, m.HibernationDuration, m.StartLatency, &sessionCollector{reader: reader}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -69,12 +64,6 @@ func NewMetrics(reg prometheus.Registerer, reader client.Reader) (*Metrics, erro
 
 func (m *Metrics) observeStart(ls *streamv1.StartTimes, phase string, at interface{ Sub(time.Time) time.Duration }) {
 	m.StartLatency.WithLabelValues(phase, ls.Kind).Observe(at.Sub(ls.RequestedAt.Time).Seconds())
-}
-
-func (m *Metrics) observeReconcile(_ time.Duration, err error) {
-	if err != nil {
-		m.ReconcileErrors.Inc()
-	}
 }
 
 var (

@@ -11,13 +11,11 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
-	"github.com/fluxcd/pkg/runtime/patch"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"github.com/streamspace/streamspace/agent/quota"
+	"github.com/streamspace/streamspace/agent/reconciler"
 	"github.com/streamspace/streamspace/agent/users"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
@@ -36,9 +35,6 @@ import (
 // Finalizer lets the controller remove a session's children before the
 // Session goes. It never touches the home volume.
 const Finalizer = "stream.space/session-cleanup"
-
-// FieldManager is the agent's field manager for everything it writes.
-const FieldManager = "streamspace-agent"
 
 // StartedAtAnnotation on a session's Deployment records when the controller
 // last scaled it up (a launch or a wake).
@@ -60,14 +56,23 @@ const TemplateField = "spec.template"
 
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
+// homeRecheck bounds a wait for the home volume: the PVC watch normally
+// brings the session back sooner.
+const homeRecheck = 5 * time.Second
+
 // SessionReconciler reconciles Sessions.
 type SessionReconciler struct {
 	client.Client
 	Recorder recorder.EventRecorder
 	Options  Options
 	Metrics  *Metrics
+	// Reconciles records the reconcile duration; nil records nothing.
+	Reconciles *reconciler.Metrics
 	// Now is the clock; tests leave it nil.
 	Now func() time.Time
+
+	shell  *reconciler.Shell
+	events reconciler.Events
 }
 
 // scope is what the steps of one reconcile share.
@@ -91,6 +96,9 @@ func (r *SessionReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 	if r.Now == nil {
 		r.Now = time.Now
 	}
+	r.events = reconciler.Events{Recorder: r.Recorder}
+	r.shell = reconciler.NewShell("Session", r.Client, r.events, r.Reconciles,
+		streamv1.ConditionTemplateResolved, streamv1.ConditionHomeReady, streamv1.ConditionExpiringSoon)
 	if err := IndexSessionFields(ctx, mgr); err != nil {
 		return err
 	}
@@ -100,7 +108,10 @@ func (r *SessionReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manag
 		Owns(&corev1.Service{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(sessionOfPod),
 			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetLabels()[LabelSession] != "" }))).
-		Watches(&streamv1.Template{}, handler.EnqueueRequestsFromMapFunc(r.sessionsOfTemplate)).
+		// Not on status writes: the template status controller counts
+		// sessions there, which would wake every session of the template.
+		Watches(&streamv1.Template{}, handler.EnqueueRequestsFromMapFunc(r.sessionsOfTemplate),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.sessionsWaitingForHome)).
 		WithOptions(opts)
 	if r.Options.Ingress.Enabled() {
@@ -125,28 +136,19 @@ func IndexSessionFields(ctx context.Context, mgr ctrl.Manager) error {
 }
 
 // Reconcile moves one Session towards its desired state. The shape: get,
-// patch helper, deferred status summary and patch, delete path, then the
+// the shared shell (deferred summary and patch), delete path, then the
 // ordered steps of the normal path.
 func (r *SessionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	start := time.Now()
 	s := &streamv1.Session{}
 	if err := r.Get(ctx, req.NamespacedName, s); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	patcher := patch.NewSerialPatcher(s, r.Client)
+	run := r.shell.Begin(s)
 	defer func() {
-		summarize(s, retErr)
-		opts := []patch.Option{
-			patch.WithOwnedConditions{Conditions: ownedConditions},
-			patch.WithFieldOwner(FieldManager),
+		if s.Status.Phase == "" {
+			s.Status.Phase = streamv1.PhasePending
 		}
-		if retErr == nil && !conditions.IsStalled(s) && !conditions.IsReconciling(s) {
-			opts = append(opts, patch.WithStatusObservedGeneration{})
-		}
-		if err := patcher.Patch(ctx, s, opts...); err != nil && s.DeletionTimestamp.IsZero() {
-			retErr = kerrors.NewAggregate([]error{retErr, client.IgnoreNotFound(err)})
-		}
-		r.Metrics.observeReconcile(time.Since(start), retErr)
+		result, retErr = run.Finish(ctx, result, retErr)
 	}()
 
 	if !s.DeletionTimestamp.IsZero() {
@@ -156,11 +158,6 @@ func (r *SessionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 
 	sc := &scope{session: s, now: r.Now()}
 	return r.reconcile(ctx, sc)
-}
-
-var ownedConditions = []string{
-	streamv1.ConditionReady, streamv1.ConditionReconciling, streamv1.ConditionStalled,
-	streamv1.ConditionTemplateResolved, streamv1.ConditionHomeReady, streamv1.ConditionExpiringSoon,
 }
 
 func (r *SessionReconciler) reconcile(ctx context.Context, sc *scope) (ctrl.Result, error) {
@@ -218,11 +215,11 @@ func (r *SessionReconciler) resolve(ctx context.Context, sc *scope) error {
 
 // reconcileRunning starts the session when it has no running Deployment and
 // otherwise reports its state from the Deployment and its pod. Sets
-// HomeReady, and Ready/Stalled/Reconciling through the phase.
+// HomeReady; a start that cannot proceed stalls or waits.
 func (r *SessionReconciler) reconcileRunning(ctx context.Context, sc *scope) (ctrl.Result, error) {
 	if sc.starting() {
-		if res, started, err := r.start(ctx, sc); err != nil || !started {
-			return res, err
+		if err := r.start(ctx, sc); err != nil {
+			return ctrl.Result{}, err
 		}
 	} else if err := r.reconcileHome(ctx, sc); err != nil {
 		return ctrl.Result{}, err
@@ -235,16 +232,15 @@ func (r *SessionReconciler) reconcileRunning(ctx context.Context, sc *scope) (ct
 
 // start launches or wakes the session: it re-checks the quota (defence in
 // depth behind the admission webhook), ensures the home volume and builds
-// the Deployment from the Template as it is now.
-func (r *SessionReconciler) start(ctx context.Context, sc *scope) (_ ctrl.Result, started bool, _ error) {
+// the Deployment from the Template as it is now. A missing Template or an
+// exceeded quota stalls the session; a home volume not ready yet is a wait.
+func (r *SessionReconciler) start(ctx context.Context, sc *scope) error {
 	s := sc.session
 	if sc.template == nil {
 		s.Status.Phase = streamv1.PhaseFailed
 		msg := conditions.GetMessage(s, streamv1.ConditionTemplateResolved)
-		conditions.MarkStalled(s, streamv1.ReasonTemplateNotFound, "%s", msg)
-		conditions.MarkFalse(s, streamv1.ConditionReady, streamv1.ReasonTemplateNotFound, "%s", msg)
-		r.event(s, corev1.EventTypeWarning, streamv1.ReasonTemplateNotFound, "Start", "%s", msg)
-		return ctrl.Result{}, false, nil // the Template watch brings us back
+		r.events.Eventf(s, corev1.EventTypeWarning, streamv1.ReasonTemplateNotFound, "Start", "%s", msg)
+		return reconciler.Stall(streamv1.ReasonTemplateNotFound, "%s", msg) // the Template watch brings us back
 	}
 
 	isWake := sc.deploy != nil || s.Status.HibernatedAt != nil
@@ -253,21 +249,23 @@ func (r *SessionReconciler) start(ctx context.Context, sc *scope) (_ ctrl.Result
 	switch {
 	case errors.As(err, &exceeded), errors.Is(err, quota.ErrUserDisabled):
 		s.Status.Phase = streamv1.PhaseFailed
-		conditions.MarkStalled(s, streamv1.ReasonQuotaExceeded, "%s", err.Error())
-		conditions.MarkFalse(s, streamv1.ConditionReady, streamv1.ReasonQuotaExceeded, "%s", err.Error())
-		r.event(s, corev1.EventTypeWarning, streamv1.ReasonQuotaExceeded, "Start", "%s", err.Error())
-		// Retry later: another session may be hibernated meanwhile.
-		return ctrl.Result{RequeueAfter: time.Minute}, false, nil
+		r.events.Eventf(s, corev1.EventTypeWarning, streamv1.ReasonQuotaExceeded, "Start", "%s", err.Error())
+		stall := reconciler.Stall(streamv1.ReasonQuotaExceeded, "%s", err.Error())
+		// Look again later: another session may be hibernated meanwhile,
+		// and other sessions are not watched.
+		stall.Recheck = time.Minute
+		return stall
 	case err != nil:
-		return ctrl.Result{}, false, err
+		return err
 	}
 
 	if err := r.reconcileHome(ctx, sc); err != nil {
-		return ctrl.Result{}, false, err
+		return err
 	}
 	if !conditions.IsTrue(s, streamv1.ConditionHomeReady) {
 		s.Status.Phase = streamv1.PhasePending
-		return ctrl.Result{}, false, nil // the PVC watch brings us back
+		// The PVC watch brings us back as soon as the volume is seen.
+		return reconciler.Wait(homeRecheck, conditions.GetReason(s, streamv1.ConditionHomeReady), "%s", conditions.GetMessage(s, streamv1.ConditionHomeReady))
 	}
 
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ChildName(s), Namespace: s.Namespace}}
@@ -281,13 +279,13 @@ func (r *SessionReconciler) start(ctx context.Context, sc *scope) (_ ctrl.Result
 		d.Spec = spec
 		return controllerutil.SetControllerReference(s, d, r.Scheme())
 	}); err != nil {
-		return ctrl.Result{}, false, fmt.Errorf("start deployment %s: %w", d.Name, err)
+		return fmt.Errorf("start deployment %s: %w", d.Name, err)
 	}
 	sc.deploy = d
 
-	kind := "Launch"
+	kind := streamv1.StartLaunch
 	if isWake {
-		kind = "Wake"
+		kind = streamv1.StartWake
 		if s.Status.HibernatedAt != nil {
 			r.Metrics.HibernationDuration.Observe(sc.now.Sub(s.Status.HibernatedAt.Time).Seconds())
 		}
@@ -302,12 +300,14 @@ func (r *SessionReconciler) start(ctx context.Context, sc *scope) (_ ctrl.Result
 	s.Status.Phase = streamv1.PhasePending
 	delete(s.Annotations, streamv1.StateReasonAnnotation)
 	ctrl.LoggerFrom(ctx).Info("Starting session", "kind", kind, "template", sc.template.Name, "image", sc.template.Spec.BaseImage)
-	r.event(s, corev1.EventTypeNormal, kind, "Start", "%s of %s (%s) started", kind, sc.template.Name, sc.template.Spec.BaseImage)
-	return ctrl.Result{}, true, nil
+	r.events.Eventf(s, corev1.EventTypeNormal, kind, "Start", "%s of %s (%s) started", kind, sc.template.Name, sc.template.Spec.BaseImage)
+	return nil
 }
 
 // reconcileHome ensures the user's home volume when the session mounts one.
-// Sets HomeReady.
+// Sets HomeReady: False without an error while the volume is being deleted,
+// or was just created and is not visible yet (a burst of launches for one
+// user races to create it).
 func (r *SessionReconciler) reconcileHome(ctx context.Context, sc *scope) error {
 	s := sc.session
 	if !s.WantsHome() || (sc.template != nil && sc.template.HomeMountPath() == "") {
@@ -323,12 +323,16 @@ func (r *SessionReconciler) reconcileHome(ctx context.Context, sc *scope) error 
 	}
 	pvc, err := users.EnsureHome(ctx, r.Client, users.DesiredHome(r.Options.Home, s.Namespace, s.Spec.User, u, sc.quota.Limits.HomeStorage))
 	var refused *users.GrowRefusedError
-	if err != nil && !errors.As(err, &refused) { // a volume that cannot grow still serves the session
-		conditions.MarkFalse(s, streamv1.ConditionHomeReady, "HomeFailed", "%s", err.Error())
-		return err
+	switch {
+	case errors.Is(err, users.ErrHomeNotVisible):
+		conditions.MarkFalse(s, streamv1.ConditionHomeReady, streamv1.ReasonWaitingForHome, "%s", err.Error())
+		return nil
+	case err != nil && !errors.As(err, &refused): // a volume that cannot grow still serves the session
+		conditions.MarkFalse(s, streamv1.ConditionHomeReady, streamv1.ReasonHomeFailed, "%s", err.Error())
+		return reconciler.Fail(streamv1.ReasonHomeFailed, err)
 	}
 	if !pvc.DeletionTimestamp.IsZero() {
-		conditions.MarkFalse(s, streamv1.ConditionHomeReady, "HomeBeingDeleted", "Home volume %s is being deleted by an admin", pvc.Name)
+		conditions.MarkFalse(s, streamv1.ConditionHomeReady, streamv1.ReasonHomeBeingDeleted, "Home volume %s is being deleted by an admin", pvc.Name)
 		return nil
 	}
 	conditions.MarkTrue(s, streamv1.ConditionHomeReady, streamv1.ReasonHomeProvisioned, "Home volume %s (%s)", pvc.Name, pvc.Status.Phase)
@@ -381,11 +385,11 @@ func (r *SessionReconciler) reconcileHibernated(ctx context.Context, sc *scope) 
 		ctrl.LoggerFrom(ctx).Info("Hibernating session", "reason", reason)
 		orig := d.DeepCopy()
 		d.Spec.Replicas = new(int32)
-		if err := r.Patch(ctx, d, client.MergeFrom(orig), client.FieldOwner(FieldManager)); err != nil {
+		if err := r.Patch(ctx, d, client.MergeFrom(orig), client.FieldOwner(reconciler.AgentName)); err != nil {
 			return ctrl.Result{}, fmt.Errorf("scale deployment %s to 0: %w", d.Name, err)
 		}
 		r.Metrics.Hibernations.WithLabelValues(reason).Inc()
-		r.event(s, corev1.EventTypeNormal, streamv1.ReasonHibernated, "Hibernate", "Scaled to zero (%s); home volume kept", reason)
+		r.events.Eventf(s, corev1.EventTypeNormal, streamv1.ReasonHibernated, "Hibernate", "Scaled to zero (%s); home volume kept", reason)
 	}
 	if d == nil || d.Status.Replicas == 0 {
 		if s.Status.Phase != streamv1.PhaseHibernated {
@@ -393,14 +397,11 @@ func (r *SessionReconciler) reconcileHibernated(ctx context.Context, sc *scope) 
 		}
 		s.Status.Phase = streamv1.PhaseHibernated
 		conditions.MarkTrue(s, streamv1.ConditionReady, streamv1.ReasonHibernated, "Session is hibernated; its home volume is kept")
-		conditions.Delete(s, streamv1.ConditionReconciling)
-		conditions.Delete(s, streamv1.ConditionStalled)
 		return ctrl.Result{}, nil
 	}
 	s.Status.Phase = streamv1.PhasePending
-	conditions.MarkReconciling(s, streamv1.ReasonProgressing, "Waiting for %d pod(s) to stop", d.Status.Replicas)
-	conditions.MarkFalse(s, streamv1.ConditionReady, streamv1.ReasonProgressing, "Hibernating: waiting for the pod to stop")
-	return ctrl.Result{}, nil // the Deployment watch brings us back
+	// The Deployment watch brings us back.
+	return ctrl.Result{}, reconciler.Wait(0, streamv1.ReasonProgressing, "Hibernating: waiting for %d pod(s) to stop", d.Status.Replicas)
 }
 
 // reconcileTerminated stops everything the session runs and keeps the
@@ -414,8 +415,7 @@ func (r *SessionReconciler) reconcileTerminated(ctx context.Context, sc *scope) 
 	s.Status.URL, s.Status.PodName, s.Status.ResourceUsage, s.Status.IdleDeadline = "", "", nil, nil
 	conditions.Delete(s, streamv1.ConditionExpiringSoon)
 	if remaining > 0 {
-		conditions.MarkReconciling(s, streamv1.ReasonProgressing, "Stopping: %d object(s) left", remaining)
-		return ctrl.Result{RequeueAfter: time.Second}, nil
+		return ctrl.Result{}, reconciler.Wait(time.Second, streamv1.ReasonProgressing, "Stopping: %d object(s) left", remaining)
 	}
 	if s.Status.Phase != streamv1.PhaseTerminated {
 		s.Status.TerminatedAt = &metav1.Time{Time: sc.now}
@@ -423,11 +423,9 @@ func (r *SessionReconciler) reconcileTerminated(ctx context.Context, sc *scope) 
 		if reason == "" {
 			reason = streamv1.ReasonUserRequest
 		}
-		r.event(s, corev1.EventTypeNormal, streamv1.ReasonTerminated, "Terminate", "Session terminated (%s); home volume kept", reason)
+		r.events.Eventf(s, corev1.EventTypeNormal, streamv1.ReasonTerminated, "Terminate", "Session terminated (%s); home volume kept", reason)
 	}
 	s.Status.Phase = streamv1.PhaseTerminated
-	conditions.Delete(s, streamv1.ConditionReconciling)
-	conditions.Delete(s, streamv1.ConditionStalled)
 	conditions.MarkTrue(s, streamv1.ConditionReady, streamv1.ReasonTerminated, "Session terminated; its record and the home volume are kept")
 	return ctrl.Result{}, nil
 }
@@ -471,12 +469,6 @@ func (r *SessionReconciler) deleteChildren(ctx context.Context, s *streamv1.Sess
 		}
 	}
 	return remaining, nil
-}
-
-func (r *SessionReconciler) event(s *streamv1.Session, eventType, reason, action, note string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(s, nil, eventType, reason, action, note, args...)
-	}
 }
 
 // startedBefore excludes from a quota re-check the session itself and the

@@ -318,17 +318,8 @@ func TestSession_imageCannotStart_failsWithCause(t *testing.T) {
 	mustCreate(t, s)
 	waitPhase(t, ns, s.Name, streamv1.PhasePending)
 
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ss-gina-light-x", Labels: map[string]string{
-			sessions.LabelSession: s.Name, "app.kubernetes.io/managed-by": "streamspace-agent",
-		}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "workspace", Image: "localhost/streamspace/light:1.0.0"}}},
-	}
-	mustCreate(t, pod)
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "workspace", State: corev1.ContainerState{
-		Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull", Message: `Container image "localhost/streamspace/light:1.0.0" is not present with pull policy of Never`},
-	}}}
-	g.Expect(env.Client.Status().Update(context.Background(), pod)).To(Succeed())
+	createWaitingPod(t, s, "localhost/streamspace/light:1.0.0", "ErrImageNeverPull",
+		`Container image "localhost/streamspace/light:1.0.0" is not present with pull policy of Never`)
 
 	got := waitPhase(t, ns, s.Name, streamv1.PhaseFailed)
 	stalled := condition(got, streamv1.ConditionStalled)

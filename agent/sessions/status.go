@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamspace/streamspace/agent/quota"
+	"github.com/streamspace/streamspace/agent/reconciler"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
 
@@ -37,7 +38,7 @@ func (r *SessionReconciler) observeRuntime(ctx context.Context, sc *scope) error
 
 	ls := s.Status.LastStart
 	if ls == nil { // started by an earlier agent that did not record it
-		ls = &streamv1.StartTimes{Kind: "Launch", RequestedAt: d.CreationTimestamp}
+		ls = &streamv1.StartTimes{Kind: streamv1.StartLaunch, RequestedAt: d.CreationTimestamp}
 		s.Status.LastStart = ls
 	}
 	failure := ""
@@ -67,7 +68,7 @@ func (r *SessionReconciler) observeRuntime(ctx context.Context, sc *scope) error
 	switch {
 	case available:
 		if s.Status.Phase != streamv1.PhaseRunning {
-			r.event(s, corev1.EventTypeNormal, streamv1.ReasonStreamReady, "Start", "Stream ready at %s", r.sessionURL(sc))
+			r.events.Eventf(s, corev1.EventTypeNormal, streamv1.ReasonStreamReady, "Start", "Stream ready at %s", r.sessionURL(sc))
 		}
 		s.Status.Phase = streamv1.PhaseRunning
 		s.Status.URL = r.sessionURL(sc)
@@ -89,27 +90,22 @@ func (r *SessionReconciler) observeRuntime(ctx context.Context, sc *scope) error
 		if res.CPU != nil {
 			s.Status.ResourceUsage.CPU = res.CPU.String()
 		}
-		conditions.Delete(s, streamv1.ConditionReconciling)
-		conditions.Delete(s, streamv1.ConditionStalled)
 		conditions.MarkTrue(s, streamv1.ConditionReady, streamv1.ReasonStreamReady, "Stream ready at %s", s.Status.URL)
+		return nil
 	case failure != "":
 		if s.Status.Phase != streamv1.PhaseFailed {
-			r.event(s, corev1.EventTypeWarning, streamv1.ReasonImageCannotStart, "Start", "%s", failure)
+			r.events.Eventf(s, corev1.EventTypeWarning, streamv1.ReasonImageCannotStart, "Start", "%s", failure)
 		}
 		s.Status.Phase = streamv1.PhaseFailed
 		s.Status.URL = ""
-		conditions.Delete(s, streamv1.ConditionReconciling)
-		conditions.MarkStalled(s, streamv1.ReasonImageCannotStart, "%s", failure)
-		conditions.MarkFalse(s, streamv1.ConditionReady, streamv1.ReasonImageCannotStart, "%s", failure)
-	default:
-		msg := startProgress(ls, s, sc)
-		s.Status.Phase = streamv1.PhasePending
-		s.Status.URL = ""
-		conditions.Delete(s, streamv1.ConditionStalled)
-		conditions.MarkReconciling(s, streamv1.ReasonStarting, "%s", msg)
-		conditions.MarkFalse(s, streamv1.ConditionReady, streamv1.ReasonStarting, "%s", msg)
+		// The pod watch brings us back if the runtime recovers (an image
+		// pushed later, a fixed config).
+		return reconciler.Stall(streamv1.ReasonImageCannotStart, "%s", failure)
 	}
-	return nil
+	s.Status.Phase = streamv1.PhasePending
+	s.Status.URL = ""
+	// The Deployment and pod watches bring us back at each start phase.
+	return reconciler.Wait(0, streamv1.ReasonStarting, "%s", startProgress(ls, s, sc))
 }
 
 // startProgress says which start phase the session waits for; the UI shows
@@ -147,18 +143,6 @@ func (r *SessionReconciler) sessionURL(sc *scope) string {
 		return s.Status.URL
 	}
 	return fmt.Sprintf("http://%s.%s.svc:%d%s", ChildName(s), s.Namespace, sc.template.Spec.Stream.Port, sc.template.Spec.Stream.Path)
-}
-
-// summarize sets Ready from a reconcile error; on success the steps have
-// set it already.
-func summarize(s *streamv1.Session, err error) {
-	if err != nil {
-		conditions.MarkFalse(s, streamv1.ConditionReady, "ReconciliationFailed", "%s", err.Error())
-		conditions.MarkReconciling(s, streamv1.ReasonProgressing, "Retrying after error: %s", err.Error())
-	}
-	if s.Status.Phase == "" {
-		s.Status.Phase = streamv1.PhasePending
-	}
 }
 
 func newestPod(pods []corev1.Pod) *corev1.Pod {

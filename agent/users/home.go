@@ -5,6 +5,7 @@ package users
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,13 +14,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/streamspace/streamspace/agent/reconciler"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
 
 // Labels put on every object the agent creates.
 const (
 	LabelManagedBy = "app.kubernetes.io/managed-by"
-	ManagedBy      = "streamspace-agent"
+	ManagedBy      = reconciler.AgentName
 	LabelUser      = "stream.space/user"
 	// LabelHome marks a PersistentVolumeClaim as a user's home volume.
 	LabelHome = "stream.space/home"
@@ -84,11 +86,18 @@ func EnsureHome(ctx context.Context, c client.Client, req HomeRequest) (*corev1.
 			pvc.Spec.StorageClassName = &req.StorageClassName
 		}
 		if err := c.Create(ctx, pvc); err != nil {
-			if apierrors.IsAlreadyExists(err) {
-				// Created meanwhile by the other reconciler; read it back.
-				return pvc, c.Get(ctx, client.ObjectKeyFromObject(pvc), pvc)
+			if !apierrors.IsAlreadyExists(err) {
+				return nil, fmt.Errorf("create home volume %s: %w", name, err)
 			}
-			return nil, fmt.Errorf("create home volume %s: %w", name, err)
+			// Created meanwhile by another reconcile (the user's, or one of
+			// a burst of launches). A cached client may not see it yet:
+			// that is a wait, not a failure.
+			if err := c.Get(ctx, client.ObjectKeyFromObject(pvc), pvc); err != nil {
+				if apierrors.IsNotFound(err) {
+					return nil, fmt.Errorf("home volume %s: %w", name, ErrHomeNotVisible)
+				}
+				return nil, fmt.Errorf("get home volume %s: %w", name, err)
+			}
 		}
 		return pvc, nil
 	case err != nil:
@@ -113,6 +122,11 @@ func EnsureHome(ctx context.Context, c client.Client, req HomeRequest) (*corev1.
 	}
 	return pvc, nil
 }
+
+// ErrHomeNotVisible says the home volume exists on the API server but the
+// caller's cache does not show it yet; the PVC watch brings the caller back
+// once it does.
+var ErrHomeNotVisible = errors.New("created moments ago, waiting to see it")
 
 // GrowRefusedError says the API server refused to grow a home volume. The
 // volume is still there and usable at its current size.

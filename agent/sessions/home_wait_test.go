@@ -1,0 +1,111 @@
+package sessions_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/streamspace/streamspace/agent/manager"
+	"github.com/streamspace/streamspace/agent/sessions"
+	"github.com/streamspace/streamspace/agent/users"
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+)
+
+// staleCache is a client on the real API server that, like an informer
+// cache lagging behind a burst of launches, does not see home volumes (nor
+// the session's Deployment) yet. It keeps the last status the reconciler
+// patched.
+type staleCache struct {
+	client.Client
+	mu      sync.Mutex
+	patched *streamv1.Session
+}
+
+func newStaleCache(c client.WithWatch) *staleCache {
+	sc := &staleCache{}
+	sc.Client = interceptor.NewClient(c, interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			switch obj.(type) {
+			case *corev1.PersistentVolumeClaim, *appsv1.Deployment:
+				return apierrors.NewNotFound(corev1.Resource("object"), key.Name)
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			if s, ok := obj.(*streamv1.Session); ok {
+				sc.mu.Lock()
+				sc.patched = s.DeepCopy()
+				sc.mu.Unlock()
+			}
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+	})
+	return sc
+}
+
+// TestSession_homeNotVisibleYet_isAWaitNotAnError: during a burst of
+// launches the home volume exists on the API server (another reconcile
+// created it) but the cache does not show it yet. That is a requeue with
+// HomeReady=False/WaitingForHome, not a "Reconciler error" with a trace.
+func TestSession_homeNotVisibleYet_isAWaitNotAnError(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	mustCreate(t, template(ns, "light"))
+	mustCreate(t, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: streamv1.HomeVolumeNameFor("kim"), Labels: map[string]string{users.LabelUser: "kim"}},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	})
+	s := session(ns, "kim-light", "kim", "light")
+	mustCreate(t, s)
+
+	// A reconciler of its own, wired as in production but on the lagging
+	// client, driven directly so its result can be read.
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: manager.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	g.Expect(err).NotTo(HaveOccurred())
+	c, err := client.NewWithWatch(env.Config, client.Options{Scheme: manager.Scheme()})
+	g.Expect(err).NotTo(HaveOccurred())
+	lagging := newStaleCache(c)
+	m, err := sessions.NewMetrics(prometheus.NewRegistry(), c)
+	g.Expect(err).NotTo(HaveOccurred())
+	r := &sessions.SessionReconciler{Client: lagging, Metrics: m, Options: sessions.Options{Home: users.HomeOptions{DefaultSize: resource.MustParse("1Gi")}}}
+	g.Expect(r.SetupWithManager(ctx, mgr, controller.Options{SkipNameValidation: ptr.To(true)})).To(Succeed())
+
+	res, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(s)})
+	g.Expect(err).NotTo(HaveOccurred(), "an expected wait is not an error")
+	g.Expect(res.RequeueAfter).To(BeNumerically(">", 0))
+	g.Expect(res.RequeueAfter).To(BeNumerically("<=", 10*time.Second))
+
+	lagging.mu.Lock()
+	got := lagging.patched
+	lagging.mu.Unlock()
+	g.Expect(got).NotTo(BeNil(), "the status was patched")
+	home := condition(got, streamv1.ConditionHomeReady)
+	g.Expect(home.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(home.Reason).To(Equal(streamv1.ReasonWaitingForHome))
+	g.Expect(home.Message).To(ContainSubstring("home volume home-kim"))
+	g.Expect(condition(got, streamv1.ConditionReady).Reason).To(Equal(streamv1.ReasonWaitingForHome))
+	g.Expect(condition(got, streamv1.ConditionReconciling).Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(condition(got, streamv1.ConditionStalled)).To(BeNil())
+	g.Expect(got.Status.Phase).To(Equal(streamv1.PhasePending))
+	g.Expect(got.Status.ObservedGeneration).To(BeZero(), "a wait has not handled the generation")
+}

@@ -10,8 +10,12 @@ type Metrics struct {
 	// Bytes proxied, by direction (to_session: the user's input;
 	// to_browser: the picture).
 	Bytes *prometheus.CounterVec
-	// Connects by outcome: streamed, waking, refused, upstream_unavailable.
+	// Connects by outcome: streamed, waking, refused, upstream_unavailable,
+	// upstream_redirect.
 	Connects *prometheus.CounterVec
+	// PolicyRefusals counts messages the data policy dropped, by direction
+	// (in: to the session) and kind (clipboard, file, audio).
+	PolicyRefusals *prometheus.CounterVec
 }
 
 // NewMetrics registers the stream metrics on reg.
@@ -26,8 +30,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Connects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "streamspace_portal_stream_connects_total", Help: "Stream connection attempts by outcome.",
 		}, []string{"outcome"}),
+		PolicyRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "streamspace_stream_policy_refusals_total", Help: "Stream messages dropped by the template's data policy.",
+		}, []string{"direction", "kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.Open, m.Bytes, m.Connects} {
+	for _, c := range []prometheus.Collector{m.Open, m.Bytes, m.Connects, m.PolicyRefusals} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -38,6 +45,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 func (m *Metrics) connect(outcome string) {
 	if m != nil {
 		m.Connects.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *Metrics) refused(r Refusal) {
+	if m != nil {
+		m.PolicyRefusals.WithLabelValues(string(r.Direction), string(r.Kind)).Inc()
 	}
 }
 

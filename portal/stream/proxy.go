@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -57,6 +56,9 @@ type Proxy struct {
 	// ActivityEvery is the least time between two lastActivity writes for
 	// one session (30 s).
 	ActivityEvery time.Duration
+	// MaxClipboard bounds one clipboard transfer through a stream, either
+	// way (DefaultMaxClipboard when 0).
+	MaxClipboard int64
 	// Fail renders an API error (the portal's error shape).
 	Fail func(c *gin.Context, status int, code, msg string)
 	// NotRunning answers a connection to a session that is not Running
@@ -110,20 +112,13 @@ func (p *Proxy) Connect(c *gin.Context) {
 		c.Status(http.StatusNoContent)
 		return
 	}
-	// for VNC over WebSocket only key, pointer and clipboard messages are
-	// the user's input; a template's own web client speaks its own
-	// protocol, so there every frame from the browser counts
-	var isInput func([]byte) bool
-	if t.Spec.Stream.Protocol == streamv1.StreamWebsockifyVNC {
-		isInput = (&rfbInput{}).Write
-	}
 	upstream, err := p.upstream(c, s, t)
 	if err != nil {
 		p.Metrics.connect("upstream_unavailable")
 		p.Fail(c, http.StatusBadGateway, "upstream_unavailable", err.Error())
 		return
 	}
-	p.join(c, s, upstream, "vnc", isInput)
+	p.join(c, s, t, upstream, "vnc")
 }
 
 // authorize loads the session of the request if the caller may use it and
@@ -166,10 +161,17 @@ func (p *Proxy) authorize(c *gin.Context) (*streamv1.Session, *streamv1.Template
 }
 
 // join dials the session's WebSocket at upstreamURL, accepts the browser's
-// and forwards both ways until either side closes or the portal drains.
-func (p *Proxy) join(c *gin.Context, s *streamv1.Session, upstreamURL, kind string, isInput func([]byte) bool) {
+// and forwards both ways, through the filters of the template's protocol,
+// until either side closes or the portal drains.
+func (p *Proxy) join(c *gin.Context, s *streamv1.Session, t *streamv1.Template, upstreamURL, kind string) {
 	ctx := c.Request.Context()
-	up, _, err := websocket.Dial(ctx, upstreamURL, &websocket.DialOptions{Subprotocols: subprotocols(c.Request)})
+	up, err := dialSession(ctx, upstreamURL, subprotocols(c.Request))
+	var redirect *RedirectError
+	if errors.As(err, &redirect) {
+		p.Metrics.connect("upstream_redirect")
+		p.Fail(c, http.StatusBadGateway, "upstream_redirect", redirect.Error())
+		return
+	}
 	if err != nil {
 		p.Metrics.connect("upstream_unavailable")
 		p.Fail(c, http.StatusBadGateway, "upstream_unavailable", "the session's stream does not answer yet")
@@ -182,7 +184,7 @@ func (p *Proxy) join(c *gin.Context, s *streamv1.Session, upstreamURL, kind stri
 		return // Accept wrote the HTTP error
 	}
 	defer down.CloseNow()
-	down.SetReadLimit(1 << 20)
+	down.SetReadLimit(-1) // streamed too: the filters bound what is held
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -206,20 +208,23 @@ func (p *Proxy) join(c *gin.Context, s *streamv1.Session, upstreamURL, kind stri
 			p.Metrics.bytes(direction, n)
 		}
 	}
+	toSessionFilter, toBrowserFilter := filtersFor(t, PolicyOf(t, p.MaxClipboard), &refusals{count: p.Metrics.refused,
+		report: func(r Refusal) {
+			p.audit(c, user, "session.policy_refusal", s.Name, fmt.Sprintf("%s: %s refused by the template's data policy", kind, r))
+		}})
 	errc := make(chan error, 2)
 	// browser → session: the user's input, which is what counts as activity
 	go func() {
-		errc <- pump(ctx, up, down, counter(&toSession, "to_session"), func(frame []byte) {
-			if isInput == nil || isInput(frame) {
-				p.activity(context.WithoutCancel(ctx), s)
-			}
-		})
+		errc <- pump(ctx, up, down, counter(&toSession, "to_session"), toSessionFilter, func() { p.activity(context.WithoutCancel(ctx), s) })
 	}()
 	// session → browser: the picture, which does not
-	go func() { errc <- pump(ctx, down, up, counter(&toBrowser, "to_browser"), nil) }()
+	go func() { errc <- pump(ctx, down, up, counter(&toBrowser, "to_browser"), toBrowserFilter, nil) }()
 	err = <-errc
 	cancel()
-	status, reason := websocket.CloseStatus(err), ""
+	status, reason, filtered := closeOf(err) // a limit or protocol the filters enforced: say which
+	if !filtered {
+		status = websocket.CloseStatus(err)
+	}
 	if status == -1 {
 		status = websocket.StatusGoingAway
 	}
@@ -302,65 +307,6 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	return fmt.Errorf("closed %d streams still open after the grace period", len(open))
-}
-
-// pumpBuffer is how much of a message pump holds at once: a message that
-// fits (nearly all of them: websockify sends at most 64 KiB) goes out as one
-// frame with one write; a larger one streams through the same buffer, so a
-// framebuffer update is never held whole.
-const pumpBuffer = 256 << 10
-
-// pump copies messages from src to dst. With onMessage, messages are small
-// user input and are read whole so onMessage can look at them.
-func pump(ctx context.Context, dst, src *websocket.Conn, count func(int64), onMessage func([]byte)) error {
-	if onMessage != nil {
-		for {
-			typ, data, err := src.Read(ctx)
-			if err != nil {
-				return err
-			}
-			if err := dst.Write(ctx, typ, data); err != nil {
-				return err
-			}
-			count(int64(len(data)))
-			onMessage(data)
-		}
-	}
-	// one buffer for the life of the stream: a fresh one per message (as
-	// io.Copy makes) is garbage whose collection shows in the latency tail
-	buf := make([]byte, pumpBuffer)
-	for {
-		typ, r, err := src.Reader(ctx)
-		if err != nil {
-			return err
-		}
-		n, err := io.ReadFull(r, buf)
-		switch {
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF): // the whole message fits
-			if err := dst.Write(ctx, typ, buf[:n]); err != nil {
-				return err
-			}
-			count(int64(n))
-			continue
-		case err != nil:
-			return err
-		}
-		w, err := dst.Writer(ctx, typ)
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write(buf[:n]); err != nil {
-			return err
-		}
-		rest, err := io.CopyBuffer(w, r, buf)
-		count(int64(n) + rest)
-		if err != nil {
-			return err
-		}
-		if err := w.Close(); err != nil {
-			return err
-		}
-	}
 }
 
 // activity writes status.lastActivity, at most every ActivityEvery per

@@ -23,8 +23,8 @@ const PortalCookiePrefix = "ss_"
 
 // Web serves a template's own web client (KasmVNC, Selkies…) under
 // /api/v1/sessions/{id}/web/: plain HTTP through a reverse proxy, and its
-// WebSocket through the same stream join as Connect, where every frame from
-// the browser counts as activity.
+// WebSocket through the same stream join as Connect, read by the filters of
+// the template's protocol (filtersFor): only real input counts as activity.
 func (p *Proxy) Web(c *gin.Context) {
 	s, t := p.authorize(c)
 	if s == nil {
@@ -52,7 +52,7 @@ func (p *Proxy) Web(c *gin.Context) {
 			u.Scheme = "ws"
 		}
 		u.Path, u.RawQuery = rest, c.Request.URL.RawQuery
-		p.join(c, s, u.String(), "web", nil)
+		p.join(c, s, t, u.String(), "web")
 		return
 	}
 	proxy := &httputil.ReverseProxy{

@@ -16,9 +16,12 @@ import (
 type Viewer struct {
 	WS            *websocket.Conn
 	Width, Height int
-	r             *bufio.Reader
-	w             io.Writer
-	bpp           int
+	// CutText is the text of every ServerCutText (the session's clipboard)
+	// read so far.
+	CutText []string
+	r       *bufio.Reader
+	w       io.Writer
+	bpp     int
 }
 
 // Dial opens url (with header, e.g. the Authorization) and does the
@@ -118,9 +121,11 @@ func (v *Viewer) FullFrame() (Frame, error) {
 			if _, err := io.ReadFull(v.r, h[:]); err != nil {
 				return Frame{}, err
 			}
-			if _, err := io.CopyN(io.Discard, v.r, int64(binary.BigEndian.Uint32(h[3:7]))); err != nil {
+			text := make([]byte, binary.BigEndian.Uint32(h[3:7]))
+			if _, err := io.ReadFull(v.r, text); err != nil {
 				return Frame{}, err
 			}
+			v.CutText = append(v.CutText, string(text))
 		default:
 			return Frame{}, fmt.Errorf("unexpected server message %d", typ)
 		}

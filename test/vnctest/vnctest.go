@@ -16,8 +16,11 @@ import (
 // Server is Xvnc plus websockify.
 type Server struct {
 	// URL is the WebSocket URL of the stream.
-	URL   string
-	procs []*exec.Cmd
+	URL string
+	// Display is Xvnc's X display (":<n>"), for X clients in a test (e.g.
+	// one that owns the clipboard).
+	Display string
+	procs   []*exec.Cmd
 }
 
 // Options change what Start starts.
@@ -66,7 +69,7 @@ func StartWith(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{URL: fmt.Sprintf("ws://127.0.0.1:%d/", ws)}
+	s := &Server{URL: fmt.Sprintf("ws://127.0.0.1:%d/", ws), Display: fmt.Sprintf(":%d", display)}
 	xvnc := exec.Command("Xvnc", fmt.Sprintf(":%d", display), "-geometry", geometry, "-depth", "24", "-SecurityTypes", "None",
 		"-interface", "127.0.0.1", "-rfbport", fmt.Sprint(rfb), "-AlwaysShared", "-nolisten", "tcp")
 	if err := xvnc.Start(); err != nil {

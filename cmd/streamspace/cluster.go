@@ -29,7 +29,7 @@ network namespaces, the bridge, mounts and cgroups the node set up.`,
 	c := &cluster.Cluster{}
 	root := repoRoot()
 	cmd.PersistentFlags().StringVar(&c.Dir, "dir", filepath.Join(root, ".state", "cluster"), "State folder (certificates, kubeconfig, etcd data, node roots, logs, PIDs).")
-	cmd.PersistentFlags().StringVar(&c.Bins, "bins", binsDefault(), "Folder holding the Kubernetes binaries (make cluster-binaries).")
+	cmd.PersistentFlags().StringVar(&c.Bins, "bins", cluster.DefaultBins(), "Folder holding the Kubernetes binaries (make cluster-binaries).")
 
 	up := &cobra.Command{
 		Use:   "up",
@@ -104,14 +104,6 @@ func printStatus(cmd *cobra.Command, st *cluster.Status) {
 		fmt.Fprintf(out, "pods:       %s on bridge %s, routed from this machine (connect to a pod IP directly)\n", st.PodSubnet, st.Bridge)
 		fmt.Fprintf(out, "containerd: %s (namespace k8s.io)\n", st.ContainerdSocket)
 	}
-}
-
-// binsDefault is $KUBE_BIN (the Makefile's variable) or the default cache.
-func binsDefault() string {
-	if b := os.Getenv("KUBE_BIN"); b != "" {
-		return b
-	}
-	return cluster.DefaultBins()
 }
 
 // repoRoot is the folder holding go.mod above the working directory, else

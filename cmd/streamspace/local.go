@@ -24,7 +24,7 @@ func localCommand() *cobra.Command {
 	opts := platform.Options{Root: root, Cluster: c, Out: os.Stdout, StateDir: filepath.Join(root, ".state"),
 		AgentMetricsAddr: "127.0.0.1:8080", AgentProbeAddr: "127.0.0.1:8081",
 		Images: platform.SessionImages(filepath.Join(root, ".state"), "light", "firefox")}
-	cmd.PersistentFlags().StringVar(&c.Bins, "bins", binsDefault(), "Folder holding the Kubernetes binaries (make cluster-binaries).")
+	cmd.PersistentFlags().StringVar(&c.Bins, "bins", cluster.DefaultBins(), "Folder holding the Kubernetes binaries (make cluster-binaries).")
 	up := &cobra.Command{
 		Use:   "up",
 		Short: "Start the local cluster, the session images, the agent and the portal; print the URL and the admin login",

@@ -102,9 +102,13 @@ type Component struct {
 	Detail  string
 }
 
-// DefaultBins is the folder the Makefile builds the binaries into:
+// DefaultBins is $KUBE_BIN (the Makefile's variable) when set, else the
+// folder the Makefile builds the binaries into:
 // $XDG_CACHE_HOME/streamspace/kube-<version>, else ~/.cache/....
 func DefaultBins() string {
+	if bins := os.Getenv("KUBE_BIN"); bins != "" {
+		return bins
+	}
 	cache := os.Getenv("XDG_CACHE_HOME")
 	if cache == "" {
 		home, _ := os.UserHomeDir()

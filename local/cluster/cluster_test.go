@@ -23,10 +23,7 @@ func TestUpPodDown(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: a local cluster with a real node needs root")
 	}
-	bins := os.Getenv("KUBE_BIN")
-	if bins == "" {
-		bins = DefaultBins()
-	}
+	bins := DefaultBins()
 	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kwok"} {
 		if _, err := os.Stat(filepath.Join(bins, b)); err != nil {
 			t.Skipf("skipped: %s is missing in %s (make cluster-binaries builds it)", b, bins)

@@ -90,7 +90,7 @@ func whyNot() string {
 	if os.Geteuid() != 0 {
 		return "skipped: a real node (containerd, kubelet, CNI bridge) needs root"
 	}
-	bins := kubeBins()
+	bins := cluster.DefaultBins()
 	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kubectl"} {
 		if _, err := os.Stat(filepath.Join(bins, b)); err != nil {
 			return fmt.Sprintf("skipped: %s is missing in %s (make cluster-binaries builds it)", b, bins)
@@ -102,13 +102,6 @@ func whyNot() string {
 		}
 	}
 	return ""
-}
-
-func kubeBins() string {
-	if b := os.Getenv("KUBE_BIN"); b != "" {
-		return b
-	}
-	return cluster.DefaultBins()
 }
 
 // needPlatform skips (saying why) or fails the test when the platform is
@@ -132,7 +125,7 @@ func startPlatform() (*platformEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &platformEnv{Dir: dir, Bins: kubeBins(), out: &syncbuf.Buffer{}}
+	e := &platformEnv{Dir: dir, Bins: cluster.DefaultBins(), out: &syncbuf.Buffer{}}
 	e.Cluster = &cluster.Cluster{Dir: filepath.Join(dir, "c"), Bins: e.Bins, Name: "sse2e", Bridge: "sse2e0", Log: os.Stderr,
 		Ports: cluster.Ports{Etcd: 32379, EtcdPeer: 32380, APIServer: 36443, ControllerManager: 37257, Scheduler: 37259, Kubelet: 37250, KubeletHealthz: 37248}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -2,6 +2,7 @@ package portal_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,11 +11,11 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal"
 	"github.com/streamspace/streamspace/portal/api"
 	"github.com/streamspace/streamspace/portal/store"
 )
@@ -390,8 +391,9 @@ func TestStream_drain(t *testing.T) {
 	alice, _ := login(t, "alice")
 	s := runningSession(t, "alice-drain", "alice", time.Now())
 	// a portal of its own, so that draining it leaves the others' alone
-	p := newProxy()
-	own := httptest.NewServer(router(nil, prometheus.NewRegistry(), p))
+	h := newHandlers()
+	p := h.Stream
+	own := httptest.NewServer(portal.NewRouter(h))
 	defer own.Close()
 	dial := func() (*websocket.Conn, *http.Response, error) {
 		return websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(own.URL, "http")+"/api/v1/sessions/"+s.Name+"/connect",
@@ -428,7 +430,13 @@ func TestStream_drain(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the stream stayed open after the grace period")
 	}
-	if _, resp, err := dial(); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("connect while draining: %v %v", err, resp)
+	_, resp, err := dial()
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("connect while draining: %v %v", err, resp)
+	}
+	var body struct{ Error api.Error }
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	if body.Error.Code != api.CodeShuttingDown || resp.Header.Get("Retry-After") != "5" {
+		t.Errorf("connect while draining: code %q, Retry-After %q", body.Error.Code, resp.Header.Get("Retry-After"))
 	}
 }

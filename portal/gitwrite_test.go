@@ -17,10 +17,10 @@ import (
 	"github.com/fluxcd/pkg/gittestserver"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal"
 	"github.com/streamspace/streamspace/portal/gitwrite"
 	"github.com/streamspace/streamspace/portal/store"
 	"github.com/streamspace/streamspace/test/testenv"
@@ -84,7 +84,7 @@ func TestWriteBack_quotaEditBecomesAPullRequest(t *testing.T) {
 	}
 	gitWriter = w
 	defer func() { gitWriter = nil }()
-	own := httptest.NewServer(router(nil, prometheus.NewRegistry(), newProxy()))
+	own := httptest.NewServer(portal.NewRouter(newHandlers()))
 	defer own.Close()
 	put := func(token string, body any) response {
 		t.Helper()

@@ -42,7 +42,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 
 // observe records every request by its route pattern (never the raw path:
 // session names would make the label set unbounded) and logs it with its
-// request ID.
+// request ID. What failed is logged where errors are rendered
+// (api.RenderErrors).
 func (m *Metrics) observe(log logr.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
@@ -61,16 +62,5 @@ func (m *Metrics) observe(log logr.Logger) gin.HandlerFunc {
 			}
 		}
 		log.V(1).Info("Request", "method", c.Request.Method, "route", route, "code", code, "duration", d, "requestID", c.GetString(api.RequestIDKey), "remote", c.ClientIP())
-		for _, e := range c.Errors {
-			switch e.Meta {
-			case api.AuditFailed:
-				log.Error(e.Err, "Audit record lost", "route", route, "requestID", c.GetString(api.RequestIDKey))
-			case api.IdentityFailed:
-				log.Error(e.Err, "User object not updated", "route", route, "requestID", c.GetString(api.RequestIDKey))
-			}
-		}
-		if code >= 500 && len(c.Errors) > 0 {
-			log.Error(c.Errors[0].Err, "Request failed", "route", route, "requestID", c.GetString(api.RequestIDKey))
-		}
 	}
 }

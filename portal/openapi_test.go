@@ -2,7 +2,13 @@ package portal
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -62,5 +68,57 @@ func TestOpenAPI_describesEveryRoute(t *testing.T) {
 	}
 	if len(extra) > 0 {
 		t.Errorf("openapi.json describes routes the router does not serve: %v", extra)
+	}
+}
+
+// TestOpenAPI_errorCodesAreTheAPIs keeps the error codes in openapi.json
+// (from which the UI's types are generated) the set portal/api answers
+// with: every Code constant in errors.go, and no other.
+func TestOpenAPI_errorCodesAreTheAPIs(t *testing.T) {
+	var spec struct {
+		Components struct {
+			Schemas struct {
+				Error struct {
+					Properties struct {
+						Error struct {
+							Properties struct {
+								Code struct {
+									Enum []string `json:"enum"`
+								} `json:"code"`
+							} `json:"properties"`
+						} `json:"error"`
+					} `json:"properties"`
+				} `json:"Error"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &spec); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	described := spec.Components.Schemas.Error.Properties.Error.Properties.Code.Enum
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join("api", "errors.go"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served []string
+	for _, decl := range f.Decls {
+		gd, ok := decl.(*ast.GenDecl)
+		if !ok || gd.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range gd.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, name := range vs.Names {
+				if strings.HasPrefix(name.Name, "Code") {
+					code, _ := strconv.Unquote(vs.Values[i].(*ast.BasicLit).Value)
+					served = append(served, code)
+				}
+			}
+		}
+	}
+	sort.Strings(described)
+	sort.Strings(served)
+	if len(served) == 0 || !slices.Equal(described, served) {
+		t.Errorf("error codes: openapi.json has %v, portal/api/errors.go %v", described, served)
 	}
 }

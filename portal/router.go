@@ -45,7 +45,7 @@ type Handlers struct {
 // NewRouter builds the portal's HTTP routes.
 func NewRouter(h Handlers) *gin.Engine {
 	r := gin.New()
-	r.Use(gin.Recovery(), requestID(), h.Metrics.observe(h.Log), api.RenderErrors())
+	r.Use(gin.Recovery(), requestID(), h.Metrics.observe(h.Log), api.RenderErrors(h.Log))
 
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
 	r.GET("/readyz", func(c *gin.Context) {
@@ -100,7 +100,7 @@ func NewRouter(h Handlers) *gin.Engine {
 	admin.GET("/users/:name/tokens", h.AdminUsers.ListTokens)
 	admin.POST("/users/:name/tokens", h.AdminUsers.CreateToken)
 	admin.DELETE("/users/:name/tokens/:id", h.AdminUsers.RevokeToken)
-	admin.GET("/audit", h.AdminUsers.Audit)
+	admin.GET("/audit", h.AdminUsers.ListAudit)
 	admin.GET("/analytics", h.Analytics.Get)
 	admin.GET("/quotas", h.Platform.ListQuotas)
 	admin.PUT("/quotas/:name", h.Changes.UpdateQuota)       // → pull request
@@ -113,7 +113,7 @@ func NewRouter(h Handlers) *gin.Engine {
 			h.UI.ServeHTTP(c.Writer, c.Request)
 			return
 		}
-		_ = c.Error(api.Errorf(http.StatusNotFound, api.CodeNotFound, "no route "+c.Request.Method+" "+c.Request.URL.Path))
+		api.Fail(c, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no route "+c.Request.Method+" "+c.Request.URL.Path))
 	})
 	return r
 }
@@ -128,13 +128,11 @@ func isPage(r *http.Request) bool {
 }
 
 func unauthorized(c *gin.Context, msg string) {
-	_ = c.Error(api.Errorf(http.StatusUnauthorized, api.CodeUnauthenticated, msg))
-	c.Abort()
+	api.Fail(c, api.Errorf(http.StatusUnauthorized, api.CodeUnauthenticated, msg))
 }
 
 func forbidden(c *gin.Context, msg string) {
-	_ = c.Error(api.Errorf(http.StatusForbidden, api.CodeForbidden, msg))
-	c.Abort()
+	api.Fail(c, api.Errorf(http.StatusForbidden, api.CodeForbidden, msg))
 }
 
 // requestID tags each request (and its log lines and errors) with an ID.
@@ -150,10 +148,4 @@ func requestID() gin.HandlerFunc {
 		c.Header("X-Request-ID", id)
 		c.Next()
 	}
-}
-
-// FailStream renders the stream proxy's refusals in the API's error shape.
-func FailStream(c *gin.Context, status int, code, msg string) {
-	_ = c.Error(api.Errorf(status, code, msg))
-	c.Abort()
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,7 +46,6 @@ var (
 	vnc    *vnctest.Server
 	now    = time.Now()
 
-	proxy         *stream.Proxy
 	streamMetrics *stream.Metrics
 	// webUpstream is where the web client path leads (websockify serving
 	// files and the stream on one port, like KasmVNC); tests may point it
@@ -85,23 +83,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	tokens = &auth.Tokens{Store: db, Key: []byte("test-key-test-key-test-key-test-key"), Issuer: "streamspace", Now: func() time.Time { return now }}
-	reg := prometheus.NewRegistry()
-	metrics, err := portal.NewMetrics(reg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if streamMetrics, err = stream.NewMetrics(reg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	if vnc, err = vnctest.StartWeb(webDir(dir)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	webUpstream = "http://" + strings.TrimSuffix(strings.TrimPrefix(vnc.URL, "ws://"), "/")
-	proxy = newProxy()
-	srv = httptest.NewServer(router(metrics, reg, proxy))
+	h := newHandlers()
+	streamMetrics = h.Stream.Metrics
+	srv = httptest.NewServer(portal.NewRouter(h))
 	code := m.Run()
 	vnc.Stop()
 	srv.Close()
@@ -111,33 +100,24 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// newProxy is the stream proxy as the portal wires it, with the test's
-// upstreams.
-func newProxy() *stream.Proxy {
-	sessions := &api.SessionsAPI{Client: env.Client, Namespace: ns, Audit: db}
-	return &stream.Proxy{Client: env.Client, Namespace: ns, Fail: portal.FailStream, ActivityEvery: 100 * time.Millisecond, Log: zap.New(zap.WriteTo(os.Stderr)),
-		NotRunning: sessions.NotRunning, Audit: db, Metrics: streamMetrics,
-		Upstream:    func(*streamv1.Session, *streamv1.Template) string { return vnc.URL },
-		WebUpstream: func(*streamv1.Session, *streamv1.Template) string { return webUpstream }}
-}
-
-// router is the portal's router over the test's API server and store.
-func router(metrics *portal.Metrics, reg *prometheus.Registry, proxy *stream.Proxy) http.Handler {
-	identities := &api.Identities{Client: env.Client, Namespace: ns}
-	return portal.NewRouter(portal.Handlers{
-		Metrics:    metrics,
-		Gatherer:   promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Auth:       &api.AuthAPI{Store: db, Tokens: tokens, Identities: identities},
-		Sessions:   &api.SessionsAPI{Client: env.Client, Namespace: ns, Audit: db},
-		Templates:  &api.TemplatesAPI{Client: env.Client, Namespace: ns},
-		Users:      &api.UsersAPI{Client: env.Client, Namespace: ns},
-		Tokens:     &api.TokensAPI{Store: db, Tokens: tokens},
-		Stream:     proxy,
-		AdminUsers: &api.AdminUsersAPI{Store: db, Tokens: tokens, Client: env.Client, Namespace: ns, Identities: identities},
-		Analytics:  &api.AnalyticsAPI{Store: db, Client: env.Client, Namespace: ns},
-		Platform:   &api.PlatformAPI{Client: env.Client, Namespace: ns, Audit: db},
-		Changes:    &api.ChangesAPI{Client: env.Client, Namespace: ns, Writer: gitWriter, Store: db},
-	})
+// newHandlers composes the portal's handlers as Run does, over the test's
+// API server and store (metrics on a registry of their own), with the
+// stream's upstreams pointed at the test's VNC server. edit changes the
+// components first.
+func newHandlers(edit ...func(*portal.Components)) portal.Handlers {
+	c := portal.Components{Client: env.Client, Namespace: ns, Store: db, Tokens: tokens, Registry: prometheus.NewRegistry(),
+		Log: zap.New(zap.WriteTo(os.Stderr)), Writer: gitWriter}
+	for _, e := range edit {
+		e(&c)
+	}
+	h, err := portal.NewHandlers(c)
+	if err != nil {
+		panic(err) // a second registration on a fresh registry: a bug here
+	}
+	h.Stream.ActivityEvery = 100 * time.Millisecond
+	h.Stream.Upstream = func(*streamv1.Session, *streamv1.Template) string { return vnc.URL }
+	h.Stream.WebUpstream = func(*streamv1.Session, *streamv1.Template) string { return webUpstream }
+	return h
 }
 
 func seed(ctx context.Context) error {
@@ -339,12 +319,7 @@ func TestUsersMe_showsQuotaAndUse(t *testing.T) {
 }
 
 func TestLogin_rateLimited_perUserAndAddress(t *testing.T) {
-	limited := httptest.NewServer(portal.NewRouter(portal.Handlers{
-		Auth:      &api.AuthAPI{Store: db, Tokens: tokens, Limiter: auth.NewLoginLimiter(time.Minute, 3)},
-		Sessions:  &api.SessionsAPI{Client: env.Client, Namespace: ns},
-		Templates: &api.TemplatesAPI{Client: env.Client, Namespace: ns},
-		Users:     &api.UsersAPI{Client: env.Client, Namespace: ns},
-	}))
+	limited := httptest.NewServer(portal.NewRouter(newHandlers(func(c *portal.Components) { c.LoginLimiter = auth.NewLoginLimiter(time.Minute, 3) })))
 	defer limited.Close()
 	post := func(password string) *http.Response {
 		body, _ := json.Marshal(map[string]string{"username": "alice", "password": password})

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,6 +27,7 @@ import (
 	"github.com/streamspace/streamspace/agent/quota"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal/api"
+	"github.com/streamspace/streamspace/portal/audit"
 	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/gitwrite"
 	"github.com/streamspace/streamspace/portal/history"
@@ -37,38 +37,6 @@ import (
 	"github.com/streamspace/streamspace/portal/stream"
 	"github.com/streamspace/streamspace/portal/web"
 )
-
-// Config is what the portal needs to run.
-type Config struct {
-	Addr      string
-	Namespace string
-	// Database: a postgres:// DSN, else an SQLite file path.
-	Database string
-	// StateDir holds the SQLite file and the generated signing key when
-	// none is given.
-	StateDir string
-	// SigningKey signs access tokens; generated and kept in StateDir when
-	// empty.
-	SigningKey    []byte
-	SecureCookies bool
-	// OIDC enables single sign-on; nil: local accounts only.
-	OIDC *auth.OIDC
-	// GitWrite is where admins' changes go (the platform repository, with
-	// write credentials separate from the agent's); nil: admins cannot
-	// change templates and quotas through the portal.
-	GitWrite *gitwrite.Config
-	// StreamViaPodIP reaches session pods by IP rather than their
-	// Service's DNS name (a portal outside the cluster network's DNS).
-	StreamViaPodIP bool
-	// LeaderElection makes one replica of several record session history.
-	LeaderElection bool
-	// ShutdownGrace is how long requests and streams may go on once the
-	// portal is asked to stop (default 30 s).
-	ShutdownGrace time.Duration
-	// Out receives the bootstrap admin's one-time password.
-	Out io.Writer
-	Log logr.Logger
-}
 
 // OpenStore opens PostgreSQL for a postgres:// DSN, else the embedded
 // SQLite database.
@@ -99,6 +67,41 @@ func Scheme() *runtime.Scheme {
 // namespace's StreamSpace objects (a session list is answered from memory,
 // not by the API server); writes go to the API server.
 func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
+	gin.SetMode(gin.ReleaseMode)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	st, err := openState(ctx, cfg, restCfg, reg)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	h, err := NewHandlers(Components{
+		Client: st.client, Namespace: cfg.Namespace, Store: st.db, Audit: st.audit, Registry: reg, Log: cfg.Log,
+		Tokens:        &auth.Tokens{Store: st.db, Key: st.key, Issuer: "streamspace"},
+		LoginLimiter:  auth.NewLoginLimiter(12*time.Second, 5), // 5 tries, then 5 a minute
+		SecureCookies: cfg.SecureCookies, OIDC: cfg.OIDC, Writer: st.writer, StreamViaPodIP: cfg.StreamViaPodIP,
+	})
+	if err != nil {
+		return err
+	}
+	h.UI = web.Handler()
+	return serve(ctx, cfg, NewRouter(h), h.Stream, st.cacheStopped)
+}
+
+// state is what the portal opens before it serves: the Kubernetes cache
+// (started, synced), the store, the audit log, the signing key and the
+// write-back.
+type state struct {
+	client       client.Client
+	db           store.Store
+	audit        *audit.Log
+	key          []byte
+	writer       *gitwrite.Writer
+	cacheStopped <-chan error
+	close        func()
+}
+
+func openState(ctx context.Context, cfg Config, restCfg *rest.Config, reg prometheus.Registerer) (*state, error) {
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme: Scheme(),
 		Logger: cfg.Log,
@@ -113,101 +116,157 @@ func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
 		LeaderElectionNamespace: cfg.Namespace,
 	})
 	if err != nil {
-		return fmt.Errorf("kubernetes client: %w", err)
+		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	if err := quota.IndexSessionUser(ctx, mgr.GetFieldIndexer()); err != nil {
-		return err
+		return nil, err
+	}
+	writer, err := newWriter(cfg.GitWrite)
+	if err != nil {
+		return nil, err
 	}
 	db, err := OpenStore(ctx, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer db.Close()
-	if err := mgr.Add(&history.Recorder{Store: db, Cache: mgr.GetCache(), Log: cfg.Log.WithName("history")}); err != nil {
-		return err
+	st := &state{client: mgr.GetClient(), db: db, writer: writer, close: func() { _ = db.Close() }}
+	fail := func(err error) (*state, error) {
+		st.close()
+		return nil, err
 	}
+	if st.audit, err = audit.NewLog(db, cfg.Log.WithName("audit"), reg); err != nil {
+		return fail(err)
+	}
+	if err := mgr.Add(&history.Recorder{Store: db, Audit: st.audit, Cache: mgr.GetCache(), Log: cfg.Log.WithName("history")}); err != nil {
+		return fail(err)
+	}
+	// the cache outlives ctx until the requests it answers have drained
 	mgrCtx, stopMgr := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopMgr()
-	mgrErr := make(chan error, 1)
-	go func() { mgrErr <- mgr.Start(mgrCtx) }()
+	st.close = func() { stopMgr(); _ = db.Close() }
+	cacheStopped := make(chan error, 1)
+	go func() { cacheStopped <- mgr.Start(mgrCtx) }()
+	st.cacheStopped = cacheStopped
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		return errors.New("the Kubernetes cache did not sync")
+		return fail(errors.New("the Kubernetes cache did not sync"))
 	}
-	k8s := mgr.GetClient()
 	if _, err := auth.Bootstrap(ctx, db, "admin", cfg.Out); err != nil {
-		return err
+		return fail(err)
 	}
-	key := cfg.SigningKey
-	if len(key) == 0 {
-		if key, err = stateKey(cfg.StateDir); err != nil {
-			return err
+	if st.key = cfg.SigningKey; len(st.key) == 0 {
+		if st.key, err = stateKey(cfg.StateDir); err != nil {
+			return fail(err)
 		}
 	}
-	tokens := &auth.Tokens{Store: db, Key: key, Issuer: "streamspace"}
-	gin.SetMode(gin.ReleaseMode)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics, err := NewMetrics(reg)
-	if err != nil {
-		return err
+	return st, nil
+}
+
+func newWriter(cfg *gitwrite.Config) (*gitwrite.Writer, error) {
+	if cfg == nil {
+		return nil, nil
 	}
-	streamMetrics, err := stream.NewMetrics(reg)
+	w, err := gitwrite.New(*cfg)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("write-back: %w", err)
 	}
-	identities := &api.Identities{Client: k8s, Namespace: cfg.Namespace}
-	sessions := &api.SessionsAPI{Client: k8s, Namespace: cfg.Namespace, Audit: db}
-	proxy := &stream.Proxy{Client: k8s, Namespace: cfg.Namespace, Fail: FailStream, NotRunning: sessions.NotRunning,
-		Audit: db, Metrics: streamMetrics, Log: cfg.Log.WithName("stream"), ViaPodIP: cfg.StreamViaPodIP}
-	var writer *gitwrite.Writer
-	if cfg.GitWrite != nil {
-		if writer, err = gitwrite.New(*cfg.GitWrite); err != nil {
-			return fmt.Errorf("write-back: %w", err)
+	return w, nil
+}
+
+// Components are what the portal's handlers are made of: Run opens them
+// from its Config; tests bring their own.
+type Components struct {
+	Client    client.Client
+	Namespace string
+	Store     store.Store
+	Tokens    *auth.Tokens
+	// Registry receives the portal's metrics, and /metrics serves it.
+	Registry *prometheus.Registry
+	// Audit is the audit log; nil: one writing to Store, its lost records
+	// counted on Registry.
+	Audit *audit.Log
+	Log   logr.Logger
+
+	SecureCookies bool
+	// LoginLimiter slows password guessing; nil allows every attempt.
+	LoginLimiter *auth.LoginLimiter
+	// OIDC is single sign-on; nil: off.
+	OIDC *auth.OIDC
+	// Writer proposes admins' changes to Git; nil: not configured.
+	Writer         *gitwrite.Writer
+	StreamViaPodIP bool
+}
+
+// NewHandlers composes every handler from c, each given only what it uses.
+func NewHandlers(c Components) (Handlers, error) {
+	metrics, err := NewMetrics(c.Registry)
+	if err != nil {
+		return Handlers{}, err
+	}
+	streamMetrics, err := stream.NewMetrics(c.Registry)
+	if err != nil {
+		return Handlers{}, err
+	}
+	auditLog := c.Audit
+	if auditLog == nil {
+		if auditLog, err = audit.NewLog(c.Store, c.Log.WithName("audit"), c.Registry); err != nil {
+			return Handlers{}, err
 		}
 	}
-	authAPI := &api.AuthAPI{Store: db, Tokens: tokens, SecureCookies: cfg.SecureCookies,
-		Limiter: auth.NewLoginLimiter(12*time.Second, 5), Identities: identities} // 5 tries, then 5 a minute
-	h := NewRouter(Handlers{
-		Metrics:  metrics,
-		Gatherer: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Log:      cfg.Log,
-		Ready: func(c *gin.Context) error {
-			if err := db.Ping(c); err != nil {
-				return fmt.Errorf("database: %w", err)
-			}
-			if err := k8s.List(c, &streamv1.TemplateList{}, client.InNamespace(cfg.Namespace), client.Limit(1)); err != nil {
-				return fmt.Errorf("kubernetes API: %w", err)
-			}
-			return nil
-		},
-		Auth:       authAPI,
-		OIDC:       &api.OIDCAPI{OIDC: cfg.OIDC, Auth: authAPI},
-		Sessions:   sessions,
-		Templates:  &api.TemplatesAPI{Client: k8s, Namespace: cfg.Namespace},
-		Users:      &api.UsersAPI{Client: k8s, Namespace: cfg.Namespace},
-		Tokens:     &api.TokensAPI{Store: db, Tokens: tokens},
-		Stream:     proxy,
-		AdminUsers: &api.AdminUsersAPI{Store: db, Tokens: tokens, Client: k8s, Namespace: cfg.Namespace, Identities: identities},
-		Analytics:  &api.AnalyticsAPI{Store: db, Client: k8s, Namespace: cfg.Namespace},
-		Platform:   &api.PlatformAPI{Client: k8s, Namespace: cfg.Namespace, Audit: db},
-		Changes:    &api.ChangesAPI{Client: k8s, Namespace: cfg.Namespace, Writer: writer, Store: db},
-		UI:         web.Handler(),
-	})
+	k8s, ns := c.Client, c.Namespace
+	identities := &api.Identities{Client: k8s, Namespace: ns}
+	sessions := &api.SessionsAPI{Client: k8s, Namespace: ns, Audit: auditLog}
+	authAPI := &api.AuthAPI{Store: c.Store, Tokens: c.Tokens, SecureCookies: c.SecureCookies, Limiter: c.LoginLimiter,
+		Identities: identities, Audit: auditLog}
+	return Handlers{
+		Metrics:   metrics,
+		Gatherer:  promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{}),
+		Log:       c.Log,
+		Ready:     ready(c.Store, k8s, ns),
+		Auth:      authAPI,
+		OIDC:      &api.OIDCAPI{OIDC: c.OIDC, Auth: authAPI},
+		Sessions:  sessions,
+		Templates: &api.TemplatesAPI{Client: k8s, Namespace: ns},
+		Users:     &api.UsersAPI{Client: k8s, Namespace: ns},
+		Tokens:    &api.TokensAPI{Store: c.Store, Tokens: c.Tokens, Audit: auditLog},
+		Stream: &stream.Proxy{Client: k8s, Namespace: ns, NotRunning: sessions.NotRunning, Audit: auditLog,
+			Metrics: streamMetrics, Log: c.Log.WithName("stream"), ViaPodIP: c.StreamViaPodIP},
+		AdminUsers: &api.AdminUsersAPI{Store: c.Store, Tokens: c.Tokens, Client: k8s, Namespace: ns, Identities: identities, Audit: auditLog},
+		Analytics:  &api.AnalyticsAPI{History: c.Store, Client: k8s, Namespace: ns},
+		Platform:   &api.PlatformAPI{Client: k8s, Namespace: ns, Audit: auditLog},
+		Changes:    &api.ChangesAPI{Client: k8s, Namespace: ns, Writer: c.Writer, Users: c.Store, Audit: auditLog},
+	}, nil
+}
+
+// ready answers /readyz: the portal serves when its database and the
+// Kubernetes API answer.
+func ready(db store.Store, k8s client.Reader, namespace string) func(*gin.Context) error {
+	return func(c *gin.Context) error {
+		if err := db.Ping(c); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		if err := k8s.List(c, &streamv1.TemplateList{}, client.InNamespace(namespace), client.Limit(1)); err != nil {
+			return fmt.Errorf("kubernetes API: %w", err)
+		}
+		return nil
+	}
+}
+
+// serve answers on cfg.Addr until ctx ends, then drains: requests and
+// streams share one grace period.
+func serve(ctx context.Context, cfg Config, h http.Handler, streams *stream.Proxy, cacheStopped <-chan error) error {
 	srv := &http.Server{Addr: cfg.Addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", cfg.Addr, err)
-	case err := <-mgrErr:
+	case err := <-cacheStopped:
 		_ = srv.Close()
 		return fmt.Errorf("kubernetes cache stopped: %w", err)
 	case <-ctx.Done():
-		// requests and streams share one grace period
 		shutdown, cancel := context.WithTimeout(context.Background(), cfg.grace())
 		defer cancel()
 		streamsDone := make(chan error, 1)
-		go func() { streamsDone <- proxy.Shutdown(shutdown) }()
+		go func() { streamsDone <- streams.Shutdown(shutdown) }()
 		if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
@@ -233,11 +292,4 @@ func stateKey(dir string) ([]byte, error) {
 		return nil, err
 	}
 	return key, os.WriteFile(path, key, 0o600)
-}
-
-func (c Config) grace() time.Duration {
-	if c.ShutdownGrace > 0 {
-		return c.ShutdownGrace
-	}
-	return 30 * time.Second
 }

@@ -13,13 +13,13 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal"
 	"github.com/streamspace/streamspace/portal/store"
 )
 
@@ -319,9 +319,9 @@ func TestStream_viaPodIP(t *testing.T) {
 	if err := env.Client.Status().Update(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	p := newProxy()
-	p.Upstream, p.WebUpstream, p.ViaPodIP = nil, nil, true
-	own := httptest.NewServer(router(nil, prometheus.NewRegistry(), p))
+	h := newHandlers()
+	h.Stream.Upstream, h.Stream.WebUpstream, h.Stream.ViaPodIP = nil, nil, true
+	own := httptest.NewServer(portal.NewRouter(h))
 	defer own.Close()
 	alice, _ := login(t, "alice")
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal/audit"
 	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/gitwrite"
 	"github.com/streamspace/streamspace/portal/store"
@@ -29,7 +30,14 @@ type ChangesAPI struct {
 	Namespace string
 	// Writer proposes changes; nil: write-back is not configured (503).
 	Writer *gitwrite.Writer
-	Store  store.Store
+	// Users give the proposing admin's email to the commit.
+	Users UserDirectory
+	Audit *audit.Log
+}
+
+// UserDirectory finds an account by its name.
+type UserDirectory interface {
+	UserByName(ctx context.Context, username string) (*store.User, error)
 }
 
 // ChangeRequest is the body of a change: the object's whole new spec and
@@ -51,7 +59,7 @@ func (a *ChangesAPI) UpdateQuota(c *gin.Context) {
 
 func (a *ChangesAPI) propose(c *gin.Context, kind string, live client.Object, spec func(client.Object) any) {
 	if a.Writer == nil {
-		fail(c, Errorf(http.StatusServiceUnavailable, CodeUnavailable, "write-back is not configured: set the platform repository (STREAMSPACE_GIT_URL) and its write credentials"))
+		Fail(c, Errorf(http.StatusServiceUnavailable, CodeUnavailable, "write-back is not configured: set the platform repository (STREAMSPACE_GIT_URL) and its write credentials"))
 		return
 	}
 	var req ChangeRequest
@@ -66,16 +74,16 @@ func (a *ChangesAPI) propose(c *gin.Context, kind string, live client.Object, sp
 		fields["spec"] = "required: the whole new spec"
 	}
 	if len(fields) > 0 {
-		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the request has invalid fields", Fields: fields})
+		Fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the request has invalid fields", Fields: fields})
 		return
 	}
 	name := c.Param("name")
 	if err := a.Client.Get(c, client.ObjectKey{Namespace: a.Namespace, Name: name}, live); err != nil {
 		if apierrors.IsNotFound(err) {
-			fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("no %s %q", kind, name)))
+			Fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("no %s %q", kind, name)))
 			return
 		}
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	edited := live.DeepCopyObject().(client.Object)
@@ -83,7 +91,7 @@ func (a *ChangesAPI) propose(c *gin.Context, kind string, live client.Object, sp
 	dec.DisallowUnknownFields()
 	target := spec(edited)
 	if err := dec.Decode(target); err != nil {
-		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "spec: " + err.Error(), Fields: map[string]string{"spec": err.Error()}})
+		Fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "spec: " + err.Error(), Fields: map[string]string{"spec": err.Error()}})
 		return
 	}
 	// The API server checks the edit (schema, CEL rules, webhooks) without
@@ -91,15 +99,15 @@ func (a *ChangesAPI) propose(c *gin.Context, kind string, live client.Object, sp
 	// could not apply.
 	if err := a.Client.Update(c, edited.DeepCopyObject().(client.Object), client.DryRunAll, client.FieldOwner(FieldManager)); err != nil {
 		if apierrors.IsInvalid(err) {
-			fail(c, invalidObject(err))
+			Fail(c, invalidObject(err))
 			return
 		}
-		fail(c, kubeError(err))
+		Fail(c, kubeError(err))
 		return
 	}
 	p := auth.Principal(c)
 	email := ""
-	if u, err := a.Store.UserByName(c, p.Subject); err == nil {
+	if u, err := a.Users.UserByName(c, p.Subject); err == nil {
 		email = u.Email
 	}
 	ctx, cancel := context.WithTimeout(c, 2*time.Minute)
@@ -110,25 +118,25 @@ func (a *ChangesAPI) propose(c *gin.Context, kind string, live client.Object, sp
 		c.JSON(http.StatusOK, gin.H{"unchanged": true, "message": fmt.Sprintf("%s %s already is as asked in Git", kind, name)})
 		return
 	case errors.Is(err, gitwrite.ErrInvalidChange):
-		fail(c, Errorf(http.StatusBadRequest, CodeInvalid, err.Error()))
+		Fail(c, Errorf(http.StatusBadRequest, CodeInvalid, err.Error()))
 		return
 	case errors.Is(err, gitwrite.ErrNotFound):
-		fail(c, Errorf(http.StatusNotFound, CodeNotFound, err.Error()+": it was not created from Git, so it cannot be changed through Git"))
+		Fail(c, Errorf(http.StatusNotFound, CodeNotFound, err.Error()+": it was not created from Git, so it cannot be changed through Git"))
 		return
 	case errors.Is(err, gitwrite.ErrAmbiguous), errors.Is(err, gitwrite.ErrConflict):
-		fail(c, Errorf(http.StatusConflict, CodeConflict, err.Error()))
+		Fail(c, Errorf(http.StatusConflict, CodeConflict, err.Error()))
 		return
 	case err != nil:
 		// also ErrAuthentication: a 401 would read as the admin's own
 		// sign-in having expired
-		fail(c, Errorf(http.StatusBadGateway, CodeUpstream, "the platform repository refused the change: "+err.Error()))
+		Fail(c, Errorf(http.StatusBadGateway, CodeUpstream, "the platform repository refused the change: "+err.Error()))
 		return
 	}
 	detail := res.Mode + " " + res.Commit
 	if res.URL != "" {
 		detail = res.Mode + " " + res.URL
 	}
-	audit(c, a.Store, "admin."+map[string]string{"Template": "template", "Quota": "quota"}[kind]+".propose", name, detail)
+	audited(c, a.Audit, map[string]string{"Template": audit.AdminTemplatePropose, "Quota": audit.AdminQuotaPropose}[kind], name, detail)
 	c.JSON(http.StatusAccepted, res)
 }
 

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal/audit"
 )
 
 // PlatformAPI serves the admin views of what Git put in the cluster: the
@@ -20,7 +21,7 @@ import (
 type PlatformAPI struct {
 	Client    client.Client
 	Namespace string
-	Audit     Auditor
+	Audit     *audit.Log
 }
 
 // SyncView is one GitSync as the sync page shows it.
@@ -71,7 +72,7 @@ type ConditionView struct {
 func (a *PlatformAPI) ListSyncs(c *gin.Context) {
 	var list streamv1.GitSyncList
 	if err := a.Client.List(c, &list, client.InNamespace(a.Namespace)); err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	out := make([]SyncView, 0, len(list.Items))
@@ -128,10 +129,10 @@ func (a *PlatformAPI) Reconcile(c *gin.Context) {
 	gs := &streamv1.GitSync{}
 	if err := a.Client.Get(c, client.ObjectKey{Namespace: a.Namespace, Name: c.Param("name")}, gs); err != nil {
 		if apierrors.IsNotFound(err) {
-			fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("no GitSync %q", c.Param("name"))))
+			Fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("no GitSync %q", c.Param("name"))))
 			return
 		}
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	token := time.Now().UTC().Format(time.RFC3339Nano)
@@ -141,10 +142,10 @@ func (a *PlatformAPI) Reconcile(c *gin.Context) {
 	}
 	gs.Annotations[streamv1.ReconcileRequestAnnotation] = token
 	if err := a.Client.Patch(c, gs, patch, client.FieldOwner(FieldManager)); err != nil {
-		fail(c, kubeError(err))
+		Fail(c, kubeError(err))
 		return
 	}
-	audit(c, a.Audit, "admin.sync.reconcile", gs.Name, token)
+	audited(c, a.Audit, audit.AdminSyncReconcile, gs.Name, token)
 	c.JSON(http.StatusAccepted, gin.H{"requestedAt": token, "sync": syncView(gs)})
 }
 
@@ -162,7 +163,7 @@ type QuotaView struct {
 func (a *PlatformAPI) ListQuotas(c *gin.Context) {
 	var list streamv1.QuotaList
 	if err := a.Client.List(c, &list, client.InNamespace(a.Namespace)); err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	out := make([]QuotaView, 0, len(list.Items))

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/streamspace/streamspace/agent/quota"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal/audit"
 	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/store"
 )
@@ -19,11 +21,24 @@ import (
 // AdminUsersAPI serves /api/v1/admin/users: accounts, roles, groups,
 // service accounts and their tokens. Admins only (the router says so).
 type AdminUsersAPI struct {
-	Store      store.Store
+	Store      Accounts
 	Tokens     *auth.Tokens
 	Client     client.Reader
 	Namespace  string
 	Identities *Identities
+	Audit      *audit.Log
+}
+
+// Accounts are the users, their tokens and the audit log, as admins
+// manage them.
+type Accounts interface {
+	TokenStore
+	ListUsers(ctx context.Context) ([]store.User, error)
+	CreateUser(ctx context.Context, u *store.User) error
+	UserByName(ctx context.Context, username string) (*store.User, error)
+	UpdateUser(ctx context.Context, u *store.User) error
+	RevokeUserTokens(ctx context.Context, username string, at time.Time) error
+	AuditLog(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
 }
 
 // usernamePattern is what a Session's spec.user accepts: a username names
@@ -49,12 +64,12 @@ type AdminUserView struct {
 func (a *AdminUsersAPI) List(c *gin.Context) {
 	users, err := a.Store.ListUsers(c)
 	if err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	var sessions streamv1.SessionList
 	if err := a.Client.List(c, &sessions, client.InNamespace(a.Namespace)); err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	active := map[string]int{}
@@ -127,21 +142,19 @@ func (a *AdminUsersAPI) Create(c *gin.Context) {
 		u.PasswordHash = hash
 	}
 	if len(fields) > 0 {
-		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the request has invalid fields", Fields: fields})
+		Fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the request has invalid fields", Fields: fields})
 		return
 	}
 	if err := a.Store.CreateUser(c, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			fail(c, Errorf(http.StatusConflict, CodeConflict, fmt.Sprintf("user %q already exists", u.Username)))
+			Fail(c, Errorf(http.StatusConflict, CodeConflict, fmt.Sprintf("user %q already exists", u.Username)))
 			return
 		}
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
-	audit(c, a.Store, "admin.user.create", u.Username, "role="+u.Role+" source="+u.Source)
-	if err := a.Identities.Apply(c, u); err != nil {
-		_ = c.Error(err).SetMeta(IdentityFailed)
-	}
+	audited(c, a.Audit, audit.AdminUserCreate, u.Username, "role="+u.Role+" source="+u.Source)
+	applyIdentity(c, a.Identities, u)
 	c.JSON(http.StatusCreated, a.view(u))
 }
 
@@ -202,23 +215,21 @@ func (a *AdminUsersAPI) Update(c *gin.Context) {
 		}
 	}
 	if len(fields) > 0 {
-		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the request has invalid fields", Fields: fields})
+		Fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the request has invalid fields", Fields: fields})
 		return
 	}
 	if err := a.Store.UpdateUser(c, u); err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	if u.Disabled || req.Password != nil {
 		if err := a.Store.RevokeUserTokens(c, u.Username, time.Now()); err != nil {
-			fail(c, err)
+			Fail(c, err)
 			return
 		}
 	}
-	audit(c, a.Store, "admin.user.update", u.Username, fmt.Sprint(changed))
-	if err := a.Identities.Apply(c, u); err != nil {
-		_ = c.Error(err).SetMeta(IdentityFailed)
-	}
+	audited(c, a.Audit, audit.AdminUserUpdate, u.Username, fmt.Sprint(changed))
+	applyIdentity(c, a.Identities, u)
 	c.JSON(http.StatusOK, a.view(u))
 }
 
@@ -226,11 +237,11 @@ func (a *AdminUsersAPI) Update(c *gin.Context) {
 func (a *AdminUsersAPI) user(c *gin.Context) *store.User {
 	u, err := a.Store.UserByName(c, c.Param("name"))
 	if errors.Is(err, store.ErrNotFound) {
-		fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("no user %q", c.Param("name"))))
+		Fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("no user %q", c.Param("name"))))
 		return nil
 	}
 	if err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return nil
 	}
 	return u
@@ -243,10 +254,10 @@ func (a *AdminUsersAPI) CreateToken(c *gin.Context) {
 		return
 	}
 	if u.Source != auth.SourceService {
-		fail(c, Errorf(http.StatusConflict, CodeConflict, fmt.Sprintf("%s is a person; people create their own tokens (POST /api/v1/tokens)", u.Username)))
+		Fail(c, Errorf(http.StatusConflict, CodeConflict, fmt.Sprintf("%s is a person; people create their own tokens (POST /api/v1/tokens)", u.Username)))
 		return
 	}
-	(&TokensAPI{Store: a.Store, Tokens: a.Tokens}).issue(c, u.Username)
+	(&TokensAPI{Store: a.Store, Tokens: a.Tokens, Audit: a.Audit}).issue(c, u.Username)
 }
 
 // ListTokens lists a user's API tokens.
@@ -258,29 +269,29 @@ func (a *AdminUsersAPI) ListTokens(c *gin.Context) {
 func (a *AdminUsersAPI) RevokeToken(c *gin.Context) {
 	err := a.Store.RevokeAPIToken(c, c.Param("name"), c.Param("id"), time.Now())
 	if errors.Is(err, store.ErrNotFound) {
-		fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("%s has no API token %s", c.Param("name"), c.Param("id"))))
+		Fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("%s has no API token %s", c.Param("name"), c.Param("id"))))
 		return
 	}
 	if err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
-	audit(c, a.Store, "admin.token.revoke", c.Param("name"), c.Param("id"))
+	audited(c, a.Audit, audit.AdminTokenRevoke, c.Param("name"), c.Param("id"))
 	c.Status(http.StatusNoContent)
 }
 
-// Audit returns the audit log, newest first (?actor=, ?action=, ?limit=).
-func (a *AdminUsersAPI) Audit(c *gin.Context) {
+// ListAudit returns the audit log, newest first (?actor=, ?action=, ?limit=).
+func (a *AdminUsersAPI) ListAudit(c *gin.Context) {
 	f := store.AuditFilter{Actor: c.Query("actor"), Action: c.Query("action"), Limit: 200}
 	if l := c.Query("limit"); l != "" {
 		if _, err := fmt.Sscan(l, &f.Limit); err != nil || f.Limit < 1 || f.Limit > 5000 {
-			fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "bad query", Fields: map[string]string{"limit": "a number from 1 to 5000"}})
+			Fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "bad query", Fields: map[string]string{"limit": "a number from 1 to 5000"}})
 			return
 		}
 	}
 	events, err := a.Store.AuditLog(c, f)
 	if err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	if events == nil {

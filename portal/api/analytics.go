@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"sort"
 	"strconv"
@@ -15,10 +16,15 @@ import (
 
 // AnalyticsAPI serves /api/v1/admin/analytics from the session history.
 type AnalyticsAPI struct {
-	Store     store.Store
+	History   SessionHistory
 	Client    client.Reader
 	Namespace string
 	Now       func() time.Time
+}
+
+// SessionHistory is the history of sessions the analytics are made of.
+type SessionHistory interface {
+	SessionHistory(ctx context.Context, since time.Time) ([]store.SessionRecord, error)
 }
 
 // Analytics is what the analytics page charts.
@@ -60,7 +66,7 @@ func (a *AnalyticsAPI) Get(c *gin.Context) {
 	if d := c.Query("days"); d != "" {
 		n, err := strconv.Atoi(d)
 		if err != nil || n < 1 || n > 366 {
-			fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "bad query", Fields: map[string]string{"days": "a number from 1 to 366"}})
+			Fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "bad query", Fields: map[string]string{"days": "a number from 1 to 366"}})
 			return
 		}
 		days = n
@@ -73,14 +79,14 @@ func (a *AnalyticsAPI) Get(c *gin.Context) {
 	since := end.Truncate(24*time.Hour).AddDate(0, 0, -(days - 1))
 	// sessions that started before the window but ran into it count too;
 	// no session runs longer than a year
-	history, err := a.Store.SessionHistory(c, since.AddDate(-1, 0, 0))
+	history, err := a.History.SessionHistory(c, since.AddDate(-1, 0, 0))
 	if err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	var templates streamv1.TemplateList
 	if err := a.Client.List(c, &templates, client.InNamespace(a.Namespace)); err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, Summarize(history, templates.Items, since, end))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/streamspace/streamspace/portal/audit"
 	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/store"
 )
@@ -27,6 +28,7 @@ type AuthAPI struct {
 	// Identities mirrors the account's groups into its User object at
 	// each sign-in; nil skips it.
 	Identities *Identities
+	Audit      *audit.Log
 }
 
 type loginRequest struct {
@@ -46,34 +48,34 @@ type tokenResponse struct {
 func (a *AuthAPI) Login(c *gin.Context) {
 	var req loginRequest
 	if err := c.ShouldBindJSON(&req); err != nil || req.Username == "" || req.Password == "" {
-		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "username and password are required",
+		Fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "username and password are required",
 			Fields: map[string]string{"username": "required", "password": "required"}})
 		return
 	}
 	if a.Limiter != nil {
 		if ok, wait := a.Limiter.Allow(c.ClientIP(), req.Username); !ok {
 			c.Header("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			fail(c, Errorf(http.StatusTooManyRequests, CodeRateLimited, "too many sign-in attempts; try again in "+wait.Round(time.Second).String()))
+			Fail(c, Errorf(http.StatusTooManyRequests, CodeRateLimited, "too many sign-in attempts; try again in "+wait.Round(time.Second).String()))
 			return
 		}
 	}
 	u, err := auth.Login(c, a.Store, req.Username, req.Password)
 	if err != nil {
-		_ = a.Store.Audit(c, store.AuditEvent{Actor: req.Username, Action: "login.failed", RemoteAddr: c.ClientIP()})
+		RecordAudit(c, a.Audit, req.Username, audit.LoginFailed, "", "")
 		if errors.Is(err, auth.ErrBadCredentials) || errors.Is(err, auth.ErrUserDisabled) {
-			fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, err.Error()))
+			Fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, err.Error()))
 			return
 		}
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	p, err := a.Tokens.Issue(c, u)
 	if err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
-	_ = a.Store.Audit(c, store.AuditEvent{Actor: u.Username, Action: "login", RemoteAddr: c.ClientIP(), Detail: "local"})
-	a.applyIdentity(c, u)
+	RecordAudit(c, a.Audit, u.Username, audit.Login, "", "local")
+	applyIdentity(c, a.Identities, u)
 	a.respond(c, p)
 }
 
@@ -84,13 +86,13 @@ func (a *AuthAPI) Refresh(c *gin.Context) {
 	if err != nil {
 		a.clearCookies(c)
 		if errors.Is(err, auth.ErrRefreshReused) {
-			_ = a.Store.Audit(c, store.AuditEvent{Actor: "unknown", Action: "token.reuse", RemoteAddr: c.ClientIP()})
+			RecordAudit(c, a.Audit, "unknown", audit.TokenReuse, "", "")
 		}
 		if errors.Is(err, auth.ErrInvalidToken) || errors.Is(err, auth.ErrRefreshReused) || errors.Is(err, auth.ErrUserDisabled) {
-			fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, err.Error()))
+			Fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, err.Error()))
 			return
 		}
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	a.respond(c, p)
@@ -99,11 +101,11 @@ func (a *AuthAPI) Refresh(c *gin.Context) {
 // Logout revokes this login's refresh tokens and clears the cookies.
 func (a *AuthAPI) Logout(c *gin.Context) {
 	if err := a.Tokens.Logout(c, a.refreshToken(c)); err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	if p := auth.Principal(c); p != nil {
-		_ = a.Store.Audit(c, store.AuditEvent{Actor: p.Subject, Action: "logout", RemoteAddr: c.ClientIP()})
+		RecordAudit(c, a.Audit, p.Subject, audit.Logout, "", "")
 	}
 	a.clearCookies(c)
 	c.Status(http.StatusNoContent)
@@ -134,14 +136,11 @@ func (a *AuthAPI) clearCookies(c *gin.Context) {
 	c.SetCookie(RefreshCookie, "", -1, "/api/v1/auth", "", a.SecureCookies, true)
 }
 
-// applyIdentity mirrors u into its User object. Sign-in does not fail when
-// that write does (the quota checks then see the groups of the last
-// successful write); the request log reports it.
-func (a *AuthAPI) applyIdentity(c *gin.Context, u *store.User) {
-	if err := a.Identities.Apply(c, u); err != nil {
+// applyIdentity mirrors u into its User object. The request does not fail
+// when that write does (the quota checks then see the groups of the last
+// successful write); RenderErrors logs it.
+func applyIdentity(c *gin.Context, i *Identities, u *store.User) {
+	if err := i.Apply(c, u); err != nil {
 		_ = c.Error(err).SetMeta(IdentityFailed)
 	}
 }
-
-// IdentityFailed marks a request error that is a failed User object write.
-const IdentityFailed = "identity"

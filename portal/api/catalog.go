@@ -35,7 +35,7 @@ type TemplateView struct {
 func (a *TemplatesAPI) List(c *gin.Context) {
 	var list streamv1.TemplateList
 	if err := a.Client.List(c, &list, client.InNamespace(a.Namespace)); err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	sort.Slice(list.Items, func(i, j int) bool {
@@ -74,12 +74,12 @@ func (a *UsersAPI) Me(c *gin.Context) {
 	p := auth.Principal(c)
 	q, _, err := quota.Resolve(c, a.Client, a.Namespace, p.Subject)
 	if err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	used, err := quota.UsageOf(c, a.Client, a.Namespace, p.Subject, nil)
 	if err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{

@@ -8,6 +8,10 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/streamspace/streamspace/agent/quota"
 )
 
 // Error is the one error shape of the API:
@@ -24,7 +28,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// Stable error codes.
+// The stable error codes, every one the portal answers with (the stream
+// proxy's included). openapi.json lists the same set; a test keeps the two
+// in step.
 const (
 	CodeUnauthenticated = "unauthenticated"
 	CodeForbidden       = "forbidden"
@@ -35,8 +41,16 @@ const (
 	CodeRateLimited     = "rate_limited"
 	CodeNotRunning      = "not_running"
 	CodeUpstream        = "upstream_unavailable"
-	CodeUnavailable     = "unavailable"
-	CodeInternal        = "internal"
+	// CodeUpstreamRedirect: the session answered the stream with a
+	// redirect, which the portal never follows.
+	CodeUpstreamRedirect = "upstream_redirect"
+	CodeUnavailable      = "unavailable"
+	// CodeShuttingDown: the portal is draining before it stops; the
+	// client connects again (to another replica, or this one restarted).
+	CodeShuttingDown = "shutting_down"
+	// CodeInternal: the cause is in the portal's log under the request ID,
+	// never in the answer.
+	CodeInternal = "internal"
 )
 
 // Errorf builds an *Error.
@@ -44,28 +58,87 @@ func Errorf(status int, code, message string) *Error {
 	return &Error{Status: status, Code: code, Message: message}
 }
 
-// fail records err on the request and stops it; RenderErrors writes it.
-func fail(c *gin.Context, err error) {
+// Fail records err on the request and stops it; RenderErrors writes it.
+// An err that is not an *Error is an internal error.
+func Fail(c *gin.Context, err error) {
 	_ = c.Error(err)
 	c.Abort()
 }
 
-// RenderErrors renders the first error a handler recorded. Anything that is
-// not an *Error is an internal error: logged by the caller's logger, never
-// shown to the client.
-func RenderErrors() gin.HandlerFunc {
+// IdentityFailed marks a request error that is a failed User object write:
+// the request still succeeds (see applyIdentity); the log says so.
+const IdentityFailed = "identity"
+
+// RenderErrors renders the first error a handler recorded, and logs what
+// the client is not told: the cause of every 5xx (a client sees only an
+// internal error's request ID) and side effects that failed under a
+// successful answer.
+func RenderErrors(log logr.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Next()
-		if len(c.Errors) == 0 || c.Writer.Written() {
+		id := c.GetString(RequestIDKey)
+		var failed error
+		for _, e := range c.Errors {
+			if e.Meta == IdentityFailed {
+				log.Error(e.Err, "User object not updated", "route", c.FullPath(), "requestID", id)
+			} else if failed == nil {
+				failed = e.Err
+			}
+		}
+		if failed == nil {
 			return
 		}
 		var e *Error
-		if !errors.As(c.Errors[0].Err, &e) {
-			e = Errorf(http.StatusInternalServerError, CodeInternal, "internal error; see the portal log (request "+c.GetString(RequestIDKey)+")")
+		if !errors.As(failed, &e) {
+			e = Errorf(http.StatusInternalServerError, CodeInternal, "internal error; see the portal log (request "+id+")")
 		}
-		c.JSON(e.Status, gin.H{"error": e})
+		if e.Status >= http.StatusInternalServerError {
+			log.Error(failed, "Request failed", "route", c.FullPath(), "requestID", id)
+		}
+		if !c.Writer.Written() {
+			c.JSON(e.Status, gin.H{"error": e})
+		}
 	}
 }
 
 // RequestIDKey is where the request ID middleware keeps the ID.
 const RequestIDKey = "request-id"
+
+// errUserDisabled answers a start by a disabled user, whether the portal's
+// quota check or the webhook's found it.
+var errUserDisabled = Errorf(http.StatusForbidden, CodeForbidden, "your account is disabled")
+
+// quotaError turns the quota check's refusal into the API's error, by its
+// type; any other error is returned as it is.
+func quotaError(err error) error {
+	var ex *quota.ExceededError
+	switch {
+	case errors.As(err, &ex):
+		return &Error{Status: http.StatusForbidden, Code: CodeQuotaExceeded, Message: ex.Error(),
+			Fields: map[string]string{"limit": ex.Limit, "used": ex.Used, "max": ex.Max}}
+	case errors.Is(err, quota.ErrUserDisabled):
+		return errUserDisabled
+	}
+	return err
+}
+
+// kubeError maps what the API server refused by the status it answered
+// with. The quota webhook's refusal is a Forbidden like an RBAC denial; the
+// cause it carries tells them apart.
+func kubeError(err error) error {
+	switch quota.RefusalCause(err) {
+	case quota.CauseQuotaExceeded:
+		return Errorf(http.StatusForbidden, CodeQuotaExceeded, err.Error())
+	case quota.CauseUserDisabled:
+		return errUserDisabled
+	}
+	switch {
+	case apierrors.IsInvalid(err):
+		return Errorf(http.StatusBadRequest, CodeInvalid, err.Error())
+	case apierrors.IsNotFound(err):
+		return Errorf(http.StatusNotFound, CodeNotFound, err.Error())
+	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
+		return Errorf(http.StatusConflict, CodeConflict, err.Error())
+	}
+	return err
+}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/streamspace/streamspace/portal/audit"
 	"github.com/streamspace/streamspace/portal/auth"
-	"github.com/streamspace/streamspace/portal/store"
 )
 
 // OIDCAPI signs people in with an OpenID Connect provider. The sign-in
@@ -39,18 +39,18 @@ func (a *OIDCAPI) Providers(c *gin.Context) {
 // "redirect" is the path of this site to return to afterwards.
 func (a *OIDCAPI) Login(c *gin.Context) {
 	if !a.enabled() {
-		fail(c, Errorf(http.StatusNotFound, CodeNotFound, "single sign-on is not configured"))
+		Fail(c, Errorf(http.StatusNotFound, CodeNotFound, "single sign-on is not configured"))
 		return
 	}
 	redirect := c.DefaultQuery("redirect", defaultRedirect)
 	if !safeRedirect(redirect) {
-		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "redirect must be a path of this site",
+		Fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "redirect must be a path of this site",
 			Fields: map[string]string{"redirect": "a path starting with a single /"}})
 		return
 	}
 	flow, err := auth.NewFlow()
 	if err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	to, err := a.OIDC.AuthCodeURL(c, flow.State, flow.Nonce, flow.Verifier)
@@ -60,7 +60,7 @@ func (a *OIDCAPI) Login(c *gin.Context) {
 	}
 	sealed, err := sealFlow(a.Auth.Tokens.Key, oidcFlow{Flow: flow, Redirect: redirect, Expires: time.Now().Add(oidcFlowTTL).Unix()})
 	if err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	// Lax, not Strict: the provider sends the browser back by a top-level
@@ -76,7 +76,7 @@ func (a *OIDCAPI) Login(c *gin.Context) {
 // browser in and sends it where the sign-in started from.
 func (a *OIDCAPI) Callback(c *gin.Context) {
 	if !a.enabled() {
-		fail(c, Errorf(http.StatusNotFound, CodeNotFound, "single sign-on is not configured"))
+		Fail(c, Errorf(http.StatusNotFound, CodeNotFound, "single sign-on is not configured"))
 		return
 	}
 	sealed, _ := c.Cookie(oidcFlowCookie)
@@ -89,25 +89,25 @@ func (a *OIDCAPI) Callback(c *gin.Context) {
 		if d := c.Query("error_description"); d != "" {
 			msg += ": " + clip(d, 200)
 		}
-		fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, msg))
+		Fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, msg))
 		return
 	}
 	if sealed == "" {
-		fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, "no sign-in is in progress in this browser (its cookie is missing or expired); start again"))
+		Fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, "no sign-in is in progress in this browser (its cookie is missing or expired); start again"))
 		return
 	}
 	flow, err := openFlow(a.Auth.Tokens.Key, sealed, time.Now())
 	if err != nil {
-		fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, err.Error()+"; start again"))
+		Fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, err.Error()+"; start again"))
 		return
 	}
 	if state := c.Query("state"); state == "" || subtle.ConstantTimeCompare([]byte(state), []byte(flow.State)) != 1 {
-		fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, "the state sent back by the identity provider does not match this browser's sign-in; start again"))
+		Fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, "the state sent back by the identity provider does not match this browser's sign-in; start again"))
 		return
 	}
 	code := c.Query("code")
 	if code == "" {
-		fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, "the identity provider sent no authorization code"))
+		Fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, "the identity provider sent no authorization code"))
 		return
 	}
 
@@ -123,13 +123,13 @@ func (a *OIDCAPI) Callback(c *gin.Context) {
 	}
 	p, err := a.Auth.Tokens.Issue(c, u)
 	if err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
-	_ = a.Auth.Store.Audit(c, store.AuditEvent{Actor: u.Username, Action: "login", RemoteAddr: c.ClientIP(), Detail: "oidc"})
+	RecordAudit(c, a.Auth.Audit, u.Username, audit.Login, "", "oidc")
 	// The provider's groups reach the User object (and so group quotas)
 	// as a password sign-in's do.
-	a.Auth.applyIdentity(c, u)
+	applyIdentity(c, a.Auth.Identities, u)
 	a.Auth.setCookies(c, p)
 	redirect := flow.Redirect
 	if !safeRedirect(redirect) { // signed by us, so only a changed rule gets here
@@ -142,18 +142,18 @@ func (a *OIDCAPI) Callback(c *gin.Context) {
 // the provider already said who it was, audits it.
 func (a *OIDCAPI) failSignIn(c *gin.Context, username string, err error) {
 	if username != "" {
-		_ = a.Auth.Store.Audit(c, store.AuditEvent{Actor: username, Action: "login.failed", RemoteAddr: c.ClientIP(), Detail: "oidc: " + err.Error()})
+		RecordAudit(c, a.Auth.Audit, username, audit.LoginFailed, "", "oidc: "+err.Error())
 	}
 	switch {
 	case errors.Is(err, auth.ErrProviderUnavailable):
-		fail(c, Errorf(http.StatusBadGateway, CodeUpstream, "single sign-on is unavailable: "+err.Error()))
+		Fail(c, Errorf(http.StatusBadGateway, CodeUpstream, "single sign-on is unavailable: "+err.Error()))
 	case errors.Is(err, auth.ErrNameTaken):
-		fail(c, Errorf(http.StatusConflict, CodeConflict, err.Error()))
+		Fail(c, Errorf(http.StatusConflict, CodeConflict, err.Error()))
 	case errors.Is(err, auth.ErrProviderRejected), errors.Is(err, auth.ErrIDToken),
 		errors.Is(err, auth.ErrIdentity), errors.Is(err, auth.ErrUserDisabled):
-		fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, err.Error()))
+		Fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, err.Error()))
 	default:
-		fail(c, err)
+		Fail(c, err)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -18,17 +17,12 @@ import (
 
 	"github.com/streamspace/streamspace/agent/quota"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal/audit"
 	"github.com/streamspace/streamspace/portal/auth"
-	"github.com/streamspace/streamspace/portal/store"
 )
 
 // FieldManager is the portal's field manager for what it writes.
 const FieldManager = "streamspace-portal"
-
-// Auditor records who did what.
-type Auditor interface {
-	Audit(ctx context.Context, e store.AuditEvent) error
-}
 
 // SessionsAPI serves /api/v1/sessions. Sessions are Session objects in the
 // platform namespace; a caller sees and touches only their own (admins
@@ -37,7 +31,7 @@ type Auditor interface {
 type SessionsAPI struct {
 	Client    client.Client
 	Namespace string
-	Audit     Auditor
+	Audit     *audit.Log
 }
 
 // SessionView is a session as the API shows it.
@@ -127,7 +121,7 @@ func (a *SessionsAPI) List(c *gin.Context) {
 	}
 	var list streamv1.SessionList
 	if err := a.Client.List(c, &list, opts...); err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	out := make([]SessionView, 0, len(list.Items))
@@ -160,7 +154,7 @@ func (a *SessionsAPI) Create(c *gin.Context) {
 	p := auth.Principal(c)
 	var req CreateRequest
 	if err := c.ShouldBindJSON(&req); err != nil {
-		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the body must be JSON: " + err.Error()})
+		Fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the body must be JSON: " + err.Error()})
 		return
 	}
 	fields := map[string]string{}
@@ -187,29 +181,29 @@ func (a *SessionsAPI) Create(c *gin.Context) {
 		}
 	}
 	if len(fields) > 0 {
-		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the request has invalid fields", Fields: fields})
+		Fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the request has invalid fields", Fields: fields})
 		return
 	}
 	t := &streamv1.Template{}
 	if err := a.Client.Get(c, client.ObjectKey{Namespace: a.Namespace, Name: req.Template}, t); err != nil {
 		if apierrors.IsNotFound(err) {
-			fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: fmt.Sprintf("template %q does not exist", req.Template),
+			Fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: fmt.Sprintf("template %q does not exist", req.Template),
 				Fields: map[string]string{"template": "unknown template"}})
 			return
 		}
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	s.Name = sessionName(p.Subject, t.Name)
 	if err := quota.CheckSession(c, a.Client, s, t, true, nil); err != nil {
-		fail(c, quotaError(err))
+		Fail(c, quotaError(err))
 		return
 	}
 	if err := a.Client.Create(c, s, client.FieldOwner(FieldManager)); err != nil {
-		fail(c, kubeError(err))
+		Fail(c, kubeError(err))
 		return
 	}
-	a.audit(c, "session.create", s.Name, t.Name)
+	audited(c, a.Audit, audit.SessionCreate, s.Name, t.Name)
 	c.JSON(http.StatusCreated, view(s))
 }
 
@@ -220,10 +214,10 @@ func (a *SessionsAPI) Delete(c *gin.Context) {
 		return
 	}
 	if err := a.setState(c, s, streamv1.StateTerminated); err != nil {
-		fail(c, kubeError(err))
+		Fail(c, kubeError(err))
 		return
 	}
-	a.audit(c, "session.delete", s.Name, "")
+	audited(c, a.Audit, audit.SessionDelete, s.Name, "")
 	c.JSON(http.StatusOK, view(s))
 }
 
@@ -238,7 +232,7 @@ func (a *SessionsAPI) Wake(c *gin.Context) {
 		return
 	}
 	if err := a.wake(c, s); err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusAccepted, view(s))
@@ -253,7 +247,7 @@ func (a *SessionsAPI) Hibernate(c *gin.Context) {
 	}
 	switch s.DesiredState() {
 	case streamv1.StateTerminated:
-		fail(c, Errorf(http.StatusConflict, CodeConflict, "the session was terminated; there is nothing to hibernate"))
+		Fail(c, Errorf(http.StatusConflict, CodeConflict, "the session was terminated; there is nothing to hibernate"))
 		return
 	case streamv1.StateHibernated:
 		c.JSON(http.StatusOK, view(s))
@@ -266,10 +260,10 @@ func (a *SessionsAPI) Hibernate(c *gin.Context) {
 	}
 	s.Annotations[streamv1.StateReasonAnnotation] = streamv1.ReasonUserRequest
 	if err := a.Client.Patch(c, s, patch, client.FieldOwner(FieldManager)); err != nil {
-		fail(c, kubeError(err))
+		Fail(c, kubeError(err))
 		return
 	}
-	a.audit(c, "session.hibernate", s.Name, streamv1.ReasonUserRequest)
+	audited(c, a.Audit, audit.SessionHibernate, s.Name, streamv1.ReasonUserRequest)
 	c.JSON(http.StatusAccepted, view(s))
 }
 
@@ -288,7 +282,7 @@ func (a *SessionsAPI) wake(c *gin.Context, s *streamv1.Session) error {
 	if err := a.setState(c, s, streamv1.StateRunning); err != nil {
 		return kubeError(err)
 	}
-	a.audit(c, "session.wake", s.Name, "")
+	audited(c, a.Audit, audit.SessionWake, s.Name, "")
 	return nil
 }
 
@@ -300,15 +294,15 @@ func (a *SessionsAPI) wake(c *gin.Context, s *streamv1.Session) error {
 func (a *SessionsAPI) NotRunning(c *gin.Context, s *streamv1.Session) {
 	switch {
 	case s.DesiredState() == streamv1.StateTerminated:
-		fail(c, Errorf(http.StatusConflict, CodeNotRunning, fmt.Sprintf("session %s was terminated; launch a new one", s.Name)))
+		Fail(c, Errorf(http.StatusConflict, CodeNotRunning, fmt.Sprintf("session %s was terminated; launch a new one", s.Name)))
 		return
 	case s.Status.Phase == streamv1.PhaseFailed && s.DesiredState() == streamv1.StateRunning:
 		v := view(s)
-		fail(c, Errorf(http.StatusConflict, CodeNotRunning, fmt.Sprintf("session %s failed (%s): %s", s.Name, v.Reason, v.Message)))
+		Fail(c, Errorf(http.StatusConflict, CodeNotRunning, fmt.Sprintf("session %s failed (%s): %s", s.Name, v.Reason, v.Message)))
 		return
 	case s.DesiredState() == streamv1.StateHibernated:
 		if err := a.wake(c, s); err != nil {
-			fail(c, err)
+			Fail(c, err)
 			return
 		}
 	}
@@ -323,11 +317,11 @@ func (a *SessionsAPI) owned(c *gin.Context) *streamv1.Session {
 	err := a.Client.Get(c, client.ObjectKey{Namespace: a.Namespace, Name: c.Param("id")}, s)
 	p := auth.Principal(c)
 	if apierrors.IsNotFound(err) || (err == nil && !p.MayUse(s.Spec.User)) {
-		fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("no session %q", c.Param("id"))))
+		Fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("no session %q", c.Param("id"))))
 		return nil
 	}
 	if err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return nil
 	}
 	return s
@@ -339,42 +333,10 @@ func (a *SessionsAPI) setState(ctx context.Context, s *streamv1.Session, state s
 	return a.Client.Patch(ctx, s, patch, client.FieldOwner(FieldManager))
 }
 
-func (a *SessionsAPI) audit(c *gin.Context, action, target, detail string) {
-	audit(c, a.Audit, action, target, detail)
-}
-
 func withState(s *streamv1.Session, state streamv1.SessionState) *streamv1.Session {
 	w := s.DeepCopy()
 	w.Spec.State = state
 	return w
-}
-
-// quotaError turns a quota refusal into the API's error.
-func quotaError(err error) error {
-	var ex *quota.ExceededError
-	switch {
-	case errors.As(err, &ex):
-		return &Error{Status: http.StatusForbidden, Code: CodeQuotaExceeded, Message: ex.Error(),
-			Fields: map[string]string{"limit": ex.Limit, "used": ex.Used, "max": ex.Max}}
-	case errors.Is(err, quota.ErrUserDisabled):
-		return Errorf(http.StatusForbidden, CodeForbidden, "your account is disabled")
-	}
-	return err
-}
-
-// kubeError maps what the API server refused (the webhook included).
-func kubeError(err error) error {
-	switch {
-	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "quota"):
-		return Errorf(http.StatusForbidden, CodeQuotaExceeded, err.Error())
-	case apierrors.IsInvalid(err):
-		return Errorf(http.StatusBadRequest, CodeInvalid, err.Error())
-	case apierrors.IsNotFound(err):
-		return Errorf(http.StatusNotFound, CodeNotFound, err.Error())
-	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
-		return Errorf(http.StatusConflict, CodeConflict, err.Error())
-	}
-	return err
 }
 
 // sessionName is <user>-<template>-<5 hex>, cut to the 60 characters a

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/streamspace/streamspace/portal/audit"
 	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/store"
 )
@@ -14,8 +16,15 @@ import (
 // TokensAPI serves /api/v1/tokens: a caller's own API tokens, for scripts
 // and automation that cannot sign in through a browser.
 type TokensAPI struct {
-	Store  store.Store
+	Store  TokenStore
 	Tokens *auth.Tokens
+	Audit  *audit.Log
+}
+
+// TokenStore keeps users' API tokens.
+type TokenStore interface {
+	ListAPITokens(ctx context.Context, username string) ([]store.APIToken, error)
+	RevokeAPIToken(ctx context.Context, username, id string, at time.Time) error
 }
 
 // TokenView is an API token as lists show it (never its value).
@@ -51,10 +60,10 @@ func (a *TokensAPI) List(c *gin.Context) {
 }
 
 // listTokens answers with a user's tokens.
-func listTokens(c *gin.Context, s store.Store, username string) {
+func listTokens(c *gin.Context, s TokenStore, username string) {
 	list, err := s.ListAPITokens(c, username)
 	if err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
 	out := make([]TokenView, 0, len(list))
@@ -69,7 +78,7 @@ func listTokens(c *gin.Context, s store.Store, username string) {
 func (a *TokensAPI) Create(c *gin.Context) {
 	p := auth.Principal(c)
 	if p.APIToken != "" {
-		fail(c, Errorf(http.StatusForbidden, CodeForbidden, "API tokens cannot create API tokens; sign in as a person"))
+		Fail(c, Errorf(http.StatusForbidden, CodeForbidden, "API tokens cannot create API tokens; sign in as a person"))
 		return
 	}
 	a.issue(c, p.Subject)
@@ -88,15 +97,15 @@ func (a *TokensAPI) issue(c *gin.Context, username string) {
 		fields["expiresInDays"] = "between 0 (never) and 3650"
 	}
 	if len(fields) > 0 {
-		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the request has invalid fields", Fields: fields})
+		Fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the request has invalid fields", Fields: fields})
 		return
 	}
 	raw, tok, err := a.Tokens.IssueAPIToken(c, username, req.Name, time.Duration(req.ExpiresInDays)*24*time.Hour)
 	if err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
-	audit(c, a.Store, "token.create", username, tok.ID+" "+tok.Name)
+	audited(c, a.Audit, audit.TokenCreate, username, tok.ID+" "+tok.Name)
 	c.JSON(http.StatusCreated, NewTokenResponse{TokenView: tokenView(tok), Token: raw})
 }
 
@@ -105,36 +114,22 @@ func (a *TokensAPI) Revoke(c *gin.Context) {
 	user := auth.Principal(c).Subject
 	err := a.Store.RevokeAPIToken(c, user, c.Param("id"), time.Now())
 	if errors.Is(err, store.ErrNotFound) {
-		fail(c, Errorf(http.StatusNotFound, CodeNotFound, "you have no API token "+c.Param("id")))
+		Fail(c, Errorf(http.StatusNotFound, CodeNotFound, "you have no API token "+c.Param("id")))
 		return
 	}
 	if err != nil {
-		fail(c, err)
+		Fail(c, err)
 		return
 	}
-	audit(c, a.Store, "token.revoke", user, c.Param("id"))
+	audited(c, a.Audit, audit.TokenRevoke, user, c.Param("id"))
 	c.Status(http.StatusNoContent)
 }
 
 // bindJSON reads the request body into v, or renders a clear 400.
 func bindJSON(c *gin.Context, v any) bool {
 	if err := c.ShouldBindJSON(v); err != nil {
-		fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the body must be JSON of the documented shape: " + err.Error()})
+		Fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the body must be JSON of the documented shape: " + err.Error()})
 		return false
 	}
 	return true
-}
-
-// AuditFailed marks a request error that is a failed audit write: the
-// request log reports it; the caller still gets their answer.
-const AuditFailed = "audit"
-
-// audit records an action by the caller.
-func audit(c *gin.Context, a Auditor, action, target, detail string) {
-	if a == nil {
-		return
-	}
-	if err := a.Audit(c, store.AuditEvent{At: time.Now(), Actor: auth.Principal(c).Subject, Action: action, Target: target, Detail: detail, RemoteAddr: c.ClientIP()}); err != nil {
-		_ = c.Error(err).SetMeta(AuditFailed)
-	}
 }

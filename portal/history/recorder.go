@@ -16,19 +16,27 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal/audit"
 	"github.com/streamspace/streamspace/portal/store"
 )
-
-// Actor is who the audit log names for what the platform did by itself.
-const Actor = "system"
 
 // Recorder records Session transitions. Run it in one portal replica only
 // (leader election): every replica sees every transition.
 type Recorder struct {
-	Store store.Store
+	Store Store
+	// Audit records the transitions people care about (hibernated,
+	// ended), by audit.System.
+	Audit *audit.Log
 	Cache cache.Cache
 	Log   logr.Logger
 	Now   func() time.Time
+}
+
+// Store is where the recorder writes the session history.
+type Store interface {
+	StartSession(ctx context.Context, r store.SessionRecord) error
+	RecordHibernation(ctx context.Context, session string, seconds int64) error
+	EndSession(ctx context.Context, session string, at time.Time, reason string) error
 }
 
 // Start registers the recorder on the Session informer and runs until ctx
@@ -95,7 +103,7 @@ func (r *Recorder) Observe(ctx context.Context, old, s *streamv1.Session) {
 	reason := s.Annotations[streamv1.StateReasonAnnotation]
 	switch {
 	case is == streamv1.PhaseHibernated && old != nil:
-		r.audit(ctx, "session.hibernate", s, reason)
+		r.audit(ctx, audit.SessionHibernate, s, reason)
 	case was == streamv1.PhaseHibernated && old != nil:
 		// woken or ended while asleep: the sleep is over
 		r.hibernationOver(ctx, old)
@@ -109,7 +117,7 @@ func (r *Recorder) Observe(ctx context.Context, old, s *streamv1.Session) {
 			reason = "Terminated"
 		}
 		r.check(s, "end", r.Store.EndSession(ctx, s.Name, at, reason))
-		r.audit(ctx, "session.end", s, reason)
+		r.audit(ctx, audit.SessionEnd, s, reason)
 	}
 }
 
@@ -133,12 +141,12 @@ func (r *Recorder) deleted(ctx context.Context, s *streamv1.Session) {
 		r.hibernationOver(ctx, s)
 	}
 	r.check(s, "end", r.Store.EndSession(ctx, s.Name, r.now(), "Deleted"))
-	r.audit(ctx, "session.end", s, "Deleted")
+	r.audit(ctx, audit.SessionEnd, s, "Deleted")
 }
 
 func (r *Recorder) audit(ctx context.Context, action string, s *streamv1.Session, detail string) {
-	r.check(s, action, r.Store.Audit(ctx, store.AuditEvent{At: r.now(), Actor: Actor, Action: action, Target: s.Name,
-		Detail: "user " + s.Spec.User + ": " + detail}))
+	r.Audit.Record(ctx, store.AuditEvent{At: r.now(), Actor: audit.System, Action: action, Target: s.Name,
+		Detail: "user " + s.Spec.User + ": " + detail})
 }
 
 func (r *Recorder) check(s *streamv1.Session, what string, err error) {

@@ -25,17 +25,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal/api"
+	"github.com/streamspace/streamspace/portal/audit"
 	"github.com/streamspace/streamspace/portal/auth"
-	"github.com/streamspace/streamspace/portal/store"
 )
 
 // FieldManager writes status.lastActivity.
 const FieldManager = "streamspace-portal"
-
-// Auditor records who connected to what.
-type Auditor interface {
-	Audit(ctx context.Context, e store.AuditEvent) error
-}
 
 // Proxy serves WS /api/v1/sessions/{id}/connect and the per-session path
 // of a template's own web client.
@@ -59,14 +55,13 @@ type Proxy struct {
 	// MaxClipboard bounds one clipboard transfer through a stream, either
 	// way (DefaultMaxClipboard when 0).
 	MaxClipboard int64
-	// Fail renders an API error (the portal's error shape).
-	Fail func(c *gin.Context, status int, code, msg string)
 	// NotRunning answers a connection to a session that is not Running
 	// (it wakes a hibernated one and reports progress); by default a 409.
 	NotRunning func(c *gin.Context, s *streamv1.Session)
-	Audit      Auditor
-	Metrics    *Metrics
-	Log        logr.Logger
+	// Audit records who connected to what.
+	Audit   *audit.Log
+	Metrics *Metrics
+	Log     logr.Logger
 
 	mu       sync.Mutex
 	lastSent map[string]time.Time
@@ -102,8 +97,9 @@ func DefaultWebUpstream(s *streamv1.Session, t *streamv1.Template) string {
 
 // Connect authorizes, then joins the browser and the session's VNC stream.
 func (p *Proxy) Connect(c *gin.Context) {
-	s, t := p.authorize(c)
-	if s == nil {
+	s, t, err := p.authorize(c)
+	if err != nil || s == nil {
+		p.refuse(c, err)
 		return
 	}
 	if !isWebSocket(c.Request) {
@@ -114,50 +110,70 @@ func (p *Proxy) Connect(c *gin.Context) {
 	}
 	upstream, err := p.upstream(c, s, t)
 	if err != nil {
-		p.Metrics.connect("upstream_unavailable")
-		p.Fail(c, http.StatusBadGateway, "upstream_unavailable", err.Error())
+		p.refuse(c, upstreamUnavailable(err.Error()))
 		return
 	}
 	p.join(c, s, t, upstream, "vnc")
 }
 
-// authorize loads the session of the request if the caller may use it and
-// it is streaming; otherwise it answers and returns nil. Nothing reaches the
-// session before this passed.
-func (p *Proxy) authorize(c *gin.Context) (*streamv1.Session, *streamv1.Template) {
+// refuse ends a request the proxy does not stream with err, rendered like
+// any handler's error, and counts the connect by its outcome. A nil err:
+// NotRunning has answered already.
+func (p *Proxy) refuse(c *gin.Context, err error) {
+	var e *api.Error
+	switch {
+	case err == nil:
+		p.Metrics.connect("waking")
+		return
+	case !errors.As(err, &e):
+		// internal: RenderErrors logs the cause; no outcome is counted
+	case e.Code == api.CodeUpstream, e.Code == api.CodeUpstreamRedirect:
+		p.Metrics.connect(e.Code) // the outcome is named as the code
+	case e.Code == api.CodeNotRunning:
+		p.Metrics.connect("waking")
+	default:
+		p.Metrics.connect("refused")
+	}
+	if e != nil && e.Code == api.CodeShuttingDown {
+		c.Header("Retry-After", "5")
+	}
+	api.Fail(c, err)
+}
+
+func upstreamUnavailable(msg string) error {
+	return api.Errorf(http.StatusBadGateway, api.CodeUpstream, msg)
+}
+
+// authorize loads the session of the request, with its template, if the
+// caller may use it and it is streaming. Otherwise it returns why not, or
+// no error when NotRunning has answered. Nothing reaches the session before
+// this passed.
+func (p *Proxy) authorize(c *gin.Context) (*streamv1.Session, *streamv1.Template, error) {
 	caller := auth.Principal(c)
 	s := &streamv1.Session{}
 	err := p.Client.Get(c, client.ObjectKey{Namespace: p.Namespace, Name: c.Param("id")}, s)
 	if apierrors.IsNotFound(err) || (err == nil && !caller.MayUse(s.Spec.User)) {
-		p.Metrics.connect("refused")
-		p.Fail(c, http.StatusNotFound, "not_found", fmt.Sprintf("no session %q", c.Param("id")))
-		return nil, nil
+		return nil, nil, api.Errorf(http.StatusNotFound, api.CodeNotFound, fmt.Sprintf("no session %q", c.Param("id")))
 	}
 	if err != nil {
-		p.Fail(c, http.StatusInternalServerError, "internal", "read session")
-		return nil, nil
+		return nil, nil, fmt.Errorf("read session %s: %w", c.Param("id"), err)
 	}
 	if p.isDraining() {
-		p.Metrics.connect("refused")
-		c.Header("Retry-After", "5")
-		p.Fail(c, http.StatusServiceUnavailable, "shutting_down", "the portal is restarting; connect again in a few seconds")
-		return nil, nil
+		return nil, nil, api.Errorf(http.StatusServiceUnavailable, api.CodeShuttingDown, "the portal is restarting; connect again in a few seconds")
 	}
 	if s.Status.Phase != streamv1.PhaseRunning || s.DesiredState() != streamv1.StateRunning {
-		p.Metrics.connect("waking")
-		if p.NotRunning != nil {
-			p.NotRunning(c, s)
-		} else {
-			p.Fail(c, http.StatusConflict, "not_running", fmt.Sprintf("session %s is %s, not Running: wake it first (POST /api/v1/sessions/%s/wake)", s.Name, orPending(s.Status.Phase), s.Name))
+		if p.NotRunning == nil {
+			return nil, nil, api.Errorf(http.StatusConflict, api.CodeNotRunning,
+				fmt.Sprintf("session %s is %s, not Running: wake it first (POST /api/v1/sessions/%s/wake)", s.Name, orPending(s.Status.Phase), s.Name))
 		}
-		return nil, nil
+		p.NotRunning(c, s)
+		return nil, nil, nil
 	}
 	t := &streamv1.Template{}
 	if err := p.Client.Get(c, client.ObjectKey{Namespace: p.Namespace, Name: s.Spec.Template}, t); err != nil {
-		p.Fail(c, http.StatusInternalServerError, "internal", "read template")
-		return nil, nil
+		return nil, nil, fmt.Errorf("read template %s of session %s: %w", s.Spec.Template, s.Name, err)
 	}
-	return s, t
+	return s, t, nil
 }
 
 // join dials the session's WebSocket at upstreamURL, accepts the browser's
@@ -168,13 +184,11 @@ func (p *Proxy) join(c *gin.Context, s *streamv1.Session, t *streamv1.Template, 
 	up, err := dialSession(ctx, upstreamURL, subprotocols(c.Request))
 	var redirect *RedirectError
 	if errors.As(err, &redirect) {
-		p.Metrics.connect("upstream_redirect")
-		p.Fail(c, http.StatusBadGateway, "upstream_redirect", redirect.Error())
+		p.refuse(c, api.Errorf(http.StatusBadGateway, api.CodeUpstreamRedirect, redirect.Error()))
 		return
 	}
 	if err != nil {
-		p.Metrics.connect("upstream_unavailable")
-		p.Fail(c, http.StatusBadGateway, "upstream_unavailable", "the session's stream does not answer yet")
+		p.refuse(c, upstreamUnavailable("the session's stream does not answer yet"))
 		return
 	}
 	defer up.CloseNow()
@@ -198,7 +212,7 @@ func (p *Proxy) join(c *gin.Context, s *streamv1.Session, t *streamv1.Template, 
 	p.Metrics.open(kind, 1)
 	defer p.Metrics.open(kind, -1)
 	user := auth.Principal(c).Subject
-	p.audit(c, user, "session.connect", s.Name, kind)
+	api.RecordAudit(c, p.Audit, user, audit.SessionConnect, s.Name, kind)
 	began := time.Now()
 
 	var toSession, toBrowser atomic.Int64
@@ -210,7 +224,7 @@ func (p *Proxy) join(c *gin.Context, s *streamv1.Session, t *streamv1.Template, 
 	}
 	toSessionFilter, toBrowserFilter := filtersFor(t, PolicyOf(t, p.MaxClipboard), &refusals{count: p.Metrics.refused,
 		report: func(r Refusal) {
-			p.audit(c, user, "session.policy_refusal", s.Name, fmt.Sprintf("%s: %s refused by the template's data policy", kind, r))
+			api.RecordAudit(c, p.Audit, user, audit.SessionPolicyRefusal, s.Name, fmt.Sprintf("%s: %s refused by the template's data policy", kind, r))
 		}})
 	errc := make(chan error, 2)
 	// browser → session: the user's input, which is what counts as activity
@@ -230,18 +244,8 @@ func (p *Proxy) join(c *gin.Context, s *streamv1.Session, t *streamv1.Template, 
 	}
 	_ = down.Close(status, reason)
 	_ = up.Close(status, reason)
-	p.audit(c, user, "session.disconnect", s.Name, fmt.Sprintf("%s %s, %d bytes in, %d bytes out, close %d",
+	api.RecordAudit(c, p.Audit, user, audit.SessionDisconnect, s.Name, fmt.Sprintf("%s %s, %d bytes in, %d bytes out, close %d",
 		kind, time.Since(began).Round(time.Second), toSession.Load(), toBrowser.Load(), status))
-}
-
-func (p *Proxy) audit(c *gin.Context, actor, action, target, detail string) {
-	if p.Audit == nil {
-		return
-	}
-	if err := p.Audit.Audit(context.WithoutCancel(c.Request.Context()), store.AuditEvent{At: time.Now(), Actor: actor, Action: action, Target: target,
-		Detail: detail, RemoteAddr: c.ClientIP()}); err != nil {
-		p.Log.Error(err, "Audit record lost", "action", action, "session", target)
-	}
 }
 
 // track registers an open stream; false when the portal is draining.

@@ -26,19 +26,19 @@ const PortalCookiePrefix = "ss_"
 // WebSocket through the same stream join as Connect, read by the filters of
 // the template's protocol (filtersFor): only real input counts as activity.
 func (p *Proxy) Web(c *gin.Context) {
-	s, t := p.authorize(c)
-	if s == nil {
+	s, t, err := p.authorize(c)
+	if err != nil || s == nil {
+		p.refuse(c, err)
 		return
 	}
 	base, err := p.webUpstream(c, s, t)
 	if err != nil {
-		p.Metrics.connect("upstream_unavailable")
-		p.Fail(c, http.StatusBadGateway, "upstream_unavailable", err.Error())
+		p.refuse(c, upstreamUnavailable(err.Error()))
 		return
 	}
 	target, err := url.Parse(base)
 	if err != nil {
-		p.Fail(c, http.StatusInternalServerError, "internal", "bad upstream URL")
+		p.refuse(c, fmt.Errorf("web client URL of session %s: %w", s.Name, err))
 		return
 	}
 	rest := c.Param("path")
@@ -72,8 +72,7 @@ func (p *Proxy) Web(c *gin.Context) {
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			p.Log.V(1).Info("Web client upstream failed", "session", s.Name, "error", err.Error())
-			p.Metrics.connect("upstream_unavailable")
-			p.Fail(c, http.StatusBadGateway, "upstream_unavailable", "the session's web client does not answer yet")
+			p.refuse(c, upstreamUnavailable("the session's web client does not answer yet"))
 		},
 	}
 	proxy.ServeHTTP(c.Writer, c.Request)

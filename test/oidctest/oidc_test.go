@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/go-logr/logr"
 
 	"github.com/streamspace/streamspace/portal/api"
+	"github.com/streamspace/streamspace/portal/audit"
 	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/store"
 	"github.com/streamspace/streamspace/portal/store/sqlite"
@@ -58,9 +60,9 @@ func startPortal(t *testing.T, users ...oidctest.User) *portal {
 		Name: "Dex", Issuer: dex.Issuer, ClientID: dex.ClientID, ClientSecret: dex.ClientSecret,
 		RedirectURL: base + callbackPath, AdminGroups: []string{"platform-admins"},
 	}
-	h := &api.OIDCAPI{OIDC: o, Auth: &api.AuthAPI{Store: s, Tokens: tokens}}
+	h := &api.OIDCAPI{OIDC: o, Auth: &api.AuthAPI{Store: s, Tokens: tokens, Audit: &audit.Log{Writer: s}}}
 	r := gin.New()
-	r.Use(api.RenderErrors())
+	r.Use(api.RenderErrors(logr.Discard()))
 	r.GET("/api/v1/auth/providers", h.Providers)
 	r.GET("/api/v1/auth/oidc/login", h.Login)
 	r.GET(callbackPath, h.Callback)
@@ -350,7 +352,7 @@ func TestProviders_andSSOThatIsNotConfigured(t *testing.T) {
 	// either way): providers says so, login and callback are not found.
 	var none *api.OIDCAPI
 	r := gin.New()
-	r.Use(api.RenderErrors())
+	r.Use(api.RenderErrors(logr.Discard()))
 	r.GET("/providers", none.Providers)
 	r.GET("/login", (&api.OIDCAPI{}).Login)
 	w := httptest.NewRecorder()
@@ -431,7 +433,7 @@ func TestLogin_providerDown_failsTheSignInOnly(t *testing.T) {
 	tokens := &auth.Tokens{Key: []byte("0123456789abcdef0123456789abcdef"), Issuer: "streamspace-test"}
 	h := &api.OIDCAPI{OIDC: &auth.OIDC{Issuer: down, ClientID: "portal"}, Auth: &api.AuthAPI{Tokens: tokens}}
 	r := gin.New()
-	r.Use(api.RenderErrors())
+	r.Use(api.RenderErrors(logr.Discard()))
 	r.GET("/login", h.Login)
 	w := httptest.NewRecorder()
 	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/login", nil))

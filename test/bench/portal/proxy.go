@@ -17,17 +17,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal"
-	"github.com/streamspace/streamspace/portal/api"
 	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/store"
 	"github.com/streamspace/streamspace/portal/store/sqlite"
-	"github.com/streamspace/streamspace/portal/stream"
 	"github.com/streamspace/streamspace/test/testenv"
 	"github.com/streamspace/streamspace/test/vnctest"
 )
@@ -236,38 +233,15 @@ func startPortal(ctx context.Context, env *testenv.Env, upstream string) (string
 	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	tokens := &auth.Tokens{Store: db, Key: key, Issuer: "streamspace"}
 	gin.SetMode(gin.ReleaseMode)
-	reg := prometheus.NewRegistry()
-	metrics, err := portal.NewMetrics(reg)
+	handlers, err := portal.NewHandlers(portal.Components{Client: c, Namespace: ns, Store: db, Log: log, Registry: prometheus.NewRegistry(),
+		Tokens: &auth.Tokens{Store: db, Key: key, Issuer: "streamspace"}})
 	if err != nil {
 		stop()
 		return "", "", nil, err
 	}
-	streamMetrics, err := stream.NewMetrics(reg)
-	if err != nil {
-		stop()
-		return "", "", nil, err
-	}
-	identities := &api.Identities{Client: c, Namespace: ns}
-	sessions := &api.SessionsAPI{Client: c, Namespace: ns, Audit: db}
-	h := portal.NewRouter(portal.Handlers{
-		Metrics:  metrics,
-		Gatherer: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Log:      log,
-		Auth:     &api.AuthAPI{Store: db, Tokens: tokens, Identities: identities},
-		Sessions: sessions,
-		Stream: &stream.Proxy{Client: c, Namespace: ns, Fail: portal.FailStream, NotRunning: sessions.NotRunning,
-			Audit: db, Metrics: streamMetrics, Log: log,
-			Upstream: func(*streamv1.Session, *streamv1.Template) string { return upstream }},
-		Templates:  &api.TemplatesAPI{Client: c, Namespace: ns},
-		Users:      &api.UsersAPI{Client: c, Namespace: ns},
-		Tokens:     &api.TokensAPI{Store: db, Tokens: tokens},
-		AdminUsers: &api.AdminUsersAPI{Store: db, Tokens: tokens, Client: c, Namespace: ns, Identities: identities},
-		Analytics:  &api.AnalyticsAPI{Store: db, Client: c, Namespace: ns},
-		Platform:   &api.PlatformAPI{Client: c, Namespace: ns, Audit: db},
-		Changes:    &api.ChangesAPI{Client: c, Namespace: ns, Store: db},
-	})
+	handlers.Stream.Upstream = func(*streamv1.Session, *streamv1.Template) string { return upstream }
+	h := portal.NewRouter(handlers)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		stop()

@@ -1,0 +1,139 @@
+package portal
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/streamspace/streamspace/portal/auth"
+	"github.com/streamspace/streamspace/portal/gitwrite"
+)
+
+// Config is what the portal needs to run.
+type Config struct {
+	Addr      string
+	Namespace string
+	// Database: a postgres:// DSN, else an SQLite file path.
+	Database string
+	// StateDir holds the SQLite file and the generated signing key when
+	// none is given.
+	StateDir string
+	// SigningKey signs access tokens; generated and kept in StateDir when
+	// empty.
+	SigningKey    []byte
+	SecureCookies bool
+	// OIDC enables single sign-on; nil: local accounts only.
+	OIDC *auth.OIDC
+	// GitWrite is where admins' changes go (the platform repository, with
+	// write credentials separate from the agent's); nil: admins cannot
+	// change templates and quotas through the portal.
+	GitWrite *gitwrite.Config
+	// StreamViaPodIP reaches session pods by IP rather than their
+	// Service's DNS name (a portal outside the cluster network's DNS).
+	StreamViaPodIP bool
+	// LeaderElection makes one replica of several record session history.
+	LeaderElection bool
+	// ShutdownGrace is how long requests and streams may go on once the
+	// portal is asked to stop (default 30 s).
+	ShutdownGrace time.Duration
+	// Out receives the bootstrap admin's one-time password.
+	Out io.Writer
+	Log logr.Logger
+}
+
+// BindFlags registers the portal binary's flags on fs, writing into c.
+func (c *Config) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", ":8443", "Listen address.")
+	fs.StringVar(&c.Namespace, "namespace", "streamspace", "Platform namespace.")
+	fs.StringVar(&c.Database, "database", "", "postgres:// DSN, or an SQLite file (default: $STREAMSPACE_DATABASE, else <state-dir>/portal.db).")
+	fs.StringVar(&c.StateDir, "state-dir", "/var/lib/streamspace", "Folder for the SQLite database and the generated token signing key.")
+	fs.BoolVar(&c.SecureCookies, "secure-cookies", true, "Mark cookies Secure (serve behind TLS).")
+	fs.BoolVar(&c.LeaderElection, "leader-elect", false, "Elect one replica to record session history (set when running several).")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "How long requests and streams may go on after SIGTERM.")
+}
+
+// LoadEnv reads the settings that come from the environment (credentials
+// among them, which flags would show in the process list): the database
+// unless a flag gave one, single sign-on, write-back and the token signing
+// key. getenv is os.Getenv outside tests; files it names are read.
+func (c *Config) LoadEnv(getenv func(string) string) error {
+	if c.Database == "" {
+		c.Database = getenv("STREAMSPACE_DATABASE")
+	}
+	if issuer := getenv("STREAMSPACE_OIDC_ISSUER"); issuer != "" {
+		c.OIDC = &auth.OIDC{
+			Name:          getenv("STREAMSPACE_OIDC_NAME"),
+			Issuer:        issuer,
+			ClientID:      getenv("STREAMSPACE_OIDC_CLIENT_ID"),
+			ClientSecret:  getenv("STREAMSPACE_OIDC_CLIENT_SECRET"),
+			RedirectURL:   getenv("STREAMSPACE_OIDC_REDIRECT_URL"),
+			GroupsClaim:   getenv("STREAMSPACE_OIDC_GROUPS_CLAIM"),
+			UsernameClaim: getenv("STREAMSPACE_OIDC_USERNAME_CLAIM"),
+			AdminGroups:   list(getenv("STREAMSPACE_OIDC_ADMIN_GROUPS")),
+			Scopes:        list(getenv("STREAMSPACE_OIDC_SCOPES")),
+		}
+	}
+	if url := getenv("STREAMSPACE_GIT_URL"); url != "" {
+		gw, err := gitWriteConfig(url, getenv)
+		if err != nil {
+			return fmt.Errorf("write-back: %w", err)
+		}
+		c.GitWrite = gw
+	}
+	if key := getenv("STREAMSPACE_TOKEN_KEY"); key != "" {
+		c.SigningKey = []byte(key)
+	}
+	return nil
+}
+
+// list splits a comma-separated setting.
+func list(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// gitWriteConfig reads the write-back settings: the platform repository,
+// write credentials (separate from the agent's read-only ones) and, for
+// pull requests, the GitHub repository.
+func gitWriteConfig(url string, getenv func(string) string) (*gitwrite.Config, error) {
+	cfg := &gitwrite.Config{URL: url, Branch: getenv("STREAMSPACE_GIT_BRANCH"), Paths: list(getenv("STREAMSPACE_GIT_PATHS"))}
+	if len(cfg.Paths) == 0 {
+		cfg.Paths = []string{"catalog", "policies"}
+	}
+	cfg.Auth.Username = getenv("STREAMSPACE_GIT_USERNAME")
+	cfg.Auth.Token = getenv("STREAMSPACE_GIT_TOKEN")
+	for env, dst := range map[string]*[]byte{"STREAMSPACE_GIT_SSH_KEY_FILE": &cfg.Auth.SSHIdentity, "STREAMSPACE_GIT_KNOWN_HOSTS_FILE": &cfg.Auth.KnownHosts} {
+		if path := getenv(env); path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", env, err)
+			}
+			*dst = b
+		}
+	}
+	if repo := getenv("STREAMSPACE_GITHUB_REPO"); repo != "" {
+		owner, name, ok := strings.Cut(repo, "/")
+		if !ok || owner == "" || name == "" {
+			return nil, fmt.Errorf("STREAMSPACE_GITHUB_REPO must be owner/name, not %q", repo)
+		}
+		cfg.GitHub = &gitwrite.GitHubConfig{BaseURL: getenv("STREAMSPACE_GITHUB_API_URL"), Owner: owner, Repo: name}
+	}
+	return cfg, nil
+}
+
+func (c Config) grace() time.Duration {
+	if c.ShutdownGrace > 0 {
+		return c.ShutdownGrace
+	}
+	return 30 * time.Second
+}

@@ -44,7 +44,9 @@ func TestGitSync_reconcilingIsPatchedWhileASyncRuns(t *testing.T) {
 
 	var progress []string
 	var last *streamv1.GitSync
-	for last == nil || !conditions.IsReady(last) {
+	// Conditions are patched just before the rest of the status: done once
+	// both say so.
+	for last == nil || !conditions.IsReady(last) || last.Status.ObservedGeneration != last.Generation {
 		select {
 		case ev := <-w.ResultChan():
 			if ev.Type != watch.Modified && ev.Type != watch.Added {

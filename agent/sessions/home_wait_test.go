@@ -28,12 +28,37 @@ import (
 
 // staleCache is a client on the real API server that, like an informer
 // cache lagging behind a burst of launches, does not see home volumes (nor
-// the session's Deployment) yet. It keeps the last status the reconciler
-// patched.
+// the session's Deployment) yet. It keeps the status patches the
+// reconciler sent (the patch helper sends conditions and the rest of the
+// status apart).
 type staleCache struct {
 	client.Client
 	mu      sync.Mutex
-	patched *streamv1.Session
+	patches []*streamv1.Session
+}
+
+// condition is the latest patched state of a condition.
+func (sc *staleCache) condition(t string) *metav1.Condition {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	for i := len(sc.patches) - 1; i >= 0; i-- {
+		if c := condition(sc.patches[i], t); c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// status is the latest patched status other than conditions.
+func (sc *staleCache) status() streamv1.SessionStatus {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	for i := len(sc.patches) - 1; i >= 0; i-- {
+		if sc.patches[i].Status.Phase != "" {
+			return sc.patches[i].Status
+		}
+	}
+	return streamv1.SessionStatus{}
 }
 
 func newStaleCache(c client.WithWatch) *staleCache {
@@ -49,7 +74,7 @@ func newStaleCache(c client.WithWatch) *staleCache {
 		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
 			if s, ok := obj.(*streamv1.Session); ok {
 				sc.mu.Lock()
-				sc.patched = s.DeepCopy()
+				sc.patches = append(sc.patches, s.DeepCopy())
 				sc.mu.Unlock()
 			}
 			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
@@ -95,17 +120,15 @@ func TestSession_homeNotVisibleYet_isAWaitNotAnError(t *testing.T) {
 	g.Expect(res.RequeueAfter).To(BeNumerically(">", 0))
 	g.Expect(res.RequeueAfter).To(BeNumerically("<=", 10*time.Second))
 
-	lagging.mu.Lock()
-	got := lagging.patched
-	lagging.mu.Unlock()
-	g.Expect(got).NotTo(BeNil(), "the status was patched")
-	home := condition(got, streamv1.ConditionHomeReady)
+	home := lagging.condition(streamv1.ConditionHomeReady)
+	g.Expect(home).NotTo(BeNil(), "HomeReady was patched")
 	g.Expect(home.Status).To(Equal(metav1.ConditionFalse))
 	g.Expect(home.Reason).To(Equal(streamv1.ReasonWaitingForHome))
 	g.Expect(home.Message).To(ContainSubstring("home volume home-kim"))
-	g.Expect(condition(got, streamv1.ConditionReady).Reason).To(Equal(streamv1.ReasonWaitingForHome))
-	g.Expect(condition(got, streamv1.ConditionReconciling).Status).To(Equal(metav1.ConditionTrue))
-	g.Expect(condition(got, streamv1.ConditionStalled)).To(BeNil())
-	g.Expect(got.Status.Phase).To(Equal(streamv1.PhasePending))
-	g.Expect(got.Status.ObservedGeneration).To(BeZero(), "a wait has not handled the generation")
+	g.Expect(lagging.condition(streamv1.ConditionReady).Reason).To(Equal(streamv1.ReasonWaitingForHome))
+	g.Expect(lagging.condition(streamv1.ConditionReconciling).Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(lagging.condition(streamv1.ConditionStalled)).To(BeNil())
+	status := lagging.status()
+	g.Expect(status.Phase).To(Equal(streamv1.PhasePending))
+	g.Expect(status.ObservedGeneration).To(BeZero(), "a wait has not handled the generation")
 }

@@ -5,10 +5,12 @@ package templates
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -51,12 +53,18 @@ func (r *StatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err := r.List(ctx, &list, client.InNamespace(t.Namespace), client.MatchingFields{sessions.TemplateField: t.Name}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("list sessions of template %s: %w", t.Name, err)
 	}
-	before := t.DeepCopy()
+	before := t.Status.DeepCopy()
 	setStatus(t, list.Items)
-	if equality.Semantic.DeepEqual(before.Status, t.Status) {
+	if equality.Semantic.DeepEqual(*before, t.Status) {
 		return ctrl.Result{}, nil
 	}
-	if err := r.Status().Patch(ctx, t, client.MergeFrom(before), client.FieldOwner(reconciler.AgentName)); err != nil {
+	// The whole status, not a diff: the counts are required fields, and a
+	// diff would leave out those that stay zero.
+	patch, err := json.Marshal(map[string]any{"status": t.Status})
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.Status().Patch(ctx, t, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(reconciler.AgentName)); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	return ctrl.Result{}, nil

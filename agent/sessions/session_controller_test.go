@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamspace/streamspace/agent/sessions"
+	"github.com/streamspace/streamspace/agent/users"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
 
@@ -99,7 +100,7 @@ func createReadyPod(t *testing.T, ns string, s *streamv1.Session) {
 	t.Helper()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sessions.ChildName(s) + "-pod", Labels: map[string]string{
-			sessions.LabelSession: s.Name, "app.kubernetes.io/managed-by": "streamspace-agent",
+			sessions.LabelSession: s.Name, users.LabelManagedBy: users.ManagedBy,
 		}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "workspace", Image: "localhost/streamspace/light:1.0.0"}}},
 	}

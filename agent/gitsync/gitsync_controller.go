@@ -116,6 +116,11 @@ func (r *GitSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (re
 	}
 	controllerutil.AddFinalizer(gs, Finalizer)
 	if gs.Spec.Suspend {
+		// The last sync's status stays true to what was applied; one that
+		// never synced must not read as Ready.
+		if !conditions.Has(gs, streamv1.ConditionReady) {
+			conditions.MarkUnknown(gs, streamv1.ConditionReady, streamv1.ReasonSuspended, "Suspended before its first sync: set spec.suspend to false to sync")
+		}
 		return ctrl.Result{}, nil
 	}
 	if requested := gs.Annotations[streamv1.ReconcileRequestAnnotation]; requested != "" {

@@ -118,3 +118,31 @@ func TestGitSync_delete_withDeletionPolicyDelete_prunesAllButWhatSessionsUse(t *
 	g.Expect(exists(ns, &streamv1.Template{}, "gimp")).To(BeFalse(), "unused: deleted with the GitSync")
 	g.Expect(exists(ns, &networkingv1.NetworkPolicy{}, "session-isolation")).To(BeFalse())
 }
+
+func TestGitSync_suspendedBeforeItsFirstSync_isNotReady_appliesNothing(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns, err := env.Namespace(ctx, "gs")
+	g.Expect(err).NotTo(HaveOccurred())
+	r := newRepo(t, ns)
+	gs := &streamv1.GitSync{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "platform"},
+		Spec: streamv1.GitSyncSpec{
+			URL: r.url, Path: "environments/test", Suspend: true,
+			Interval: metav1.Duration{Duration: time.Hour},
+		},
+	}
+	g.Expect(env.Client.Create(ctx, gs)).To(Succeed())
+
+	got := &streamv1.GitSync{}
+	g.Eventually(func(g Gomega) {
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(gs), got)).To(Succeed())
+		ready := cond(got, streamv1.ConditionReady)
+		g.Expect(ready).NotTo(BeNil())
+		g.Expect(ready.Status).To(Equal(metav1.ConditionUnknown), "a GitSync that never synced is not Ready: %+v", ready)
+		g.Expect(ready.Reason).To(Equal(streamv1.ReasonSuspended))
+	}, 30*time.Second, 100*time.Millisecond).Should(Succeed())
+	g.Expect(got.Status.LastAppliedRevision).To(BeEmpty())
+	g.Expect(exists(ns, &streamv1.Template{}, "firefox")).To(BeFalse(), "suspended: nothing applied")
+}

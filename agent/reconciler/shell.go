@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 	"github.com/fluxcd/pkg/runtime/patch"
@@ -184,7 +185,11 @@ func (e Events) Eventf(obj runtime.Object, eventType, reason, action, format str
 	}
 	msg := fmt.Sprintf(format, args...)
 	if len(msg) > maxEventMessage {
-		msg = msg[:maxEventMessage] + " …"
+		cut := maxEventMessage
+		for cut > 0 && !utf8.RuneStart(msg[cut]) { // never half a character
+			cut--
+		}
+		msg = msg[:cut] + " …"
 	}
 	e.Recorder.Eventf(obj, nil, eventType, reason, action, "%s", msg)
 }

@@ -3,8 +3,10 @@ package reconciler
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -85,6 +87,13 @@ func TestEvents_cutsLongMessages(t *testing.T) {
 		t.Fatalf("event message of %d bytes; the API refuses more than 1024", n)
 	}
 	Events{}.Eventf(&streamv1.GitSync{}, "Normal", streamv1.ReasonApplied, "Sync", "no recorder: no panic")
+
+	// A cut at the limit must not split a character (an object name or a
+	// message from Git may be anything).
+	Events{Recorder: rec}.Eventf(&streamv1.GitSync{}, "Normal", streamv1.ReasonApplied, "Sync", "x%s", strings.Repeat("é", 700))
+	if !utf8.ValidString(rec.note) {
+		t.Fatalf("cut event message is not valid UTF-8: %q", rec.note[len(rec.note)-8:])
+	}
 }
 
 // fakeRecorder keeps the last note, formatted as the API server would get it.

@@ -15,6 +15,9 @@ const (
 	ReasonProgressingWithRetry = "ProgressingWithRetry"
 	// ReasonReconciliationFailed: an error without a more specific reason.
 	ReasonReconciliationFailed = "ReconciliationFailed"
+	// ReasonSuspended: spec.suspend is set; nothing is reconciled until it
+	// is cleared (Ready Unknown when it never reconciled before).
+	ReasonSuspended = "Suspended"
 )
 
 // Session reasons.

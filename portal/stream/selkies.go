@@ -229,11 +229,12 @@ func (f *selkiesFilter) allow(k DataKind) verdict {
 // SelkiesHTTPRefusal says whether the policy refuses an HTTP request to a
 // Selkies web client: its file manager uploads with POST <prefix>/api/upload
 // and serves downloads under GET <prefix>/api/files/ (stream_server.py), on
-// the web client's own port, beside its WebSocket.
-func SelkiesHTTPRefusal(p Policy, method, path string) (Refusal, bool) {
+// the web client's own port, beside its WebSocket. Any method on either
+// path counts: what the session's server makes of an odd one is its own.
+func SelkiesHTTPRefusal(p Policy, path string) (Refusal, bool) {
 	r := Refusal{Direction: DirectionIn, Kind: KindFile}
 	switch {
-	case method == "POST" && strings.HasSuffix(path, "/api/upload"):
+	case strings.Contains(path, "/api/upload"):
 	case strings.Contains(path, "/api/files/"):
 		r.Direction = DirectionOut
 	default:

@@ -13,6 +13,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal/api"
+	"github.com/streamspace/streamspace/portal/audit"
+	"github.com/streamspace/streamspace/portal/auth"
 )
 
 // PortalCookiePrefix starts the name of every cookie the portal sets. The
@@ -44,6 +47,14 @@ func (p *Proxy) Web(c *gin.Context) {
 	rest := c.Param("path")
 	if rest == "" {
 		rest = "/"
+	}
+	if t.Spec.Stream.Protocol == streamv1.StreamSelkies { // its file manager is plain HTTP beside the stream
+		if r, refused := SelkiesHTTPRefusal(PolicyOf(t, p.MaxClipboard), rest); refused {
+			p.Metrics.refused(r)
+			api.RecordAudit(c, p.Audit, auth.Principal(c).Subject, audit.SessionPolicyRefusal, s.Name, fmt.Sprintf("web: %s refused by the template's data policy", r))
+			p.refuse(c, api.Errorf(http.StatusForbidden, api.CodeForbidden, fmt.Sprintf("%s is refused by the data policy of template %s", r, t.Name)))
+			return
+		}
 	}
 	if isWebSocket(c.Request) {
 		u := *target

@@ -56,11 +56,12 @@ cluster-binaries: ## Also build kube-controller-manager, kube-scheduler, kubelet
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: system-deps
-system-deps: ## Install the Debian packages the tests use when missing: git, postgresql, tigervnc-standalone-server, websockify; as root also containerd, runc, CNI plugins, gcc and debootstrap (the local cluster's node and session images) and chromium (the web UI end to end)
+system-deps: ## Install the Debian packages the tests use when missing: git, postgresql, tigervnc-standalone-server, websockify, nginx (forward auth in front of a session); as root also containerd, runc, CNI plugins, gcc and debootstrap (the local cluster's node and session images) and chromium (the web UI end to end)
 	@missing=""; command -v git >/dev/null || missing="$$missing git"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v Xvnc >/dev/null || missing="$$missing tigervnc-standalone-server"; \
 	command -v websockify >/dev/null || missing="$$missing websockify"; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	if [ "$$(id -u)" = 0 ]; then \
 		command -v containerd >/dev/null || missing="$$missing containerd"; \
 		command -v runc >/dev/null || missing="$$missing runc"; \

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +37,16 @@ type Config struct {
 	// StreamViaPodIP reaches session pods by IP rather than their
 	// Service's DNS name (a portal outside the cluster network's DNS).
 	StreamViaPodIP bool
+	// AppsDomain serves what sessions serve on hosts of their own,
+	// <session>.<AppsDomain>, with PublicURL's scheme and port; empty:
+	// web clients are served on the portal's origin (PathWebClients).
+	AppsDomain string
+	// PublicURL is the portal's URL as browsers reach it (needed with
+	// AppsDomain: only it may frame the apps hosts).
+	PublicURL string
+	// PathWebClients serves web clients under /api/v1/sessions/{id}/web/,
+	// on the portal's origin; nil: on without AppsDomain, off with it.
+	PathWebClients *bool
 	// LeaderElection makes one replica of several record session history.
 	LeaderElection bool
 	// ShutdownGrace is how long requests and streams may go on once the
@@ -54,6 +65,13 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.StateDir, "state-dir", "/var/lib/streamspace", "Folder for the SQLite database and the generated token signing key.")
 	fs.BoolVar(&c.SecureCookies, "secure-cookies", true, "Mark cookies Secure (serve behind TLS).")
 	fs.BoolVar(&c.LeaderElection, "leader-elect", false, "Elect one replica to record session history (set when running several).")
+	fs.StringVar(&c.AppsDomain, "apps-domain", "", "Wildcard domain serving each session on its own host, <session>.<apps-domain> (e.g. apps.example.com, with DNS and a TLS certificate for *.apps.example.com; localhost locally); needs --public-url (default: $STREAMSPACE_APPS_DOMAIN).")
+	fs.StringVar(&c.PublicURL, "public-url", "", "The portal's URL as browsers reach it, e.g. https://portal.example.com (default: $STREAMSPACE_PUBLIC_URL).")
+	fs.BoolFunc("path-web-clients", "Also serve web clients under /api/v1/sessions/{id}/web/ (default: on without --apps-domain, off with it). Unsafe for more than one user: the session's page then runs on the portal's own origin, where it can act as whoever opens it.", func(v string) error {
+		on, err := strconv.ParseBool(v)
+		c.PathWebClients = &on
+		return err
+	})
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "How long requests and streams may go on after SIGTERM.")
 }
 
@@ -64,6 +82,12 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 func (c *Config) LoadEnv(getenv func(string) string) error {
 	if c.Database == "" {
 		c.Database = getenv("STREAMSPACE_DATABASE")
+	}
+	if c.AppsDomain == "" {
+		c.AppsDomain = getenv("STREAMSPACE_APPS_DOMAIN")
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = getenv("STREAMSPACE_PUBLIC_URL")
 	}
 	if issuer := getenv("STREAMSPACE_OIDC_ISSUER"); issuer != "" {
 		c.OIDC = &auth.OIDC{
@@ -129,6 +153,15 @@ func gitWriteConfig(url string, getenv func(string) string) (*gitwrite.Config, e
 		cfg.GitHub = &gitwrite.GitHubConfig{BaseURL: getenv("STREAMSPACE_GITHUB_API_URL"), Owner: owner, Repo: name}
 	}
 	return cfg, nil
+}
+
+// pathWebClients tells whether web clients are served on the portal's
+// origin: when asked, else when there is no apps domain to serve them.
+func (c Config) pathWebClients() bool {
+	if c.PathWebClients != nil {
+		return *c.PathWebClients
+	}
+	return c.AppsDomain == ""
 }
 
 func (c Config) grace() time.Duration {

@@ -49,6 +49,9 @@ type Config struct {
 	PathWebClients *bool
 	// LeaderElection makes one replica of several record session history.
 	LeaderElection bool
+	// IngressHost is the agent's --ingress-host pattern, by which forward
+	// auth (/api/v1/auth/forward) finds the session a host belongs to.
+	IngressHost string
 	// ShutdownGrace is how long requests and streams may go on once the
 	// portal is asked to stop (default 30 s).
 	ShutdownGrace time.Duration
@@ -73,6 +76,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 		return err
 	})
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "How long requests and streams may go on after SIGTERM.")
+	fs.StringVar(&c.IngressHost, "ingress-host", "", "The agent's --ingress-host pattern, e.g. {session}.apps.example.com: forward auth (/api/v1/auth/forward) finds a session by its host (empty: every host is refused).")
 }
 
 // LoadEnv reads the settings that come from the environment (credentials

@@ -37,7 +37,7 @@ func TestOpenAPI_describesEveryRoute(t *testing.T) {
 		}
 	}
 	served := map[string]bool{}
-	r := NewRouter(Handlers{Auth: &api.AuthAPI{}, Sessions: &api.SessionsAPI{}, Templates: &api.TemplatesAPI{}, Users: &api.UsersAPI{}, Stream: &stream.Proxy{}})
+	r := NewRouter(Handlers{Auth: &api.AuthAPI{}, Sessions: &api.SessionsAPI{}, Templates: &api.TemplatesAPI{}, Users: &api.UsersAPI{}, Stream: &stream.Proxy{}, PathWebClients: true})
 	for _, rt := range r.Routes() {
 		if !strings.HasPrefix(rt.Path, "/api/v1/") || rt.Path == "/api/v1/openapi.json" {
 			continue

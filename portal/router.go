@@ -26,6 +26,12 @@ type Handlers struct {
 	Users     *api.UsersAPI
 	Tokens    *api.TokensAPI
 	Stream    *stream.Proxy
+	// ForwardAuth answers Ingress controllers in front of session hosts.
+	ForwardAuth *api.ForwardAuthAPI
+	// Apps serves sessions on their own hosts; nil: no apps domain.
+	Apps *stream.Apps
+	// PathWebClients serves web clients on the portal's origin too.
+	PathWebClients bool
 	// admin pages
 	AdminUsers *api.AdminUsersAPI
 	Analytics  *api.AnalyticsAPI
@@ -68,6 +74,7 @@ func NewRouter(h Handlers) *gin.Engine {
 	v1.GET("/auth/providers", h.OIDC.Providers)
 	v1.GET("/auth/oidc/login", h.OIDC.Login)
 	v1.GET("/auth/oidc/callback", h.OIDC.Callback)
+	v1.Match([]string{http.MethodGet, http.MethodHead}, "/auth/forward", h.ForwardAuth.Count, auth.Authenticate(h.Auth.Tokens, unauthorized), h.ForwardAuth.Check) // Ingress forward auth: reads, changes nothing, no CSRF
 
 	signedIn := v1.Group("", auth.Authenticate(h.Auth.Tokens, unauthorized), auth.RequireCSRF(forbidden))
 	signedIn.POST("/auth/logout", h.Auth.Logout)
@@ -80,6 +87,7 @@ func NewRouter(h Handlers) *gin.Engine {
 	signedIn.POST("/sessions/:id/wake", h.Sessions.Wake)
 	signedIn.POST("/sessions/:id/hibernate", h.Sessions.Hibernate)
 	signedIn.GET("/sessions/:id/connect", h.Stream.Connect) // WebSocket (noVNC)
+	signedIn.POST("/sessions/:id/apps-ticket", h.Apps.Ticket)
 	signedIn.GET("/tokens", h.Tokens.List)
 	signedIn.POST("/tokens", h.Tokens.Create)
 	signedIn.DELETE("/tokens/:id", h.Tokens.Revoke)
@@ -88,9 +96,12 @@ func NewRouter(h Handlers) *gin.Engine {
 	// carry no CSRF header (the client is not ours), so this path takes
 	// none: the cookie is SameSite=Lax, which another site's form or
 	// script cannot send with anything but a top-level GET.
+	// Only with --path-web-clients: the client then runs on our origin.
 	webClient := v1.Group("", auth.Authenticate(h.Auth.Tokens, unauthorized))
 	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
-		webClient.Handle(method, "/sessions/:id/web/*path", h.Stream.Web)
+		if h.PathWebClients {
+			webClient.Handle(method, "/sessions/:id/web/*path", h.Stream.Web)
+		}
 	}
 
 	admin := signedIn.Group("/admin", auth.RequireAdmin(forbidden))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,12 +81,17 @@ func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
 		Tokens:        &auth.Tokens{Store: st.db, Key: st.key, Issuer: "streamspace"},
 		LoginLimiter:  auth.NewLoginLimiter(12*time.Second, 5), // 5 tries, then 5 a minute
 		SecureCookies: cfg.SecureCookies, OIDC: cfg.OIDC, Writer: st.writer, StreamViaPodIP: cfg.StreamViaPodIP,
+		IngressHost: cfg.IngressHost,
+		AppsDomain:  cfg.AppsDomain, PublicURL: cfg.PublicURL, PathWebClients: cfg.PathWebClients,
 	})
 	if err != nil {
 		return err
 	}
+	if h.PathWebClients {
+		cfg.Log.Info("Web clients are served on the portal's own origin (/api/v1/sessions/{id}/web/): a session's page can act as whoever opens it, admins included; set --apps-domain to serve each session on its own host")
+	}
 	h.UI = web.Handler()
-	return serve(ctx, cfg, NewRouter(h), h.Stream, st.cacheStopped)
+	return serve(ctx, cfg, Handler(h), h.Stream, st.cacheStopped)
 }
 
 // state is what the portal opens before it serves: the Kubernetes cache
@@ -193,6 +199,12 @@ type Components struct {
 	// Writer proposes admins' changes to Git; nil: not configured.
 	Writer         *gitwrite.Writer
 	StreamViaPodIP bool
+	// IngressHost: as in Config.
+	IngressHost string
+	// AppsDomain, PublicURL and PathWebClients: as in Config.
+	AppsDomain     string
+	PublicURL      string
+	PathWebClients *bool
 }
 
 // NewHandlers composes every handler from c, each given only what it uses.
@@ -216,24 +228,86 @@ func NewHandlers(c Components) (Handlers, error) {
 	sessions := &api.SessionsAPI{Client: k8s, Namespace: ns, Audit: auditLog}
 	authAPI := &api.AuthAPI{Store: c.Store, Tokens: c.Tokens, SecureCookies: c.SecureCookies, Limiter: c.LoginLimiter,
 		Identities: identities, Audit: auditLog}
+	forwardAuth, err := api.NewForwardAuthAPI(c.Registry, k8s, ns, c.IngressHost)
+	if err != nil {
+		return Handlers{}, err
+	}
+	proxy := &stream.Proxy{Client: k8s, Namespace: ns, NotRunning: sessions.NotRunning, Audit: auditLog,
+		Metrics: streamMetrics, Log: c.Log.WithName("stream"), ViaPodIP: c.StreamViaPodIP}
+	var apps *stream.Apps
+	if c.AppsDomain != "" {
+		public, err := url.Parse(c.PublicURL)
+		if err != nil {
+			return Handlers{}, fmt.Errorf("public URL: %w", err)
+		}
+		if apps, err = stream.NewApps(c.AppsDomain, public, proxy, c.Store, c.Tokens.Key, requestID()); err != nil {
+			return Handlers{}, err
+		}
+	}
 	return Handlers{
-		Metrics:   metrics,
-		Gatherer:  promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{}),
-		Log:       c.Log,
-		Ready:     ready(c.Store, k8s, ns),
-		Auth:      authAPI,
-		OIDC:      &api.OIDCAPI{OIDC: c.OIDC, Auth: authAPI},
-		Sessions:  sessions,
-		Templates: &api.TemplatesAPI{Client: k8s, Namespace: ns},
-		Users:     &api.UsersAPI{Client: k8s, Namespace: ns},
-		Tokens:    &api.TokensAPI{Store: c.Store, Tokens: c.Tokens, Audit: auditLog},
-		Stream: &stream.Proxy{Client: k8s, Namespace: ns, NotRunning: sessions.NotRunning, Audit: auditLog,
-			Metrics: streamMetrics, Log: c.Log.WithName("stream"), ViaPodIP: c.StreamViaPodIP},
-		AdminUsers: &api.AdminUsersAPI{Store: c.Store, Tokens: c.Tokens, Client: k8s, Namespace: ns, Identities: identities, Audit: auditLog},
-		Analytics:  &api.AnalyticsAPI{History: c.Store, Client: k8s, Namespace: ns},
-		Platform:   &api.PlatformAPI{Client: k8s, Namespace: ns, Audit: auditLog},
-		Changes:    &api.ChangesAPI{Client: k8s, Namespace: ns, Writer: c.Writer, Users: c.Store, Audit: auditLog},
+		Apps:           apps,
+		PathWebClients: Config{AppsDomain: c.AppsDomain, PathWebClients: c.PathWebClients}.pathWebClients(),
+		Metrics:        metrics,
+		Gatherer:       promhttp.HandlerFor(c.Registry, promhttp.HandlerOpts{}),
+		Log:            c.Log,
+		Ready:          ready(c.Store, k8s, ns),
+		Auth:           authAPI,
+		OIDC:           &api.OIDCAPI{OIDC: c.OIDC, Auth: authAPI},
+		Sessions:       sessions,
+		ForwardAuth:    forwardAuth,
+		Templates:      &api.TemplatesAPI{Client: k8s, Namespace: ns},
+		Users:          &api.UsersAPI{Client: k8s, Namespace: ns},
+		Tokens:         &api.TokensAPI{Store: c.Store, Tokens: c.Tokens, Audit: auditLog},
+		Stream:         proxy,
+		AdminUsers:     &api.AdminUsersAPI{Store: c.Store, Tokens: c.Tokens, Client: k8s, Namespace: ns, Identities: identities, Audit: auditLog},
+		Analytics:      &api.AnalyticsAPI{History: c.Store, Client: k8s, Namespace: ns},
+		Platform:       &api.PlatformAPI{Client: k8s, Namespace: ns, Audit: auditLog},
+		Changes:        &api.ChangesAPI{Client: k8s, Namespace: ns, Writer: c.Writer, Users: c.Store, Audit: auditLog},
 	}, nil
+}
+
+// Handler routes a request by its Host before anything else reads it: an
+// apps host (under --apps-domain) to the session it names, where nothing of
+// the portal answers; any other host to the portal, under its
+// Content-Security-Policy.
+func Handler(h Handlers) http.Handler {
+	router := NewRouter(h)
+	csp := portalCSP(h.Apps)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.Apps != nil && h.Apps.Serves(r.Host) {
+			h.Apps.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if isPathWebClient(r.URL.Path) {
+			// a web client under --path-web-clients: not our page, its
+			// scripts are its own; only the viewer may frame it
+			w.Header().Set("Content-Security-Policy", "frame-ancestors 'self'")
+		} else {
+			w.Header().Set("Content-Security-Policy", csp)
+		}
+		router.ServeHTTP(w, r)
+	})
+}
+
+// portalCSP: the UI runs only its own scripts, talks only to the portal,
+// frames only the apps hosts and is framed by nobody. Styles allow inline:
+// MUI (emotion) injects <style> elements at run time. Images allow https:
+// for the catalog's template icons (an image runs no script).
+func portalCSP(apps *stream.Apps) string {
+	frames := "'self'" // web clients under /api/v1/sessions/{id}/web/
+	if apps != nil {
+		frames = apps.Sources()
+	}
+	return strings.Join([]string{"default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'",
+		"img-src 'self' data: https:", "connect-src 'self'", "frame-src " + frames, "frame-ancestors 'none'",
+		"base-uri 'none'", "object-src 'none'", "form-action 'self'"}, "; ")
+}
+
+func isPathWebClient(path string) bool {
+	rest, ok := strings.CutPrefix(path, "/api/v1/sessions/")
+	_, after, found := strings.Cut(rest, "/")
+	return ok && found && strings.HasPrefix(after, "web/")
 }
 
 // ready answers /readyz: the portal serves when its database and the

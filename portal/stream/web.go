@@ -24,11 +24,22 @@ import (
 // someone else).
 const PortalCookiePrefix = "ss_"
 
+// AppsCookie names an apps host's credential (Apps.CookieName); like the
+// portal's cookies, the session neither sees it nor may set it.
+const AppsCookie = "streamspace-app"
+
 // Web serves a template's own web client (KasmVNC, Selkies…) under
-// /api/v1/sessions/{id}/web/: plain HTTP through a reverse proxy, and its
+// /api/v1/sessions/{id}/web/, on the portal's own origin: only with
+// --path-web-clients (Apps serves it on the session's own host).
+func (p *Proxy) Web(c *gin.Context) {
+	p.webClient(c, c.Param("path"), "/api/v1/sessions/"+c.Param("id")+"/web")
+}
+
+// webClient serves the web client of the request's session at path rest
+// (under prefix on this host): plain HTTP through a reverse proxy, and its
 // WebSocket through the same stream join as Connect, read by the filters of
 // the template's protocol (filtersFor): only real input counts as activity.
-func (p *Proxy) Web(c *gin.Context) {
+func (p *Proxy) webClient(c *gin.Context, rest, prefix string) {
 	s, t, err := p.authorize(c)
 	if err != nil || s == nil {
 		p.refuse(c, err)
@@ -44,7 +55,6 @@ func (p *Proxy) Web(c *gin.Context) {
 		p.refuse(c, fmt.Errorf("web client URL of session %s: %w", s.Name, err))
 		return
 	}
-	rest := c.Param("path")
 	if rest == "" {
 		rest = "/"
 	}
@@ -74,10 +84,16 @@ func (p *Proxy) Web(c *gin.Context) {
 			r.Out.Header.Del("X-CSRF-Token")
 			stripPortalCookies(r.Out)
 			r.SetXForwarded()
-			r.Out.Header.Set("X-Forwarded-Prefix", "/api/v1/sessions/"+s.Name+"/web")
+			if prefix != "" {
+				r.Out.Header.Set("X-Forwarded-Prefix", prefix)
+			}
 		},
 		ModifyResponse: func(res *http.Response) error {
 			keepAppCookies(res.Header)
+			// a session may neither widen a service worker's scope nor
+			// wipe the storage of the origin it is served on
+			res.Header.Del("Service-Worker-Allowed")
+			res.Header.Del("Clear-Site-Data")
 			res.Body = &countingBody{ReadCloser: res.Body, count: func(n int64) { p.Metrics.bytes("to_browser", n) }}
 			return nil
 		},
@@ -108,24 +124,29 @@ func isWebSocket(r *http.Request) bool {
 		strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
 }
 
-// stripPortalCookies removes the portal's cookies from a request to the
-// session.
+// ours tells the portal's and the apps host's cookies from the app's own.
+func ours(name string) bool {
+	return strings.HasPrefix(name, PortalCookiePrefix) || name == AppsCookie || name == "__Host-"+AppsCookie
+}
+
+// stripPortalCookies removes the portal's cookies (and the apps host's
+// credential) from a request to the session.
 func stripPortalCookies(r *http.Request) {
 	cookies := r.Cookies()
 	r.Header.Del("Cookie")
 	for _, ck := range cookies {
-		if !strings.HasPrefix(ck.Name, PortalCookiePrefix) {
+		if !ours(ck.Name) {
 			r.AddCookie(ck)
 		}
 	}
 }
 
 // keepAppCookies drops any Set-Cookie of the session that would overwrite
-// one of the portal's.
+// one of the portal's or the apps host's credential.
 func keepAppCookies(h http.Header) {
 	var keep []string
 	for _, line := range h.Values("Set-Cookie") {
-		if ck, err := http.ParseSetCookie(line); err == nil && !strings.HasPrefix(ck.Name, PortalCookiePrefix) {
+		if ck, err := http.ParseSetCookie(line); err == nil && !ours(ck.Name) {
 			keep = append(keep, line)
 		}
 	}

@@ -437,6 +437,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sessions/{id}/apps-ticket": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A one-time ticket (valid 30 s) to sign in on the session's own apps host, <session>.<apps domain>: the viewer loads its url in a frame, and the apps host exchanges it once for a cookie valid on that host alone. Owner or admin. 404 when no apps domain is configured. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AppsTicket"];
+                    };
+                };
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tokens": {
         parameters: {
             query?: never;
@@ -555,7 +599,7 @@ export interface paths {
         };
         /**
          * The session's web client (HTTP or WebSocket)
-         * @description A template's own web client (KasmVNC, Selkies…) under a per-session path; WebSocket upgrades are streamed like /connect. The portal's cookies and Authorization header never reach the session.
+         * @description A template's own web client (KasmVNC, Selkies…) under a per-session path; WebSocket upgrades are streamed like /connect. The portal's cookies and Authorization header never reach the session. Served only with --path-web-clients (on by default without --apps-domain): the client then runs on the portal's own origin.
          */
         get: {
             parameters: {
@@ -1630,6 +1674,14 @@ export interface components {
             file?: string;
             changes?: string[];
             warnings?: string[];
+        };
+        AppsTicket: {
+            /** @description The apps host's sign-in URL, ticket included: load it in the viewer's frame, once */
+            url: string;
+            /** @description The session's apps origin (scheme://host[:port]) */
+            origin: string;
+            /** Format: date-time */
+            expiresAt: string;
         };
     };
     responses: {

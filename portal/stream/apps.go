@@ -1,0 +1,394 @@
+package stream
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/net/publicsuffix"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal/api"
+	"github.com/streamspace/streamspace/portal/auth"
+	"github.com/streamspace/streamspace/portal/store"
+)
+
+// AppsPrefix starts the paths an apps host answers itself; every other
+// path is the session's.
+const AppsPrefix = "/_streamspace/"
+
+// Ticket and credential lifetimes.
+const (
+	TicketTTL = 30 * time.Second
+	// AppsCookieTTL bounds the apps host credential: the cookie itself
+	// lives as long as the browser session, the signed value no longer.
+	AppsCookieTTL = 12 * time.Hour
+)
+
+// Users is what an apps host asks about the user named in its cookie on
+// every request: a disabled or deleted user, or one who lost the admin role,
+// is refused at once.
+type Users interface {
+	UserByName(ctx context.Context, username string) (*store.User, error)
+}
+
+// Apps serves what sessions serve on an origin that is not the portal's:
+// one host per session, <label>.<Domain>, with the scheme and port of the
+// portal's public URL. A session's page there cannot read the portal's
+// cookies nor call its API with the user's credentials (another origin), and
+// its own credential opens that session alone.
+//
+// Sign-in: the portal hands a signed-in user a one-time ticket (Ticket)
+// bound to session and user, valid TicketTTL; the apps host exchanges it
+// once (/_streamspace/auth) for a host-only cookie, a signed credential
+// naming session and user.
+type Apps struct {
+	// Domain is the wildcard apps domain (apps.example.com, or localhost).
+	Domain string
+	// Portal is the portal's public URL: apps hosts take its scheme and
+	// port, and only it may frame them.
+	Portal *url.URL
+	Proxy  *Proxy
+	Users  Users
+	// Key signs tickets and credentials, each under a key derived from it
+	// for that use alone: a portal access token is no apps credential, and
+	// an apps credential no ticket nor access token.
+	Key []byte
+	Now func() time.Time
+
+	once                        sync.Once
+	ticketKey, cookieKey        []byte
+	mu                          sync.Mutex
+	used                        map[string]time.Time // ticket ID → expiry
+	engine                      *gin.Engine
+	use                         []gin.HandlerFunc // the portal's request ID and metrics
+	sameSite, secure, crossSite bool
+}
+
+// NewApps checks the apps domain against the portal's public URL. The
+// portal's host may be the apps domain itself (localhost: its hosts are
+// x.localhost) but never one of its hosts, which would make the portal an
+// app.
+func NewApps(domain string, portal *url.URL, p *Proxy, users Users, key []byte, use ...gin.HandlerFunc) (*Apps, error) {
+	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
+	if errs := validation.IsDNS1123Subdomain(domain); len(errs) > 0 {
+		return nil, fmt.Errorf("apps domain %q: %s", domain, strings.Join(errs, "; "))
+	}
+	if portal == nil || (portal.Scheme != "http" && portal.Scheme != "https") || portal.Hostname() == "" {
+		return nil, errors.New("an apps domain needs the portal's public URL (http:// or https://host[:port]): apps hosts take its scheme and port, and only it may frame them")
+	}
+	a := &Apps{Domain: domain, Portal: portal, Proxy: p, Users: users, Key: key, use: use}
+	if _, under := a.label(portal.Host); under {
+		return nil, fmt.Errorf("the portal's host %s is under the apps domain %s: it would be served as a session's app", portal.Hostname(), domain)
+	}
+	a.init()
+	if a.crossSite && !a.secure {
+		return nil, fmt.Errorf("the portal (%s) and the apps domain (%s) are different sites: the apps cookie must then be SameSite=None, which browsers take only when Secure: serve them over https", portal.Host, domain)
+	}
+	return a, nil
+}
+
+func (a *Apps) init() {
+	a.once.Do(func() {
+		a.ticketKey, a.cookieKey = derive(a.Key, "apps ticket"), derive(a.Key, "apps credential")
+		a.used = map[string]time.Time{}
+		// Secure: TLS, or a *.localhost host, which Chromium and Firefox
+		// treat as a secure context for cookies even over plain HTTP.
+		a.secure = a.Portal.Scheme == "https" || a.Domain == "localhost" || strings.HasSuffix(a.Domain, ".localhost")
+		// portal.example.com and x.apps.example.com are one site (the
+		// registrable domain example.com): the frame's cookie is first
+		// party, SameSite=Strict. localhost and x.localhost are not
+		// (localhost has no registrable domain, each host is its own
+		// site): there the cookie is a third-party cookie, which needs
+		// SameSite=None;Secure, and Partitioned (CHIPS) so that Chromium
+		// keeps it, keyed to the portal as top-level site, even where
+		// third-party cookies are blocked.
+		portalSite, err1 := publicsuffix.EffectiveTLDPlusOne(a.Portal.Hostname())
+		appsSite, err2 := publicsuffix.EffectiveTLDPlusOne("x." + a.Domain)
+		a.crossSite = err1 != nil || err2 != nil || portalSite != appsSite
+		a.engine = a.router()
+	})
+}
+
+func derive(key []byte, use string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("streamspace " + use))
+	return m.Sum(nil)
+}
+
+func (a *Apps) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// CookieName is the apps host's credential: __Host- under TLS (the browser
+// then refuses it with a Domain attribute, a path other than /, or from
+// plain HTTP). It never starts with PortalCookiePrefix.
+func (a *Apps) CookieName() string {
+	if a.Portal.Scheme == "https" {
+		return "__Host-" + AppsCookie
+	}
+	return AppsCookie
+}
+
+// Label is the host label of session name: the name itself when it is one
+// DNS label (a session name may be a DNS subdomain, with dots).
+func Label(name string) (string, error) {
+	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+		return "", fmt.Errorf("session %q cannot be served on the apps domain: its name is not one DNS label (%s)", name, strings.Join(errs, "; "))
+	}
+	return name, nil
+}
+
+// Origin is the apps origin of the session labelled label.
+func (a *Apps) Origin(label string) string {
+	host := label + "." + a.Domain
+	if port := a.Portal.Port(); port != "" {
+		host = net.JoinHostPort(host, port)
+	}
+	return a.Portal.Scheme + "://" + host
+}
+
+// Sources is the CSP source of every apps host (frame-src of the portal).
+func (a *Apps) Sources() string { return a.Origin("*") }
+
+// label returns the session label of host, and whether host is under the
+// apps domain at all (the domain itself is not).
+func (a *Apps) label(host string) (string, bool) {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	rest, ok := strings.CutSuffix(host, "."+a.Domain)
+	if !ok || rest == "" {
+		return "", false
+	}
+	if strings.Contains(rest, ".") {
+		return "", true // under the domain, but no session's host
+	}
+	return rest, true
+}
+
+// Serves reports whether host is an apps host (or under the apps domain):
+// then ServeHTTP answers it and the portal never does.
+func (a *Apps) Serves(host string) bool {
+	_, under := a.label(host)
+	return under
+}
+
+// ServeHTTP answers a request to an apps host.
+func (a *Apps) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.engine.ServeHTTP(w, r) }
+
+type ticketClaims struct {
+	jwt.RegisteredClaims
+}
+
+// Ticket answers POST /api/v1/sessions/{id}/apps-ticket: a one-time ticket
+// for the caller (owner or admin) to sign in on the session's apps host,
+// as the URL the viewer loads in its frame.
+func (a *Apps) Ticket(c *gin.Context) {
+	if a == nil {
+		api.Fail(c, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no apps domain is configured (--apps-domain): web clients are served under /api/v1/sessions/{id}/web/"))
+		return
+	}
+	caller := auth.Principal(c)
+	s := &streamv1.Session{}
+	err := a.Proxy.Client.Get(c, client.ObjectKey{Namespace: a.Proxy.Namespace, Name: c.Param("id")}, s)
+	if apierrors.IsNotFound(err) || (err == nil && !caller.MayUse(s.Spec.User)) {
+		api.Fail(c, api.Errorf(http.StatusNotFound, api.CodeNotFound, fmt.Sprintf("no session %q", c.Param("id"))))
+		return
+	}
+	if err != nil {
+		api.Fail(c, fmt.Errorf("read session %s: %w", c.Param("id"), err))
+		return
+	}
+	label, err := Label(s.Name)
+	if err != nil {
+		api.Fail(c, api.Errorf(http.StatusConflict, api.CodeConflict, err.Error()))
+		return
+	}
+	id := make([]byte, 16)
+	_, _ = rand.Read(id)
+	now := a.now()
+	exp := now.Add(TicketTTL)
+	ticket, err := jwt.NewWithClaims(jwt.SigningMethodHS256, ticketClaims{jwt.RegisteredClaims{
+		Subject: caller.Subject, Audience: jwt.ClaimStrings{s.Name}, ID: hex.EncodeToString(id),
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
+	}}).SignedString(a.ticketKey)
+	if err != nil {
+		api.Fail(c, err)
+		return
+	}
+	origin := a.Origin(label)
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusCreated, gin.H{"url": origin + AppsPrefix + "auth?ticket=" + url.QueryEscape(ticket), "origin": origin, "expiresAt": exp.UTC()})
+}
+
+// verify checks a signed ticket or credential for session and returns the
+// user it names.
+func (a *Apps) verify(raw string, key []byte, session string, once bool) (string, error) {
+	claims := &ticketClaims{}
+	_, err := jwt.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return key, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithAudience(session),
+		jwt.WithExpirationRequired(), jwt.WithTimeFunc(a.now))
+	if err != nil || claims.Subject == "" {
+		return "", fmt.Errorf("%w: %v", auth.ErrInvalidToken, err)
+	}
+	if once && !a.spend(claims.ID, claims.ExpiresAt.Time) {
+		return "", fmt.Errorf("%w: the ticket was used already", auth.ErrInvalidToken)
+	}
+	return claims.Subject, nil
+}
+
+// spend marks a ticket used; false if it was. Spent tickets are remembered
+// until they expire (one replica: see the README on several).
+func (a *Apps) spend(id string, exp time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	for k, e := range a.used {
+		if now.After(e) {
+			delete(a.used, k)
+		}
+	}
+	if id == "" {
+		return false
+	}
+	if _, ok := a.used[id]; ok {
+		return false
+	}
+	a.used[id] = exp
+	return true
+}
+
+func (a *Apps) router() *gin.Engine {
+	r := gin.New()
+	r.Use(gin.Recovery())
+	r.Use(a.use...)
+	r.Use(a.headers(), api.RenderErrors(a.Proxy.Log), a.session())
+	r.GET(AppsPrefix+"auth", a.exchange)
+	signedIn := r.Group("", a.authenticate)
+	signedIn.GET(AppsPrefix+"connect", a.Proxy.Connect) // the noVNC stream (WebSocket)
+	r.NoRoute(func(c *gin.Context) {
+		if strings.HasPrefix(c.Request.URL.Path, AppsPrefix) {
+			api.Fail(c, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no route "+c.Request.URL.Path))
+			return
+		}
+		if a.authenticate(c); c.IsAborted() {
+			return
+		}
+		a.Proxy.webClient(c, c.Request.URL.Path, "")
+	})
+	return r
+}
+
+// headers: only the portal may frame an apps host (X-Frame-Options cannot
+// name another origin), and no URL of it (a ticket among them) leaks in a
+// Referer.
+func (a *Apps) headers() gin.HandlerFunc {
+	portal := a.Portal.Scheme + "://" + a.Portal.Host
+	return func(c *gin.Context) {
+		c.Header("Content-Security-Policy", "frame-ancestors "+portal)
+		c.Header("Referrer-Policy", "no-referrer")
+		c.Header("X-Content-Type-Options", "nosniff")
+		c.Next()
+	}
+}
+
+// session puts the session named by the host where the proxy reads it.
+func (a *Apps) session() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		label, _ := a.label(c.Request.Host)
+		if label == "" {
+			api.Fail(c, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no session is served on "+c.Request.Host))
+			return
+		}
+		c.Params = append(c.Params, gin.Param{Key: "id", Value: label})
+		c.Next()
+	}
+}
+
+// exchange trades a ticket for this host's credential, once, and sends the
+// browser to the web client's root: a fixed path on this host, never a
+// URL from the request.
+func (a *Apps) exchange(c *gin.Context) {
+	session := c.Param("id")
+	user, err := a.verify(c.Query("ticket"), a.ticketKey, session, true)
+	if err != nil {
+		api.Fail(c, api.Errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "the ticket is invalid, expired, for another session or used already: open the session from the portal again"))
+		return
+	}
+	if _, err := a.allowed(c, user); err != nil {
+		api.Fail(c, err)
+		return
+	}
+	value, err := jwt.NewWithClaims(jwt.SigningMethodHS256, ticketClaims{jwt.RegisteredClaims{
+		Subject: user, Audience: jwt.ClaimStrings{session},
+		IssuedAt: jwt.NewNumericDate(a.now()), ExpiresAt: jwt.NewNumericDate(a.now().Add(AppsCookieTTL)),
+	}}).SignedString(a.cookieKey)
+	if err != nil {
+		api.Fail(c, err)
+		return
+	}
+	ck := &http.Cookie{Name: a.CookieName(), Value: value, Path: "/", HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteStrictMode}
+	if a.crossSite {
+		ck.SameSite, ck.Partitioned = http.SameSiteNoneMode, true
+	}
+	http.SetCookie(c.Writer, ck) // no Domain: this host only
+	c.Header("Cache-Control", "no-store")
+	c.Redirect(http.StatusSeeOther, "/")
+}
+
+// authenticate admits a request carrying this host's credential for a
+// user who may still use the session; nothing of the portal's (its
+// cookies, its tokens) counts here.
+func (a *Apps) authenticate(c *gin.Context) {
+	ck, err := c.Cookie(a.CookieName())
+	if err != nil {
+		api.Fail(c, api.Errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "open this session from the portal"))
+		return
+	}
+	user, err := a.verify(ck, a.cookieKey, c.Param("id"), false)
+	if err != nil {
+		api.Fail(c, api.Errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "the credential is invalid, expired or for another session: open this session from the portal"))
+		return
+	}
+	claims, err := a.allowed(c, user)
+	if err != nil {
+		api.Fail(c, err)
+		return
+	}
+	c.Set(auth.PrincipalKey, claims)
+	c.Next()
+}
+
+// allowed returns who user is now: refused when disabled or gone. Whether
+// they may use the session (owner or admin, by the role they have now) is
+// the proxy's authorize.
+func (a *Apps) allowed(c *gin.Context, user string) (*auth.Claims, error) {
+	u, err := a.Users.UserByName(c, user)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+		return nil, api.Errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "the account is disabled")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read user %s: %w", user, err)
+	}
+	return &auth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: u.Username}, Role: u.Role, Groups: u.Groups}, nil
+}

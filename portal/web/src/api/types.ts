@@ -1265,6 +1265,80 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/forward": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Forward auth for a session's own host behind an Ingress (Traefik ForwardAuth, nginx auth_request): 200 for the session's owner or an admin, 401 signed out, 403 otherwise; the same 403 for a host that is no session's. Reads no body */
+        get: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description nginx (auth_request, ingress-nginx): the URL the proxied request was for */
+                    "X-Original-URL"?: string;
+                    /** @description nginx: the host the proxied request was for */
+                    "X-Original-Host"?: string;
+                    /** @description Traefik ForwardAuth: the host the proxied request was for. Every host header present must name the same host, else 403 */
+                    "X-Forwarded-Host"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The caller is the session's owner or an admin; the proxy lets the request through */
+                200: {
+                    headers: {
+                        /** @description The caller's name */
+                        "X-StreamSpace-User"?: string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /** As GET */
+        head: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description nginx (auth_request, ingress-nginx): the URL the proxied request was for */
+                    "X-Original-URL"?: string;
+                    /** @description nginx: the host the proxied request was for */
+                    "X-Original-Host"?: string;
+                    /** @description Traefik ForwardAuth: the host the proxied request was for. Every host header present must name the same host, else 403 */
+                    "X-Forwarded-Host"?: string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The caller is the session's owner or an admin; the proxy lets the request through */
+                200: {
+                    headers: {
+                        /** @description The caller's name */
+                        "X-StreamSpace-User"?: string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+            };
+        };
+        patch?: never;
+        trace?: never;
+    };
     "/admin/quotas/{name}": {
         parameters: {
             query?: never;

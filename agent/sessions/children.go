@@ -168,7 +168,96 @@ func serviceSpec(s *streamv1.Session, t *streamv1.Template) corev1.ServiceSpec {
 }
 
 func ingressHost(o IngressOptions, s *streamv1.Session) string {
-	return strings.NewReplacer("{session}", s.Name, "{user}", s.Spec.User).Replace(o.HostPattern)
+	return IngressHost(o.HostPattern, s)
+}
+
+// IngressHost is the host of a session's Ingress under pattern (the
+// agent's --ingress-host): {session} and {user} replaced.
+func IngressHost(pattern string, s *streamv1.Session) string {
+	return strings.NewReplacer("{session}", s.Name, "{user}", s.Spec.User).Replace(pattern)
+}
+
+// maxHostCandidates bounds the lookups one host can cost the portal.
+const maxHostCandidates = 8
+
+// SessionsForHost inverts IngressHost for the portal's forward auth: the
+// session names host may belong to under pattern. A pattern like
+// "{user}-{session}.apps" can split a host more than one way, so every
+// split is offered (at most maxHostCandidates); the caller keeps the
+// session whose IngressHost is host exactly.
+func SessionsForHost(pattern, host string) []string {
+	if !strings.Contains(pattern, "{session}") || len(host) > 253 {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	var match func(p, h, session string)
+	match = func(p, h, session string) {
+		if len(out) >= maxHostCandidates {
+			return
+		}
+		i := strings.IndexByte(p, '{')
+		if i < 0 {
+			if p == h && session != "" && !seen[session] {
+				seen[session] = true
+				out = append(out, session)
+			}
+			return
+		}
+		if !strings.HasPrefix(h, p[:i]) {
+			return
+		}
+		p, h = p[i:], h[i:]
+		name := ""
+		for _, ph := range []string{"{session}", "{user}"} {
+			if strings.HasPrefix(p, ph) {
+				name = ph
+			}
+		}
+		if name == "" { // a literal brace
+			if strings.HasPrefix(h, "{") {
+				match(p[1:], h[1:], session)
+			}
+			return
+		}
+		for n := 1; n <= len(h); n++ {
+			v := h[:n]
+			if name == "{session}" && session != "" && v != session {
+				continue // one session, one value
+			}
+			next := session
+			if name == "{session}" {
+				next = v
+			}
+			match(p[len(name):], h[n:], next)
+		}
+	}
+	match(strings.ToLower(pattern), strings.ToLower(host), "")
+	return out
+}
+
+// UserHeader carries the caller's name from the portal's forward auth to
+// the session, through the Ingress controller.
+const UserHeader = "X-StreamSpace-User"
+
+// ingressAnnotations make the Ingress controller ask the portal's forward
+// auth before every request to the session; an anonymous browser is sent
+// to the session's page on the portal, which signs it in.
+func ingressAnnotations(o IngressOptions, portalURL string, s *streamv1.Session) map[string]string {
+	switch f := o.ForwardAuth; f.Kind {
+	case ForwardAuthNginx:
+		a := map[string]string{
+			"nginx.ingress.kubernetes.io/auth-url":              f.URL,
+			"nginx.ingress.kubernetes.io/auth-response-headers": UserHeader,
+		}
+		if portalURL != "" {
+			a["nginx.ingress.kubernetes.io/auth-signin"] = strings.TrimSuffix(portalURL, "/") + "/session/" + s.Name
+		}
+		return a
+	case ForwardAuthTraefik:
+		return map[string]string{"traefik.ingress.kubernetes.io/router.middlewares": f.Middlewares}
+	}
+	return nil
 }
 
 func ingressSpec(o IngressOptions, s *streamv1.Session, t *streamv1.Template) networkingv1.IngressSpec {

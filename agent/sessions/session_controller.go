@@ -363,6 +363,7 @@ func (r *SessionReconciler) reconcileNetwork(ctx context.Context, sc *scope) err
 	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: ChildName(s), Namespace: s.Namespace}}
 	if _, err := controllerutil.CreateOrPatch(ctx, r.Client, ing, func() error {
 		ing.Labels = mergeLabels(ing.Labels, childLabels(s))
+		ing.Annotations = mergeLabels(ing.Annotations, ingressAnnotations(r.Options.Ingress, r.Options.PortalURL, s))
 		ing.Spec = ingressSpec(r.Options.Ingress, s, sc.template)
 		return controllerutil.SetControllerReference(s, ing, r.Scheme())
 	}); err != nil {

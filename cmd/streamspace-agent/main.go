@@ -37,6 +37,9 @@ func main() {
 	flag.StringVar(&cfg.Sessions.Ingress.ClassName, "ingress-class", "", "Ingress class of per-session Ingresses.")
 	flag.StringVar(&cfg.Sessions.Ingress.HostPattern, "ingress-host", "", "Host of a session's Ingress, e.g. {session}.streamspace.example.com (empty: no Ingress).")
 	flag.StringVar(&cfg.Sessions.Ingress.TLSSecretName, "ingress-tls-secret", "", "TLS secret (a wildcard certificate) for session Ingresses.")
+	flag.StringVar(&cfg.Sessions.Ingress.ForwardAuth.Kind, "ingress-forward-auth", "", "How session Ingresses ask the portal's /api/v1/auth/forward who may pass: nginx or traefik (required with --ingress-host).")
+	flag.StringVar(&cfg.Sessions.Ingress.ForwardAuth.URL, "ingress-forward-auth-url", "", "nginx: the portal's forward-auth URL as the Ingress controller reaches it, e.g. http://streamspace-portal.streamspace.svc/api/v1/auth/forward.")
+	flag.StringVar(&cfg.Sessions.Ingress.ForwardAuth.Middlewares, "ingress-forward-auth-middlewares", "", "traefik: the router.middlewares value naming the ForwardAuth Middleware, e.g. streamspace-forward-auth@kubernetescrd.")
 	flag.StringVar(&cfg.Sessions.PortalURL, "portal-url", "", "External URL of the portal; sessions without an Ingress are reached at <portal-url>/session/<name>.")
 	flag.DurationVar(&cfg.Sessions.DefaultIdleTimeout, "default-idle-timeout", 30*time.Minute, "Idle time before hibernation when no Session, Template or Quota sets one.")
 	zapOpts.BindFlags(flag.CommandLine)
@@ -50,6 +53,10 @@ func main() {
 		os.Exit(2)
 	}
 	cfg.Sessions.Home.DefaultSize = size
+	if err := cfg.Sessions.Ingress.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "streamspace-agent: %v\n", err)
+		os.Exit(2)
+	}
 	cfg.ReceiverSecret = []byte(os.Getenv("STREAMSPACE_WEBHOOK_SECRET"))
 
 	ctx := ctrl.SetupSignalHandler()

@@ -466,8 +466,11 @@ func cutText(h []byte, what string, d Direction, p Policy, r *refusals) (unit, e
 	if len(h) < 12 {
 		return unit{need: 12}, nil
 	}
-	const provide = 1 << 28
-	if binary.BigEndian.Uint32(h[8:12])&provide == 0 {
+	// In a caps message the action bits say which actions the sender
+	// supports (TigerVNC's first ServerCutText sets provide among them), so
+	// caps is told apart first.
+	const caps, provide = 1 << 24, 1 << 28
+	if flags := binary.BigEndian.Uint32(h[8:12]); flags&caps != 0 || flags&provide == 0 {
 		// caps, request, peek, notify: which formats exist, never their content
 		return unit{need: 12, body: n - 4}, nil
 	}

@@ -49,6 +49,8 @@ func TestRFBServer_clipboardOutRefused_foundBetweenUpdates_droppedWhole(t *testi
 		{name: "second: the head passes once whole", in: hextile[20:], out: hextile[16:]},
 		{name: "Tight update", in: tight},
 		{name: "extended-clipboard provide", in: extendedProvide(3, []byte("more")), out: []byte{}},
+		// TigerVNC's caps: caps | request, peek, notify, provide | text, then the text size limit
+		{name: "extended-clipboard caps naming provide among the actions passes", in: extendedCaps},
 		{name: "a cut text split around an update", in: cat(cut[:5]), out: []byte{}},
 		{name: "end of it, then an update", in: cat(cut[5:], raw), out: raw},
 		{name: "LastRect-counted update with ExtendedDesktopSize and DesktopName", in: cat([]byte{0, 0, 0xFF, 0xFF},
@@ -77,3 +79,7 @@ func TestRFBServer_refusedSecurity_readsTheReason(t *testing.T) {
 		{name: "failed, with a reason", in: cat(u32(1), u32(2), []byte("no"))},
 	})
 }
+
+// extendedCaps is the extended-clipboard caps message Xvnc (TigerVNC 1.12)
+// sends first, as a ServerCutText: its action bits list provide.
+var extendedCaps = cat([]byte{3, 0, 0, 0}, u32(0xFFFFFFF8), u32(1<<24|1<<25|1<<26|1<<27|1<<28|1), u32(20<<20))

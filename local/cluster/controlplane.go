@@ -79,34 +79,33 @@ func (c *Cluster) apiserverArgs() []string {
 }
 
 func (c *Cluster) controllerManagerArgs() []string {
-	kc := c.componentKubeconfig("controller-manager")
-	return []string{
-		"--kubeconfig=" + kc,
-		"--authentication-kubeconfig=" + kc,
-		"--authorization-kubeconfig=" + kc,
-		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(c.Ports.ControllerManager),
-		"--cert-dir=" + filepath.Join(c.Dir, "pki", "controller-manager-generated"),
-		"--leader-elect=false",
-		"--service-account-private-key-file=" + c.pki("sa.key"),
-		"--root-ca-file=" + c.pki("ca.crt"),
+	return append(c.controlLoopArgs("controller-manager", c.Ports.ControllerManager),
+		"--service-account-private-key-file="+c.pki("sa.key"),
+		"--root-ca-file="+c.pki("ca.crt"),
 		"--use-service-account-credentials=true",
-		"--cluster-signing-cert-file=" + c.pki("ca.crt"),
-		"--cluster-signing-key-file=" + c.pki("ca.key"),
-		"--service-cluster-ip-range=" + serviceCIDR,
-		"--profiling=false",
-	}
+		"--cluster-signing-cert-file="+c.pki("ca.crt"),
+		"--cluster-signing-key-file="+c.pki("ca.key"),
+		"--service-cluster-ip-range="+serviceCIDR,
+	)
 }
 
 func (c *Cluster) schedulerArgs() []string {
-	kc := c.componentKubeconfig("scheduler")
+	return c.controlLoopArgs("scheduler", c.Ports.Scheduler)
+}
+
+// controlLoopArgs are what the controller manager and the scheduler share:
+// their kubeconfig for the API and for delegated authn/authz, a serving
+// port on loopback with self-signed certificates in their own folder, and
+// no leader election (one of each runs).
+func (c *Cluster) controlLoopArgs(name string, port int) []string {
+	kc := c.componentKubeconfig(name)
 	return []string{
 		"--kubeconfig=" + kc,
 		"--authentication-kubeconfig=" + kc,
 		"--authorization-kubeconfig=" + kc,
 		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(c.Ports.Scheduler),
-		"--cert-dir=" + filepath.Join(c.Dir, "pki", "scheduler-generated"),
+		"--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + filepath.Join(c.Dir, "pki", name+"-generated"),
 		"--leader-elect=false",
 		"--profiling=false",
 	}

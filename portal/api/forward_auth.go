@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -64,8 +65,11 @@ func (a *ForwardAuthAPI) Count(c *gin.Context) {
 	}
 	outcome := c.GetString(forwardOutcomeKey)
 	if outcome == "" {
+		// refused by auth.Authenticate: its error is rendered later,
+		// by RenderErrors, so the status is not written yet
 		outcome = forwardError
-		if c.Writer.Status() == http.StatusUnauthorized {
+		var e *Error
+		if last := c.Errors.Last(); last != nil && errors.As(last.Err, &e) && e.Status == http.StatusUnauthorized {
 			outcome = forwardUnauthenticated
 		}
 	}

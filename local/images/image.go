@@ -63,7 +63,7 @@ func (b *builder) Build(ctx context.Context, r recipe) (*Result, error) {
 
 	b.say("packing layer %s", r.Name)
 	start := time.Now()
-	entries, err := collect(c.Dir, r.Prune, "common", r.Name)
+	entries, err := collect(c.Dir, r.Prune, r.overlays()...)
 	if err != nil {
 		return nil, err
 	}

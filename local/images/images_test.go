@@ -2,9 +2,12 @@ package images
 
 import (
 	"archive/tar"
+	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -12,17 +15,25 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/streamspace/streamspace/test/syncbuf"
@@ -687,4 +698,275 @@ func fileSHA256(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+func TestWebVNCImage_servesNoVNC_beside_itsStream(t *testing.T) {
+	requireBuildTools(t)
+	ctx := context.Background()
+
+	// Twice, into two folders: the same bytes, the same digest.
+	first, err := testBuilder(t, t.TempDir()).Build(ctx, recipes["webvnc"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := testBuilder(t, t.TempDir()).Build(ctx, recipes["webvnc"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Digest != second.Digest || fileSHA256(t, first.Tarball) != fileSHA256(t, second.Tarball) {
+		t.Errorf("two builds differ: %s and %s", first.Digest, second.Digest)
+	}
+	t.Logf("%s %s, %s compressed, %s unpacked", first.Ref, first.Digest, mib(first.TarballSize), mib(first.LayerSize))
+
+	img := loadImage(t, first)
+	root := unpack(t, img)
+	// The light image's app, shared, not copied.
+	light, err := files.ReadFile("files/light/usr/local/bin/streamspace-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(root, "usr/local/bin/streamspace-app")); err != nil || string(got) != string(light) {
+		t.Errorf("streamspace-app is not the light image's: %v", err)
+	}
+	s := startSession(t, img, root)
+	web := "http" + strings.TrimPrefix(s.url, "ws")
+
+	t.Run("serves the noVNC page and every module it loads", func(t *testing.T) {
+		// The folder's index opens vnc.html with the WebSocket path
+		// next to the page.
+		if body, _ := get(t, web, "text/html"); !strings.Contains(body, "'vnc.html?autoconnect=true&reconnect=true&resize=remote&path='") {
+			t.Errorf("GET / is not the page that opens vnc.html:\n%s", body)
+		}
+		page, _ := get(t, web+"vnc.html", "text/html")
+		if !strings.Contains(page, "<title>noVNC</title>") || !strings.Contains(page, `<script type="module" crossorigin="anonymous" src="app/ui.js">`) {
+			t.Fatalf("GET /vnc.html is not noVNC's page:\n%.400s", page)
+		}
+		// A browser refuses a module script served as anything but
+		// JavaScript, and one missing module stops the whole client:
+		// follow the imports from ui.js as the browser would.
+		importRE := regexp.MustCompile(`(?m)^\s*(?:import|export)\b[^'";]*?['"]([^'"]+\.js)['"]`)
+		seen := map[string]bool{}
+		queue := []string{"app/ui.js", "app/error-handler.js"}
+		for len(queue) > 0 {
+			p := queue[0]
+			queue = queue[1:]
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			src, _ := get(t, web+p, "javascript")
+			for _, m := range importRE.FindAllStringSubmatch(src, -1) {
+				queue = append(queue, path.Join(path.Dir(p), m[1]))
+			}
+		}
+		if !seen["core/rfb.js"] || !seen["core/websock.js"] || len(seen) < 30 {
+			t.Errorf("%d modules reached from app/ui.js, want noVNC's whole client (core/rfb.js, core/websock.js…)", len(seen))
+		}
+		t.Logf("%d modules, all served as JavaScript", len(seen))
+	})
+
+	t.Run("serves nothing outside the client's folder", func(t *testing.T) {
+		for _, p := range []string{"/../../../etc/passwd", "/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2f..%2fetc%2fpasswd", "//etc/passwd", "/utils/novnc_proxy"} {
+			code, body := rawGet(t, strings.Trim(strings.TrimPrefix(web, "http://"), "/"), p)
+			if code != 404 || strings.Contains(body, "root:x:0:0") {
+				t.Errorf("GET %s: %d, want 404\n%.200s", p, code, body)
+			}
+		}
+		// Nor can the session's own user change what it serves.
+		for _, p := range []string{"usr/share/novnc", "usr/share/novnc/index.html", "usr/share/novnc/app/ui.js"} {
+			fi, err := os.Stat(filepath.Join(root, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || fi.Mode().Perm()&0o022 != 0 {
+				t.Errorf("%s: owner %d, mode %v: writable by the session's user", p, st.Uid, fi.Mode())
+			}
+		}
+	})
+
+	t.Run("streams the xterm on the page's WebSocket", func(t *testing.T) {
+		// index.html asks noVNC for <its folder>websockify: /websockify
+		// here, /api/v1/sessions/{id}/web/websockify behind the portal.
+		s.url += "websockify"
+		fb := s.waitFrame(t, 20*time.Second, "more than one colour (xterm drew)", func(f *frame) bool { return f.colours() > 1 })
+		t.Logf("first frame %dx%d, %d colours, %s after start", fb.w, fb.h, fb.colours(), time.Since(s.started).Round(time.Millisecond))
+		if n := len(s.procs("xterm")); n != 1 {
+			t.Errorf("%d xterm processes", n)
+		}
+	})
+
+	t.Run("in Chromium, noVNC connects behind a path prefix as the portal's /web/", func(t *testing.T) {
+		chromium := cmp.Or(os.Getenv("CHROMIUM"), "/usr/bin/chromium")
+		if _, err := os.Stat(chromium); err != nil {
+			t.Skipf("skipped: no Chromium at %s (apt-get install chromium, or set CHROMIUM)", chromium)
+		}
+		// The portal's /api/v1/sessions/{id}/web/ in miniature: the
+		// prefix cut off, the WebSocket passed through.
+		const prefix = "/api/v1/sessions/test/web"
+		upstream, err := url.Parse(web)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var sockets []string
+		proxy := &httputil.ReverseProxy{
+			Rewrite: func(r *httputil.ProxyRequest) {
+				r.SetURL(upstream)
+				r.Out.URL.Path, r.Out.URL.RawPath = strings.TrimPrefix(r.In.URL.Path, prefix), ""
+			},
+			ModifyResponse: func(res *http.Response) error {
+				if res.StatusCode == http.StatusSwitchingProtocols {
+					mu.Lock()
+					sockets = append(sockets, res.Request.URL.Path)
+					mu.Unlock()
+				}
+				return nil
+			},
+		}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !strings.HasPrefix(r.URL.Path, prefix+"/") {
+				http.NotFound(w, r) // what the page asks outside its prefix reaches nothing
+				return
+			}
+			proxy.ServeHTTP(w, r)
+		}))
+		defer srv.Close()
+
+		// What the page shows: noVNC's status line, and how many colours
+		// its canvas holds (the xterm drew, through the browser).
+		const probe = `(() => {
+			const c = document.querySelector('#noVNC_container canvas');
+			const seen = new Set();
+			if (c && c.width) {
+				const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+				for (let i = 0; i < d.length; i += 4) seen.add(d[i] << 16 | d[i + 1] << 8 | d[i + 2]);
+			}
+			return document.getElementById('noVNC_status').textContent + ' | ' + seen.size + ' colours';
+		})()`
+		got := evalInChromium(t, chromium, srv.URL+prefix+"/", probe, 90*time.Second, func(v string) bool {
+			status, colours, _ := strings.Cut(v, " | ")
+			return status == "Connected (unencrypted) to StreamSpace" && colours != "0 colours" && colours != "1 colours"
+		})
+		t.Logf("in Chromium: %s", got)
+		mu.Lock()
+		defer mu.Unlock()
+		if len(sockets) == 0 || sockets[0] != "/websockify" {
+			t.Errorf("WebSockets opened through the prefix: %q, want /websockify (the page's own folder)", sockets)
+		}
+	})
+
+	s.terminate(t, 0)
+}
+
+// evalInChromium opens pageURL in headless Chromium and evaluates expr in
+// the page (Chrome DevTools Protocol, Runtime.evaluate) every 250 ms until
+// ok accepts the value, which it returns; it fails the test after timeout.
+func evalInChromium(t *testing.T, chromium, pageURL, expr string, timeout time.Duration, ok func(string) bool) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	port := freePort(t)
+	var stderr syncbuf.Buffer
+	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--user-data-dir="+t.TempDir(), fmt.Sprintf("--remote-debugging-port=%d", port), pageURL)
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var debugger string
+	for debugger == "" {
+		if res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/json/list", port)); err == nil {
+			var targets []struct {
+				Type     string `json:"type"`
+				Debugger string `json:"webSocketDebuggerUrl"`
+			}
+			_ = json.NewDecoder(res.Body).Decode(&targets)
+			res.Body.Close()
+			for _, tg := range targets {
+				if tg.Type == "page" {
+					debugger = tg.Debugger
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("Chromium's DevTools did not answer:\n%s", stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	ws, _, err := websocket.Dial(ctx, debugger, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	last := ""
+	for id := 1; ; id++ {
+		if err := wsjson.Write(ctx, ws, map[string]any{"id": id, "method": "Runtime.evaluate",
+			"params": map[string]any{"expression": expr, "returnByValue": true}}); err != nil {
+			t.Fatalf("evaluate in Chromium (last value %q): %v", last, err)
+		}
+		for { // events until our answer
+			var msg struct {
+				ID     int `json:"id"`
+				Result struct {
+					Result struct {
+						Value any `json:"value"`
+					} `json:"result"`
+				} `json:"result"`
+			}
+			if err := wsjson.Read(ctx, ws, &msg); err != nil {
+				t.Fatalf("evaluate in Chromium (last value %q): %v", last, err)
+			}
+			if msg.ID == id {
+				last = fmt.Sprint(msg.Result.Result.Value)
+				break
+			}
+		}
+		if ok(last) {
+			return last
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("after %s the page still says %q", timeout, last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// get fetches url and expects a 200 whose Content-Type contains ctype.
+func get(t *testing.T, url, ctype string) (string, http.Header) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK || !strings.Contains(res.Header.Get("Content-Type"), ctype) {
+		t.Errorf("GET %s: %s, Content-Type %q, want 200 and %s", url, res.Status, res.Header.Get("Content-Type"), ctype)
+	}
+	return string(body), res.Header
+}
+
+// rawGet sends path as it is written: Go's client would clean it.
+func rawGet(t *testing.T, host, path string) (int, string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", host, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
 }

@@ -19,7 +19,7 @@ import (
 )
 
 // files are added on top of every image's root file system: common/ to
-// all, <recipe name>/ to that image. Files under a bin/ folder are
+// all, <recipe name>/ (or the recipe's Files) to that image. Files under a bin/ folder are
 // executable; everything is owned by root.
 //
 //go:embed all:files

@@ -45,25 +45,65 @@ type recipe struct {
 	// Prune adds to pruneRules what this image does not need, but another
 	// might.
 	Prune []string
+	// Files are the folders of files/ added on top of common/, in order
+	// (a later one wins); empty: the recipe's name. An image that runs
+	// another's app names that image's folder instead of copying it.
+	Files []string
+}
+
+// overlays are the folders of files/ this image gets, common/ first.
+func (r recipe) overlays() []string {
+	if len(r.Files) == 0 {
+		return []string{"common", r.Name}
+	}
+	return append([]string{"common"}, r.Files...)
 }
 
 // vncStack is what every image streams with. websockify needs
 // python3-cffi-backend, which it only names as a virtual package.
 var vncStack = []string{"tigervnc-standalone-server", "websockify", "python3-cffi-backend"}
 
+// terminal is the light image's app: files/light's streamspace-app starts
+// one xterm, in these fonts.
+var terminal = []string{"xterm", "xfonts-base"}
+
 // llvmOnly is what only LLVM (pruned with Mesa's drivers) and
 // update-mime-database (run at install) use in these images: libxml2 and
 // ICU's 35 MB. An image with an app that links them must not prune them.
 var llvmOnly = []string{"usr/lib/x86_64-linux-gnu/libicu*", "usr/lib/x86_64-linux-gnu/libxml2.so*"}
+
+// noVNCServerOnly is what Debian's novnc package pulls in that a pod
+// serving noVNC's files never runs: Node.js (for noVNC's own scripts),
+// the IEEE registries of python3-novnc's dependencies (OpenStack's proxy
+// library, which websockify does not import), and noVNC's utils/, which
+// websockify would otherwise serve as files.
+var noVNCServerOnly = []string{
+	"usr/bin/node", "usr/bin/nodejs", "usr/lib/x86_64-linux-gnu/libnode.so*", "usr/share/nodejs",
+	"usr/share/ieee-data", "usr/share/novnc/utils",
+}
 
 var recipes = map[string]recipe{
 	"light": {
 		Name:        "light",
 		Title:       "StreamSpace light session",
 		Description: "A terminal (xterm) on a virtual display, streamed over VNC by websockify",
-		Packages:    append(slices.Clone(vncStack), "xterm", "xfonts-base"),
+		Packages:    slices.Concat(vncStack, terminal),
 		Cmd:         []string{"/usr/local/bin/streamspace-app"},
 		Prune:       llvmOnly,
+	},
+	// webvnc is light whose pod also serves its own web client, as
+	// KasmVNC and Selkies images do: Debian's noVNC, from websockify on the
+	// stream port, beside the stream itself (files/webvnc's index.html
+	// opens it).
+	"webvnc": {
+		Name:        "webvnc",
+		Title:       "StreamSpace web-client session",
+		Description: "A terminal (xterm) on a virtual display, with its own web client (noVNC) served by websockify beside the VNC stream",
+		Packages:    slices.Concat(vncStack, terminal, []string{"novnc"}),
+		Cmd:         []string{"/usr/local/bin/streamspace-app"},
+		Env:         []string{"STREAMSPACE_WEB_CLIENT=/usr/share/novnc"},
+		Prune:       slices.Concat(llvmOnly, noVNCServerOnly),
+		Files:       []string{"light", "webvnc"},
 	},
 	"firefox": {
 		Name:        "firefox",
@@ -80,7 +120,7 @@ var recipes = map[string]recipe{
 
 // Names are the images there are recipes for, in build order.
 func Names() []string {
-	return []string{"light", "firefox"}
+	return []string{"light", "webvnc", "firefox"}
 }
 
 // Options of a build.

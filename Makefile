@@ -150,16 +150,17 @@ clean: ## Remove build outputs (not the Kubernetes binary cache)
 
 ##@ Session images
 
-IMAGES ?= light firefox
+# Which images to build; empty: every one local/images has a recipe for.
+IMAGES ?=
 # e.g. IMAGES_FLAGS=--rebuild to take newer Debian (security) updates: a
 # cached root file system is otherwise reused as it is.
 IMAGES_FLAGS ?=
 
 .PHONY: images
-images: ## Build the session images streamspace/light and streamspace/firefox from Debian packages (root; no Docker, no registry) into .state/images, for `ctr -n k8s.io images import`
+images: ## Build the session images streamspace/light, streamspace/webvnc (serves its own noVNC web client) and streamspace/firefox from Debian packages (root; no Docker, no registry) into .state/images, for `ctr -n k8s.io images import`
 	@command -v debootstrap >/dev/null || { echo "==> Installing debootstrap"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq debootstrap; }
 	go run ./cmd/streamspace images build --out .state/images $(IMAGES_FLAGS) $(IMAGES)
 
 .PHONY: test-images
-test-images: ## Build the session images and run each one without Kubernetes: a VNC client reads its stream through websockify (root)
+test-images: ## Build the session images and run each one without Kubernetes: a VNC client reads its stream through websockify, and webvnc's noVNC page loads from the session (root)
 	STREAMSPACE_TEST_FIREFOX=1 go test -count=1 -v -run 'Image' ./local/images/

@@ -13,10 +13,15 @@ import (
 
 // SessionImages returns the Options.Images step that builds the named
 // session images (local/images: Debian packages, no Docker, no registry;
-// cached, so a second build only packs) into stateDir/images and imports
+// cached, so a second build only packs; every image it has a recipe for
+// when none are named, so a new recipe needs no list here) into
+// stateDir/images and imports
 // them into the node's containerd. The build runs in this process: no Go
 // toolchain or checkout is needed.
 func SessionImages(stateDir string, names ...string) func(context.Context, *cluster.Cluster, io.Writer) error {
+	if len(names) == 0 {
+		names = images.Names()
+	}
 	return func(ctx context.Context, c *cluster.Cluster, out io.Writer) error {
 		fmt.Fprintf(out, "==> Building the session images %v (the first time: Debian packages, a few minutes each)\n", names)
 		built, err := images.Build(ctx, images.DefaultOptions(filepath.Join(stateDir, "images")), out, names...)

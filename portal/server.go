@@ -293,14 +293,15 @@ func Handler(h Handlers) http.Handler {
 // portalCSP: the UI runs only its own scripts, talks only to the portal,
 // frames only the apps hosts and is framed by nobody. Styles allow inline:
 // MUI (emotion) injects <style> elements at run time. Images allow https:
-// for the catalog's template icons (an image runs no script).
+// for the catalog's template icons (an image runs no script). Fonts allow
+// data: because Vite inlines the small Roboto subsets into the CSS.
 func portalCSP(apps *stream.Apps) string {
 	frames := "'self'" // web clients under /api/v1/sessions/{id}/web/
 	if apps != nil {
 		frames = apps.Sources()
 	}
 	return strings.Join([]string{"default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'",
-		"img-src 'self' data: https:", "connect-src 'self'", "frame-src " + frames, "frame-ancestors 'none'",
+		"img-src 'self' data: https:", "font-src 'self' data:", "connect-src 'self'", "frame-src " + frames, "frame-ancestors 'none'",
 		"base-uri 'none'", "object-src 'none'", "form-action 'self'"}, "; ")
 }
 

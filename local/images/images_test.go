@@ -79,21 +79,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func TestLightImage_isReproducible_andStreamsAnXterm(t *testing.T) {
 	requireBuildTools(t)
-	ctx := context.Background()
-
-	// Twice, into two folders: the same bytes, the same digest.
-	first, err := testBuilder(t, t.TempDir()).Build(ctx, recipes["light"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := testBuilder(t, t.TempDir()).Build(ctx, recipes["light"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first.Digest != second.Digest || fileSHA256(t, first.Tarball) != fileSHA256(t, second.Tarball) {
-		t.Errorf("two builds differ: %s and %s", first.Digest, second.Digest)
-	}
-	t.Logf("%s %s, %s compressed, %s unpacked; packed in %s", first.Ref, first.Digest, mib(first.TarballSize), mib(first.LayerSize), first.packTook.Round(time.Millisecond))
+	first := buildTwice(t, "light")
 
 	img := loadImage(t, first)
 	root := unpack(t, img)
@@ -172,6 +158,25 @@ func TestFirefoxImage_paintsItsStartPage(t *testing.T) {
 		t.Errorf("%d firefox-esr main processes", n)
 	}
 	s.terminate(t, 0)
+}
+
+// buildTwice builds the named image twice, into two folders, and expects
+// the same bytes and the same digest.
+func buildTwice(t *testing.T, name string) *Result {
+	t.Helper()
+	first, err := testBuilder(t, t.TempDir()).Build(context.Background(), recipes[name])
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := testBuilder(t, t.TempDir()).Build(context.Background(), recipes[name])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Digest != second.Digest || fileSHA256(t, first.Tarball) != fileSHA256(t, second.Tarball) {
+		t.Errorf("two builds differ: %s and %s", first.Digest, second.Digest)
+	}
+	t.Logf("%s %s, %s compressed, %s unpacked; packed in %s", first.Ref, first.Digest, mib(first.TarballSize), mib(first.LayerSize), first.packTook.Round(time.Millisecond))
+	return first
 }
 
 // loadImage reads back a built tarball and checks what the controller and
@@ -702,21 +707,7 @@ func fileSHA256(t *testing.T, p string) string {
 
 func TestWebVNCImage_servesNoVNC_beside_itsStream(t *testing.T) {
 	requireBuildTools(t)
-	ctx := context.Background()
-
-	// Twice, into two folders: the same bytes, the same digest.
-	first, err := testBuilder(t, t.TempDir()).Build(ctx, recipes["webvnc"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := testBuilder(t, t.TempDir()).Build(ctx, recipes["webvnc"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first.Digest != second.Digest || fileSHA256(t, first.Tarball) != fileSHA256(t, second.Tarball) {
-		t.Errorf("two builds differ: %s and %s", first.Digest, second.Digest)
-	}
-	t.Logf("%s %s, %s compressed, %s unpacked", first.Ref, first.Digest, mib(first.TarballSize), mib(first.LayerSize))
+	first := buildTwice(t, "webvnc")
 
 	img := loadImage(t, first)
 	root := unpack(t, img)

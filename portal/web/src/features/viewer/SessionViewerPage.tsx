@@ -3,7 +3,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { useNavigate, useParams } from 'react-router';
 import { errorMessage } from '../../api/errors';
 import type { Session } from '../../api/models';
-import { connectSocketUrl, launchSession, streamPaths, terminateSession } from '../../api/sessions';
+import { connectSocketUrl, launchSession, terminateSession } from '../../api/sessions';
 import { listTemplates } from '../../api/templates';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { useNotify } from '../../components/Notifier';
@@ -22,6 +22,7 @@ import { useIdleWarning } from './useIdleWarning';
 import { useViewerStages } from './useViewerStages';
 import { VncViewer, type VncHandle } from './VncViewer';
 import { ViewerToolbar, type ConnectionState } from './ViewerToolbar';
+import { webClientSrc } from './appsTicket';
 import { WebClientViewer } from './WebClientViewer';
 
 /**
@@ -67,6 +68,23 @@ export default function SessionViewerPage() {
   }, []);
 
   const streaming = stage.kind === 'streaming';
+  // the web client's frame URL: a fresh one-time ticket for every
+  // connection (the frame loads it once)
+  const [webSrc, setWebSrc] = useState<string>();
+  const failRef = useRef(fail);
+  failRef.current = fail;
+  useEffect(() => {
+    setWebSrc(undefined);
+    if (!streaming || isVnc) return;
+    let live = true;
+    webClientSrc(id).then(
+      (src) => live && setWebSrc(src),
+      (err: unknown) => live && failRef.current(err),
+    );
+    return () => {
+      live = false;
+    };
+  }, [streaming, isVnc, id, connection]);
   const idle = useIdleWarning(session.data?.idleDeadline, streaming && stage.connected);
   const stillHere = () => {
     if (isVnc) vnc.current?.nudge();
@@ -130,13 +148,14 @@ export default function SessionViewerPage() {
             onFailure={(message) => fail(new Error(message))}
           />
         )}
-        {streaming && !isVnc && (
+        {streaming && !isVnc && webSrc && (
           <WebClientViewer
             key={connection}
-            src={'/api/v1' + streamPaths(id).web}
+            src={webSrc}
             title={`${title} session`}
             allowPaste={clipboard.paste}
             allowCopy={clipboard.copy}
+            allowDownloads={template?.dataPolicy?.fileDownload === true}
           />
         )}
         {stage.kind === 'reconnecting' && (

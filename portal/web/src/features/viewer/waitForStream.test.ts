@@ -39,6 +39,15 @@ describe('waitForStream', () => {
     expect(callsTo('GET', '/api/v1/sessions/s1/web/')).toHaveLength(1);
   });
 
+  it("with an apps domain (no web client on the portal's origin) asks the session's /connect", async () => {
+    const { callsTo } = stubFetch({
+      'GET /api/v1/sessions/s1/web/': apiError(404, 'not_found', 'no route GET /api/v1/sessions/s1/web/'),
+      'GET /api/v1/sessions/s1/connect': new Response(null, { status: 204 }),
+    });
+    await waitForStream('s1', 'KasmVNC', () => {}, new AbortController().signal);
+    expect(callsTo('GET', '/api/v1/sessions/s1/connect')).toHaveLength(1);
+  });
+
   it('keeps waiting while the pod runs but its stream does not answer yet (502)', async () => {
     stubFetch({
       'GET /api/v1/sessions/s1/connect': [

@@ -29,7 +29,14 @@ export async function waitForStream(
   for (;;) {
     let delay: number;
     try {
-      const probe = await probeStream(id, protocol, signal);
+      // with an apps domain, a web client is not served on the portal's
+      // origin (404): its session's /connect answers whether it streams
+      // (Running: its stream port passed the readiness probe)
+      const probe = await probeStream(id, protocol, signal).catch((err: unknown) => {
+        if (protocol !== 'WebsockifyVNC' && err instanceof ApiError && err.status === 404 && err.code === 'not_found')
+          return probeStream(id, 'WebsockifyVNC', signal);
+        throw err;
+      });
       if (probe.ready) return;
       failures = 0;
       last = probe.session ?? last;

@@ -67,6 +67,18 @@ func findNginx(t *testing.T) string {
 	return ""
 }
 
+// send makes one request and reads its answer whole.
+func send(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -184,13 +196,7 @@ func TestForwardAuth_realNginx_ownerAdminPass_othersRefused_credentialsDropped(t
 		if edit != nil {
 			edit(req)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return send(t, req)
 	}
 	cookie := func(token string) func(*http.Request) {
 		return func(r *http.Request) { r.AddCookie(&http.Cookie{Name: auth.AccessCookie, Value: token}) }
@@ -273,13 +279,7 @@ func TestForwardAuth_unknownHostAndOthersSession_answerAlike(t *testing.T) {
 		req, _ := http.NewRequest(method, portalSrv.URL+"/api/v1/auth/forward", nil)
 		bearer(token)(req)
 		req.Header.Set(header, value)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return send(t, req)
 	}
 	// the pattern splits alice-alice-fa-2 several ways; only the session
 	// whose own host it is counts

@@ -165,7 +165,9 @@ http {
 // the real portal router answering the subrequest.
 func TestForwardAuth_realNginx_ownerAdminPass_othersRefused_credentialsDropped(t *testing.T) {
 	runningSession(t, "alice-fa-1", "alice", now)
-	runningSession(t, "bob-fa-1", "bob", now)
+	// gone after the test: bob's running sessions count against his quota
+	bobs := runningSession(t, "bob-fa-1", "bob", now)
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), bobs) })
 	reg := prometheus.NewRegistry()
 	h := newHandlers(func(c *portal.Components) { c.IngressHost = faPattern; c.Registry = reg })
 	portalSrv := httptest.NewServer(portal.NewRouter(h))

@@ -339,6 +339,10 @@ func TestApps_hostileSession_headersStripped_redirectNotSteerable(t *testing.T) 
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" || ck == nil {
 		t.Fatalf("exchange with next=: %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
+	resp, _ = a.do(http.MethodGet, appsHost(s.Name), "/_streamspace/auth/?ticket=x", func(r *http.Request) { r.Header.Set("X-Forwarded-Prefix", "//evil.example") })
+	if resp.Header.Get("Location") != "" {
+		t.Errorf("a trailing slash was redirected to %q", resp.Header.Get("Location"))
+	}
 	resp, _ = a.do(http.MethodGet, "evil.example", "/_streamspace/auth?ticket=x", nil)
 	if resp.Header.Get("Location") != "" {
 		t.Errorf("a foreign Host header was redirected to %q", resp.Header.Get("Location"))

@@ -280,6 +280,9 @@ func (a *Apps) spend(id string, exp time.Time) bool {
 
 func (a *Apps) router() *gin.Engine {
 	r := gin.New()
+	// every path but ours is the session's, and no answer of ours is a
+	// redirect built from the request (gin's would honour X-Forwarded-Prefix)
+	r.RedirectTrailingSlash, r.RedirectFixedPath = false, false
 	r.Use(gin.Recovery())
 	r.Use(a.use...)
 	r.Use(a.headers(), api.RenderErrors(a.Proxy.Log), a.session())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/streamspace/streamspace/portal/api"
 	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/gitwrite"
 )
@@ -52,6 +53,9 @@ type Config struct {
 	// IngressHost is the agent's --ingress-host pattern, by which forward
 	// auth (/api/v1/auth/forward) finds the session a host belongs to.
 	IngressHost string
+	// TrustedProxies are the addresses or CIDRs of the proxies in front of
+	// the portal whose X-Forwarded-For it believes; none by default.
+	TrustedProxies []string
 	// ShutdownGrace is how long requests and streams may go on once the
 	// portal is asked to stop (default 30 s).
 	ShutdownGrace time.Duration
@@ -76,6 +80,11 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 		return err
 	})
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "How long requests and streams may go on after SIGTERM.")
+	fs.Func("trusted-proxies", "Comma-separated addresses or CIDRs of the reverse proxies in front of the portal (e.g. 10.0.0.0/8): only their X-Forwarded-For names the client, for login limits and the audit log (default: none, the connection's own address).", func(v string) error {
+		proxies, err := api.ParseTrustedProxies(v)
+		c.TrustedProxies = proxies
+		return err
+	})
 	fs.StringVar(&c.IngressHost, "ingress-host", "", "The agent's --ingress-host pattern, e.g. {session}.apps.example.com: forward auth (/api/v1/auth/forward) finds a session by its host (empty: every host is refused).")
 }
 

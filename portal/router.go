@@ -32,6 +32,9 @@ type Handlers struct {
 	Apps *stream.Apps
 	// PathWebClients serves web clients on the portal's origin too.
 	PathWebClients bool
+	// TrustedProxies may say who the client is (X-Forwarded-For); nobody
+	// else can, so login limits and audit addresses cannot be forged.
+	TrustedProxies []string
 	// admin pages
 	AdminUsers *api.AdminUsersAPI
 	Analytics  *api.AnalyticsAPI
@@ -50,8 +53,8 @@ type Handlers struct {
 
 // NewRouter builds the portal's HTTP routes.
 func NewRouter(h Handlers) *gin.Engine {
-	r := gin.New()
-	r.Use(gin.Recovery(), requestID(), h.Metrics.observe(h.Log), api.RenderErrors(h.Log))
+	r := api.NewEngine(h.TrustedProxies)
+	r.Use(gin.Recovery(), requestID(), h.Metrics.observe(h.Log), api.RenderErrors(h.Log), api.BoundedJSONBodies(api.MaxBody, isPathWebClient))
 
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
 	r.GET("/readyz", func(c *gin.Context) {

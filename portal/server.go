@@ -83,6 +83,7 @@ func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
 		SecureCookies: cfg.SecureCookies, OIDC: cfg.OIDC, Writer: st.writer, StreamViaPodIP: cfg.StreamViaPodIP,
 		IngressHost: cfg.IngressHost,
 		AppsDomain:  cfg.AppsDomain, PublicURL: cfg.PublicURL, PathWebClients: cfg.PathWebClients,
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	if err != nil {
 		return err
@@ -201,6 +202,8 @@ type Components struct {
 	StreamViaPodIP bool
 	// IngressHost: as in Config.
 	IngressHost string
+	// TrustedProxies: as in Config.
+	TrustedProxies []string
 	// AppsDomain, PublicURL and PathWebClients: as in Config.
 	AppsDomain     string
 	PublicURL      string
@@ -240,11 +243,12 @@ func NewHandlers(c Components) (Handlers, error) {
 		if err != nil {
 			return Handlers{}, fmt.Errorf("public URL: %w", err)
 		}
-		if apps, err = stream.NewApps(c.AppsDomain, public, proxy, c.Store, c.Tokens.Key, requestID()); err != nil {
+		if apps, err = stream.NewApps(c.AppsDomain, public, proxy, c.Store, c.Tokens.Key, c.TrustedProxies, requestID()); err != nil {
 			return Handlers{}, err
 		}
 	}
 	return Handlers{
+		TrustedProxies: c.TrustedProxies,
 		Apps:           apps,
 		PathWebClients: Config{AppsDomain: c.AppsDomain, PathWebClients: c.PathWebClients}.pathWebClients(),
 		Metrics:        metrics,

@@ -39,8 +39,13 @@ const (
 	CodeQuotaExceeded   = "quota_exceeded"
 	CodeConflict        = "conflict"
 	CodeRateLimited     = "rate_limited"
-	CodeNotRunning      = "not_running"
-	CodeUpstream        = "upstream_unavailable"
+	// CodePayloadTooLarge: a request body over MaxBody.
+	CodePayloadTooLarge = "payload_too_large"
+	// CodeUnsupportedMediaType: a body that is not application/json (a
+	// cross-site form cannot send JSON, so this also stops login CSRF).
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeNotRunning           = "not_running"
+	CodeUpstream             = "upstream_unavailable"
 	// CodeUpstreamRedirect: the session answered the stream with a
 	// redirect, which the portal never follows.
 	CodeUpstreamRedirect = "upstream_redirect"

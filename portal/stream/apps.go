@@ -77,6 +77,7 @@ type Apps struct {
 	used                        map[string]time.Time // ticket ID → expiry
 	engine                      *gin.Engine
 	use                         []gin.HandlerFunc // the portal's request ID and metrics
+	trustedProxies              []string          // as the portal's: who may say X-Forwarded-For
 	sameSite, secure, crossSite bool
 }
 
@@ -84,7 +85,7 @@ type Apps struct {
 // portal's host may be the apps domain itself (localhost: its hosts are
 // x.localhost) but never one of its hosts, which would make the portal an
 // app.
-func NewApps(domain string, portal *url.URL, p *Proxy, users Users, key []byte, use ...gin.HandlerFunc) (*Apps, error) {
+func NewApps(domain string, portal *url.URL, p *Proxy, users Users, key []byte, trustedProxies []string, use ...gin.HandlerFunc) (*Apps, error) {
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
 	if errs := validation.IsDNS1123Subdomain(domain); len(errs) > 0 {
 		return nil, fmt.Errorf("apps domain %q: %s", domain, strings.Join(errs, "; "))
@@ -92,7 +93,7 @@ func NewApps(domain string, portal *url.URL, p *Proxy, users Users, key []byte, 
 	if portal == nil || (portal.Scheme != "http" && portal.Scheme != "https") || portal.Hostname() == "" {
 		return nil, errors.New("an apps domain needs the portal's public URL (http:// or https://host[:port]): apps hosts take its scheme and port, and only it may frame them")
 	}
-	a := &Apps{Domain: domain, Portal: portal, Proxy: p, Users: users, Key: key, use: use}
+	a := &Apps{Domain: domain, Portal: portal, Proxy: p, Users: users, Key: key, trustedProxies: trustedProxies, use: use}
 	if _, under := a.label(portal.Host); under {
 		return nil, fmt.Errorf("the portal's host %s is under the apps domain %s: it would be served as a session's app", portal.Hostname(), domain)
 	}
@@ -279,7 +280,7 @@ func (a *Apps) spend(id string, exp time.Time) bool {
 }
 
 func (a *Apps) router() *gin.Engine {
-	r := gin.New()
+	r := api.NewEngine(a.trustedProxies)
 	// every path but ours is the session's, and no answer of ours is a
 	// redirect built from the request (gin's would honour X-Forwarded-Prefix)
 	r.RedirectTrailingSlash, r.RedirectFixedPath = false, false

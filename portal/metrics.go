@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
@@ -55,12 +56,24 @@ func (m *Metrics) observe(log logr.Logger) gin.HandlerFunc {
 		code := c.Writer.Status()
 		d := time.Since(start)
 		if m != nil {
-			m.Requests.WithLabelValues(route, c.Request.Method, strconv.Itoa(code)).Inc()
-			m.Duration.WithLabelValues(route, c.Request.Method).Observe(d.Seconds())
+			method := methodLabel(c.Request.Method)
+			m.Requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
+			m.Duration.WithLabelValues(route, method).Observe(d.Seconds())
 			if code == 401 || code == 403 || code == 429 {
 				m.AuthFailures.WithLabelValues(strconv.Itoa(code)).Inc()
 			}
 		}
 		log.V(1).Info("Request", "method", c.Request.Method, "route", route, "code", code, "duration", d, "requestID", c.GetString(api.RequestIDKey), "remote", c.ClientIP())
 	}
+}
+
+// methodLabel bounds the method label: a client may send any token as its
+// method, and each one would otherwise become a new series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
 }

@@ -5,6 +5,7 @@ package portal
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -60,7 +61,13 @@ func NewRouter(h Handlers) *gin.Engine {
 	r.GET("/readyz", func(c *gin.Context) {
 		if h.Ready != nil {
 			if err := h.Ready(c); err != nil {
-				c.String(http.StatusServiceUnavailable, err.Error())
+				h.Log.Error(err, "Not ready")
+				what := "a dependency"
+				var nr *NotReadyError
+				if errors.As(err, &nr) {
+					what = nr.Dependency
+				}
+				c.String(http.StatusServiceUnavailable, "not ready: "+what)
 				return
 			}
 		}

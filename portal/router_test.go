@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
@@ -412,5 +413,36 @@ func TestMetrics_countRequestsByRoutePattern(t *testing.T) {
 	}
 	if strings.Contains(text, "no-such-session") {
 		t.Error("raw paths leak into metric labels")
+	}
+}
+
+func TestMetrics_anyMethodTokenIsOneSeries(t *testing.T) {
+	for _, m := range []string{"BREW", "X-SPAM-1", "X-SPAM-2"} {
+		req, _ := http.NewRequest(m, srv.URL+"/api/v1/templates", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	if text := b.String(); strings.Contains(text, "X-SPAM") || strings.Contains(text, "BREW") || !strings.Contains(text, `method="OTHER"`) {
+		t.Errorf("a client's own method tokens became label values (or OTHER is missing)")
+	}
+}
+
+func TestReadyz_namesTheDependency_notItsError(t *testing.T) {
+	h := newHandlers()
+	h.Ready = func(*gin.Context) error {
+		return &portal.NotReadyError{Dependency: "database", Err: errors.New("dial tcp 10.0.0.5:5432: password authentication failed for user streamspace")}
+	}
+	rec := httptest.NewRecorder()
+	portal.NewRouter(h).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable || rec.Body.String() != "not ready: database" {
+		t.Errorf("readyz: %d %q, want 503 naming only the dependency", rec.Code, rec.Body.String())
 	}
 }

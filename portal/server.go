@@ -320,14 +320,25 @@ func isPathWebClient(path string) bool {
 func ready(db store.Store, k8s client.Reader, namespace string) func(*gin.Context) error {
 	return func(c *gin.Context) error {
 		if err := db.Ping(c); err != nil {
-			return fmt.Errorf("database: %w", err)
+			return &NotReadyError{Dependency: "database", Err: err}
 		}
 		if err := k8s.List(c, &streamv1.TemplateList{}, client.InNamespace(namespace), client.Limit(1)); err != nil {
-			return fmt.Errorf("kubernetes API: %w", err)
+			return &NotReadyError{Dependency: "kubernetes-api", Err: err}
 		}
 		return nil
 	}
 }
+
+// NotReadyError names the dependency that keeps the portal from serving.
+// /readyz answers only its name: the cause (a DSN, an address) goes to the
+// log, not to whoever can reach the probe.
+type NotReadyError struct {
+	Dependency string
+	Err        error
+}
+
+func (e *NotReadyError) Error() string { return e.Dependency + ": " + e.Err.Error() }
+func (e *NotReadyError) Unwrap() error { return e.Err }
 
 // serve answers on cfg.Addr until ctx ends, then drains: requests and
 // streams share one grace period.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/streamspace/streamspace/portal"
 	"github.com/streamspace/streamspace/portal/auth"
+	"github.com/streamspace/streamspace/test/freeport"
 )
 
 const faPattern = "{session}.apps.test"
@@ -79,16 +80,6 @@ func send(t *testing.T, req *http.Request) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startNginx runs a real nginx on loopback that asks the portal's forward
 // auth (auth_request) before every request to a session host, the way
 // ingress-nginx does, and drops the portal's credentials on the way to
@@ -97,7 +88,7 @@ func startNginx(t *testing.T, portalURL, sessionURL string) string {
 	t.Helper()
 	bin := findNginx(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := freeport.For(t)
 	// one process, no master: killing it leaves no worker behind
 	conf := fmt.Sprintf(`daemon off;
 master_process off;

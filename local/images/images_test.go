@@ -36,6 +36,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/streamspace/streamspace/test/freeport"
 	"github.com/streamspace/streamspace/test/syncbuf"
 )
 
@@ -349,7 +350,7 @@ func startSession(t *testing.T, img v1.Image, root string) *session {
 	}
 	c := cf.Config
 	uid, gid, _ := strings.Cut(c.User, ":")
-	port := freePort(t)
+	port := freeport.For(t)
 	display := 100 + rand.IntN(400)
 	env := append(slices.Clone(c.Env),
 		"STREAMSPACE_SESSION=test", "STREAMSPACE_USER=tester",
@@ -681,16 +682,6 @@ func (c *vncClient) frame() (*frame, error) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func fileSHA256(t *testing.T, p string) string {
 	t.Helper()
 	f, err := os.Open(p)
@@ -856,7 +847,7 @@ func evalInChromium(t *testing.T, chromium, pageURL, expr string, timeout time.D
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	port := freePort(t)
+	port := freeport.For(t)
 	var stderr syncbuf.Buffer
 	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 		"--user-data-dir="+t.TempDir(), fmt.Sprintf("--remote-debugging-port=%d", port), pageURL)

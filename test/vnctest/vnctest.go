@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/streamspace/streamspace/test/freeport"
 )
 
 // Server is Xvnc plus websockify.
@@ -61,11 +63,11 @@ func StartWith(o Options) (*Server, error) {
 	if display == 0 {
 		return nil, fmt.Errorf("no free X display")
 	}
-	rfb, err := freePort()
+	rfb, err := freeport.Loopback()
 	if err != nil {
 		return nil, err
 	}
-	ws, err := freePort()
+	ws, err := freeport.Loopback()
 	if err != nil {
 		return nil, err
 	}
@@ -110,15 +112,6 @@ func (s *Server) Stop() {
 			<-done
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func waitListening(port int, d time.Duration) error {

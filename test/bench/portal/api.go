@@ -19,6 +19,7 @@ import (
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal"
+	"github.com/streamspace/streamspace/test/freeport"
 	"github.com/streamspace/streamspace/test/syncbuf"
 	"github.com/streamspace/streamspace/test/testenv"
 )
@@ -53,7 +54,7 @@ func benchAPI(ctx context.Context, env *testenv.Env, cfg apiConfig) error {
 	fmt.Printf("%v\n", time.Since(began).Round(time.Millisecond))
 
 	fmt.Printf("Starting the portal (portal.Run, cache-backed) … ")
-	port, err := freePort()
+	port, err := freeport.Loopback()
 	if err != nil {
 		return err
 	}

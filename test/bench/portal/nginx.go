@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/streamspace/streamspace/test/freeport"
 )
 
 // nginxConf is nginx as the usual WebSocket reverse proxy (the recipe in
@@ -63,7 +65,7 @@ func startNginx(upstream string) (*nginx, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := freeport.Loopback()
 	if err != nil {
 		return nil, err
 	}

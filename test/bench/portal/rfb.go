@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 
 	"github.com/coder/websocket"
@@ -145,14 +144,4 @@ func (c *rfbConn) update(x, y, w, h uint16) (int64, error) {
 		}
 		return total, nil
 	}
-}
-
-// freePort is a loopback port nothing listens on right now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

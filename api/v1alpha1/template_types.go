@@ -11,7 +11,7 @@ import (
 const HomeVolumeName = "user-home"
 
 // StreamProtocol says how a browser reaches a session's display.
-// +kubebuilder:validation:Enum=KasmVNC;Selkies;WebsockifyVNC
+// +kubebuilder:validation:Enum=KasmVNC;Selkies;WebsockifyVNC;NoVNC
 type StreamProtocol string
 
 const (
@@ -27,6 +27,12 @@ const (
 	// (websockify) on the stream port; the portal's noVNC client connects to
 	// it through /api/v1/sessions/{id}/connect.
 	StreamWebsockifyVNC StreamProtocol = "WebsockifyVNC"
+	// StreamNoVNC: the image serves its own web client (noVNC, or any
+	// client speaking standard RFB over WebSocket) over HTTP on the stream
+	// port, and its stream beside it; the viewer frames the client, served
+	// on the session's apps host, and the portal reads its WebSocket as
+	// standard RFB.
+	StreamNoVNC StreamProtocol = "NoVNC"
 )
 
 // TemplateCapability is something an app may use.
@@ -148,7 +154,8 @@ type StreamSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65535
 	Port int32 `json:"port"`
-	// Path of the WebSocket (WebsockifyVNC) or of the web client (KasmVNC).
+	// Path of the WebSocket (WebsockifyVNC) or of the web client (KasmVNC,
+	// Selkies, NoVNC).
 	// +kubebuilder:default=/
 	// +kubebuilder:validation:Pattern=`^/`
 	// +optional

@@ -33,11 +33,14 @@ type User struct {
 	Source       string // "local", "oidc" or "service"
 	// Subject is the identity provider's stable ID of an SSO user
 	// (issuer and subject claim); empty for others.
-	Subject     string
-	Disabled    bool
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-	LastLoginAt *time.Time
+	Subject  string
+	Disabled bool
+	// MustChangePassword: the password was given, not chosen (the
+	// bootstrap admin's); the account may do nothing but change it.
+	MustChangePassword bool
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+	LastLoginAt        *time.Time
 }
 
 // RefreshToken is stored by the hash of its value only.
@@ -48,6 +51,26 @@ type RefreshToken struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	RevokedAt *time.Time
+}
+
+// DeletedUser is what is left of a deleted account: its name stays taken
+// (its home volume may still exist) until an admin releases it.
+type DeletedUser struct {
+	Username  string
+	Source    string
+	Subject   string
+	DeletedAt time.Time
+	DeletedBy string
+}
+
+// ProviderLogin is the identity provider's side of one SSO login (one
+// refresh token family): the provider's refresh token, sealed by the
+// caller, and when the provider last confirmed the person.
+type ProviderLogin struct {
+	Family       string
+	Username     string
+	RefreshToken string
+	CheckedAt    time.Time
 }
 
 // APIToken is a long-lived credential for automation: a person's own
@@ -104,6 +127,20 @@ type Store interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	UpdateUser(ctx context.Context, u *User) error
 	RecordLogin(ctx context.Context, username string, at time.Time) error
+	// DeleteUser removes an account, revokes its tokens and keeps its name
+	// as a DeletedUser; ErrNotFound when there is no such account.
+	DeleteUser(ctx context.Context, username, by string, at time.Time) error
+	// DeletedUser returns the tombstone of a name or ErrNotFound.
+	DeletedUser(ctx context.Context, username string) (*DeletedUser, error)
+	ListDeletedUsers(ctx context.Context) ([]DeletedUser, error)
+	// ReleaseDeletedUser frees a deleted account's name; ErrNotFound when
+	// it holds none.
+	ReleaseDeletedUser(ctx context.Context, username string) error
+
+	// SaveProviderLogin creates or replaces the provider's side of a login.
+	SaveProviderLogin(ctx context.Context, l ProviderLogin) error
+	ProviderLogin(ctx context.Context, family string) (*ProviderLogin, error)
+	DeleteProviderLogin(ctx context.Context, family string) error
 
 	SaveRefreshToken(ctx context.Context, t RefreshToken) error
 	RefreshTokenByHash(ctx context.Context, hash string) (*RefreshToken, error)

@@ -66,7 +66,7 @@ func (s *Store) conflict(err error, what string) error {
 	return err
 }
 
-const userColumns = "id, username, display, email, password_hash, role, groups, source, subject, disabled, created_at, updated_at, last_login_at"
+const userColumns = "id, username, display, email, password_hash, role, groups, source, subject, disabled, must_change_password, created_at, updated_at, last_login_at"
 
 type scanner interface{ Scan(...any) error }
 
@@ -74,7 +74,7 @@ func scanUser(row scanner) (*store.User, error) {
 	u := &store.User{}
 	var groups string
 	var last sql.NullTime
-	if err := row.Scan(&u.ID, &u.Username, &u.Display, &u.Email, &u.PasswordHash, &u.Role, &groups, &u.Source, &u.Subject, &u.Disabled, &u.CreatedAt, &u.UpdatedAt, &last); err != nil {
+	if err := row.Scan(&u.ID, &u.Username, &u.Display, &u.Email, &u.PasswordHash, &u.Role, &groups, &u.Source, &u.Subject, &u.Disabled, &u.MustChangePassword, &u.CreatedAt, &u.UpdatedAt, &last); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(groups), &u.Groups); err != nil {
@@ -100,9 +100,9 @@ func groupsJSON(g []string) string {
 func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 	now := time.Now().UTC()
 	u.CreatedAt, u.UpdatedAt = now, now
-	query := s.q(`INSERT INTO users (username, display, email, password_hash, role, groups, source, subject, disabled, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
-	err := s.db.QueryRowContext(ctx, query, u.Username, u.Display, u.Email, u.PasswordHash, u.Role, groupsJSON(u.Groups), u.Source, u.Subject, u.Disabled, now, now).Scan(&u.ID)
+	query := s.q(`INSERT INTO users (username, display, email, password_hash, role, groups, source, subject, disabled, must_change_password, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+	err := s.db.QueryRowContext(ctx, query, u.Username, u.Display, u.Email, u.PasswordHash, u.Role, groupsJSON(u.Groups), u.Source, u.Subject, u.Disabled, u.MustChangePassword, now, now).Scan(&u.ID)
 	return s.conflict(err, "user "+u.Username)
 }
 
@@ -136,8 +136,8 @@ func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
 // UpdateUser writes every field of u but its name and creation time.
 func (s *Store) UpdateUser(ctx context.Context, u *store.User) error {
 	u.UpdatedAt = time.Now().UTC()
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE users SET display = ?, email = ?, password_hash = ?, role = ?, groups = ?, source = ?, subject = ?, disabled = ?, updated_at = ?
-		WHERE username = ?`), u.Display, u.Email, u.PasswordHash, u.Role, groupsJSON(u.Groups), u.Source, u.Subject, u.Disabled, u.UpdatedAt, u.Username)
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE users SET display = ?, email = ?, password_hash = ?, role = ?, groups = ?, source = ?, subject = ?, disabled = ?, must_change_password = ?, updated_at = ?
+		WHERE username = ?`), u.Display, u.Email, u.PasswordHash, u.Role, groupsJSON(u.Groups), u.Source, u.Subject, u.Disabled, u.MustChangePassword, u.UpdatedAt, u.Username)
 	return oneRow(res, err, "user "+u.Username)
 }
 

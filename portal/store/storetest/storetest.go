@@ -22,6 +22,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"audit log":              audit,
 		"session history":        history,
 		"API tokens":             apiTokens,
+		"deleted users":          deletedUsers,
+		"provider logins":        providerLogins,
+		"must change password":   mustChangePassword,
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)

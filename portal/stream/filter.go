@@ -27,7 +27,8 @@ type filter interface {
 // from the browser, every frame counts as input).
 func filtersFor(t *streamv1.Template, p Policy, r *refusals) (toSession, toBrowser filter) {
 	switch t.Spec.Stream.Protocol {
-	case streamv1.StreamWebsockifyVNC:
+	case streamv1.StreamWebsockifyVNC, streamv1.StreamNoVNC:
+		// NoVNC: the pod's own client, whose WebSocket is standard RFB
 		return newRFBFilters(dialectRFB, p, r)
 	case streamv1.StreamKasmVNC:
 		return newRFBFilters(dialectKasmVNC, p, r)

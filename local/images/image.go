@@ -82,11 +82,23 @@ func (b *builder) Build(ctx context.Context, r recipe) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := filepath.Join(b.o.Out, r.Name+".tar")
-	if err := tarball.WriteToFile(out+".tmp", tag, img); err != nil {
-		return nil, fmt.Errorf("write %s: %w", out, err)
+	res, err := save(b.o.Out, r.Name, tag, img)
+	if err != nil {
+		return nil, err
 	}
-	if err := os.Rename(out+".tmp", out); err != nil {
+	res.LayerSize, res.Packages, res.packTook = lf.TarSize, c.Packages, time.Since(start)
+	b.say("packed %s in %s: digest %s", r.Name, res.packTook.Round(100*time.Millisecond), res.Digest)
+	return res, writeResult(b.o.Out, res)
+}
+
+// save writes img as the `docker save` tarball out/<name>.tar, tagged tag,
+// the format `ctr images import` reads.
+func save(out, imgName string, tag name.Tag, img v1.Image) (*Result, error) {
+	file := filepath.Join(out, imgName+".tar")
+	if err := tarball.WriteToFile(file+".tmp", tag, img); err != nil {
+		return nil, fmt.Errorf("write %s: %w", file, err)
+	}
+	if err := os.Rename(file+".tmp", file); err != nil {
 		return nil, err
 	}
 	digest, err := img.Digest()
@@ -97,24 +109,23 @@ func (b *builder) Build(ctx context.Context, r recipe) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi, err := os.Stat(out)
+	fi, err := os.Stat(file)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{
-		Name: r.Name, Ref: tag.String(), Digest: digest.String(), ImageID: id.String(),
-		Tarball: out, TarballSize: fi.Size(), LayerSize: lf.TarSize, Packages: c.Packages,
-		packTook: time.Since(start),
-	}
-	b.say("packed %s in %s: digest %s", r.Name, res.packTook.Round(100*time.Millisecond), res.Digest)
+	return &Result{
+		Name: imgName, Ref: tag.String(), Digest: digest.String(), ImageID: id.String(),
+		Tarball: file, TarballSize: fi.Size(),
+	}, nil
+}
+
+// writeResult writes res beside its tarball as <name>.json.
+func writeResult(out string, res *Result) error {
 	j, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(b.o.Out, r.Name+".json"), append(j, '\n'), 0o644); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return os.WriteFile(filepath.Join(out, res.Name+".json"), append(j, '\n'), 0o644)
 }
 
 // image is the one-layer image of a recipe.

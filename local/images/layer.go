@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -167,16 +168,18 @@ func collect(root string, prune []string, overlays ...string) ([]*entry, error) 
 			return nil, fmt.Errorf("overlay %s: %w", o, err)
 		}
 	}
-	paths := make([]string, 0, len(byPath))
-	for p := range byPath {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
+	return sortedEntries(byPath), nil
+}
+
+// sortedEntries lists entries by path, the order that makes a layer
+// reproducible.
+func sortedEntries(byPath map[string]*entry) []*entry {
+	paths := slices.Sorted(maps.Keys(byPath))
 	out := make([]*entry, len(paths))
 	for i, p := range paths {
 		out[i] = byPath[p]
 	}
-	return out, nil
+	return out
 }
 
 func tarMode(m fs.FileMode) int64 {

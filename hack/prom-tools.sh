@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds the Prometheus tools the tests use (promtool to unit-test the alert
+# rules; prometheus and alertmanager to prove rules, delivery and dashboard
+# queries end to end) from the Go module proxy, each ONCE into its own
+# versioned cache folder outside the checkout, so every clone on this machine
+# (CI included) reuses it. There is no other way to get them here: release
+# downloads cannot reach the internet.
+#
+# usage: hack/prom-tools.sh <cache-dir> <tool>...
+#   tools: promtool prometheus alertmanager
+#   each lands in <cache-dir>/tools-<tool>-<version>/<tool>
+#
+# Idempotent: a tool that already exists is not rebuilt. The servers are built
+# without their web UI assets (not needed: the tests use the HTTP API).
+# Cold, on 2 shared cores at nice 19: see the README ("Alerts").
+set -euo pipefail
+
+PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.316.0}
+ALERTMANAGER_VERSION=${ALERTMANAGER_VERSION:-v0.35.0}
+
+cache=$1; shift
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+# build <name> <module> <version> <package>: a throwaway module that requires
+# <module>@<version> and builds <package> from it, so the tool gets exactly the
+# dependency versions its own go.mod chose, never the project's.
+build() {
+  local name=$1 module=$2 version=$3 pkg=$4
+  local dest="$cache/tools-$name-$version"
+  if [ -x "$dest/$name" ]; then return; fi
+  local mod="$dest/.src"
+  log "Building $name $version from $module (minutes when the Go build cache is cold)"
+  local start=$SECONDS
+  rm -rf "$mod"; mkdir -p "$mod"
+  (
+    cd "$mod"
+    printf 'module streamspace.local/tools-%s\n\ngo 1.25\n' "$name" > go.mod
+    printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$pkg" > tools.go
+    GOFLAGS=-mod=mod go get "$module@$version"
+    go mod tidy -e >/dev/null 2>&1 || true
+    go build -trimpath -ldflags "-s -w" -o "$dest/$name.tmp" "$pkg"
+  )
+  mv "$dest/$name.tmp" "$dest/$name"
+  rm -rf "$mod"
+  log "Built $dest/$name in $((SECONDS - start))s"
+}
+
+for tool in "$@"; do
+  case "$tool" in
+    promtool)     build promtool github.com/prometheus/prometheus "$PROMETHEUS_VERSION" github.com/prometheus/prometheus/cmd/promtool ;;
+    prometheus)   build prometheus github.com/prometheus/prometheus "$PROMETHEUS_VERSION" github.com/prometheus/prometheus/cmd/prometheus ;;
+    alertmanager) build alertmanager github.com/prometheus/alertmanager "$ALERTMANAGER_VERSION" github.com/prometheus/alertmanager/cmd/alertmanager ;;
+    *) echo "unknown tool: $tool (want promtool, prometheus or alertmanager)" >&2; exit 2 ;;
+  esac
+done

@@ -35,6 +35,10 @@ generate: generate-ui-types ## Generate deepcopy code, CRDs, RBAC and webhook ma
 generate-ui-types: $(WEB_DEPS) ## Generate the web UI's API types (portal/web/src/api/types.ts) from portal/openapi.json with openapi-typescript
 	cd $(WEB) && npm run generate:api-types
 
+.PHONY: dashboards
+dashboards: ## Generate the Grafana dashboards (chart/files/dashboards/*.json) from hack/dashboards (Grafana Foundation SDK)
+	go run ./hack/dashboards -out chart/files/dashboards
+
 .PHONY: fmt
 fmt: ## Format the Go code
 	gofmt -s -w $$(git ls-files '*.go')
@@ -48,6 +52,10 @@ vet: ## Run go vet
 .PHONY: test-ground
 test-ground: ## Build kube-apiserver and etcd for envtest into the cache (a second run does nothing)
 	@hack/kube-binaries.sh $(KUBE_BIN) etcd kube-apiserver
+
+.PHONY: prom-tools
+prom-tools: ## Build promtool, prometheus and alertmanager into the cache (alert rule tests, the alerting proof, make observe; a second run does nothing)
+	@nice -n 19 hack/prom-tools.sh $(CACHE_DIR) promtool prometheus alertmanager
 
 .PHONY: cluster-binaries
 cluster-binaries: ## Also build kube-controller-manager, kube-scheduler, kubelet, kubectl and kwok for a local cluster
@@ -78,7 +86,7 @@ system-deps: ## Install the Debian packages the tests use when missing: git, pos
 GO_TAGS        := -tags ui
 
 .PHONY: test
-test: system-deps test-ground cluster-binaries ui-test ui ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers, the web UI's, and (as root) a session streaming on a real local node, used in Chromium through the web UI
+test: system-deps test-ground cluster-binaries prom-tools ui-test ui ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers, the web UI's, and (as root) a session streaming on a real local node, used in Chromium through the web UI
 	go vet $(GO_TAGS) ./...
 	go test $(GO_TAGS) $(GO_TEST_FLAGS) ./...
 

@@ -175,3 +175,13 @@ func (v *Viewer) Key(keysym uint32) error {
 	}
 	return nil
 }
+
+// Pointer moves the pointer to x, y with buttons (a mask, 1 = left)
+// held: user input, like Key.
+func (v *Viewer) Pointer(x, y uint16, buttons byte) error {
+	msg := []byte{5, buttons, 0, 0, 0, 0}
+	binary.BigEndian.PutUint16(msg[2:], x)
+	binary.BigEndian.PutUint16(msg[4:], y)
+	_, err := v.w.Write(msg)
+	return err
+}

@@ -33,6 +33,9 @@ type Options struct {
 	// Geometry is the framebuffer size, "WxH"; 640x480 when empty. A
 	// benchmark wants a full-size desktop (1920x1080) to move real volumes.
 	Geometry string
+	// Xauthority, when set, makes Xvnc admit only X clients that present
+	// the MIT-MAGIC-COOKIE-1 of this file (Xvnc's -auth).
+	Xauthority string
 }
 
 // Start starts Xvnc on a free display and websockify in front of it.
@@ -74,6 +77,9 @@ func StartWith(o Options) (*Server, error) {
 	s := &Server{URL: fmt.Sprintf("ws://127.0.0.1:%d/", ws), Display: fmt.Sprintf(":%d", display)}
 	xvnc := exec.Command("Xvnc", fmt.Sprintf(":%d", display), "-geometry", geometry, "-depth", "24", "-SecurityTypes", "None",
 		"-interface", "127.0.0.1", "-rfbport", fmt.Sprint(rfb), "-AlwaysShared", "-nolisten", "tcp")
+	if o.Xauthority != "" {
+		xvnc.Args = append(xvnc.Args, "-auth", o.Xauthority)
+	}
 	if err := xvnc.Start(); err != nil {
 		return nil, fmt.Errorf("start Xvnc: %w", err)
 	}

@@ -57,12 +57,12 @@ too) until 'streamspace local down'.`,
 StreamSpace is up on %s.
 The agent syncs environments/local from this checkout's committed content every 30s.
 
-  portal:      http://%s/   (user admin; its one-time password is printed below the first time; lost it? go run ./cmd/streamspace portal reset-password admin)
+  portal:      %s/   (user admin; its one-time password is printed below the first time; lost it? go run ./cmd/streamspace portal reset-password admin)
   kubeconfig:  export KUBECONFIG=%s
   try:         kubectl get templates,sessions -n %s
   stop:        Ctrl-C stops the agent and the portal; 'make down' (streamspace local down) stops the cluster
 
-`, node, opts.PortalAddr, p.Status.Kubeconfig, p.Namespace)
+`, node, p.PublicURL, p.Status.Kubeconfig, p.Namespace)
 			go p.ReportFirstSync(ctx)
 			return p.Run(ctx)
 		},

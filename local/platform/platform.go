@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,11 @@ type Options struct {
 	StateDir string
 	// PortalAddr is where the portal listens (loopback).
 	PortalAddr string
+	// PublicURL is the portal in a browser, http://localhost:<port of
+	// PortalAddr>: sessions are served on hosts of their own under the apps
+	// domain localhost, <session>.localhost:<port>, which browsers resolve
+	// to loopback themselves (no DNS set-up).
+	PublicURL string
 	// AgentMetricsAddr and AgentProbeAddr of the agent ("0" turns off).
 	AgentMetricsAddr, AgentProbeAddr string
 	// Cluster to run on; its Up is called.
@@ -76,6 +82,10 @@ func (o *Options) defaults() {
 	}
 	if o.PortalAddr == "" {
 		o.PortalAddr = "127.0.0.1:8443"
+	}
+	if o.PublicURL == "" {
+		_, port, _ := net.SplitHostPort(o.PortalAddr)
+		o.PublicURL = "http://localhost:" + port
 	}
 	if o.SyncInterval == 0 {
 		o.SyncInterval = 30 * time.Second
@@ -218,7 +228,8 @@ func (p *Platform) Run(ctx context.Context) error {
 	go func() { errc <- wrap("volumes", provisioner.Start(ctx)) }()
 	go func() {
 		errc <- wrap("portal", portal.Run(ctx, portal.Config{Addr: p.PortalAddr, Namespace: p.Namespace, StateDir: p.StateDir, Out: p.Out,
-			Log: ctrl.Log.WithName("portal"), StreamViaPodIP: !p.Status.Simulated, ShutdownGrace: 5 * time.Second}, p.Config))
+			Log: ctrl.Log.WithName("portal"), StreamViaPodIP: !p.Status.Simulated, ShutdownGrace: 5 * time.Second,
+			AppsDomain: "localhost", PublicURL: p.PublicURL}, p.Config))
 	}()
 	var first error
 	for range 3 {

@@ -36,7 +36,7 @@ func TestUI_inChromium(t *testing.T) {
 	e := needPlatform(t)
 	root := testenv.RepoRoot()
 	web := filepath.Join(root, "portal", "web")
-	base := "http://" + e.PortalAddr
+	base := e.PublicURL // http://localhost:<port>: its sessions' apps hosts frame and stream only for it
 	if why := whyNoUI(base, web); why != "" {
 		t.Skip(why)
 	}

@@ -53,6 +53,13 @@ vet: ## Run go vet
 test-ground: ## Build kube-apiserver and etcd for envtest into the cache (a second run does nothing)
 	@hack/kube-binaries.sh $(KUBE_BIN) etcd kube-apiserver
 
+HELM_VERSION ?= v4.3.2
+HELM         ?= $(CACHE_DIR)/tools-helm-$(HELM_VERSION)/helm
+
+.PHONY: helm
+helm: ## Build helm (helm.sh/helm/v4) into the cache for the chart's tests (a second run does nothing)
+	@HELM_VERSION=$(HELM_VERSION) nice -n 19 hack/helm-binary.sh $(dir $(HELM))
+
 .PHONY: prom-tools
 prom-tools: ## Build promtool, prometheus and alertmanager into the cache (alert rule tests, the alerting proof, make observe; a second run does nothing)
 	@nice -n 19 hack/prom-tools.sh $(CACHE_DIR) promtool prometheus alertmanager
@@ -86,7 +93,7 @@ system-deps: ## Install the Debian packages the tests use when missing: git, pos
 GO_TAGS        := -tags ui
 
 .PHONY: test
-test: system-deps test-ground cluster-binaries prom-tools ui-test ui ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers, the web UI's, and (as root) a session streaming on a real local node, used in Chromium through the web UI
+test: system-deps test-ground cluster-binaries prom-tools helm ui-test ui ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers, the web UI's, and (as root) a session streaming on a real local node, used in Chromium through the web UI
 	go vet $(GO_TAGS) ./...
 	go test $(GO_TAGS) $(GO_TEST_FLAGS) ./...
 

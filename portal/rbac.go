@@ -10,8 +10,9 @@ package portal
 //     edit is checked by the API server before it becomes a pull request);
 //   - users: read, and apply the identity (groups, disabled) of accounts;
 //   - gitsyncs: read, and annotate (sync now);
-//   - pods: read, to reach a session's pod by IP where cluster DNS is not
-//     available;
+//   - services, and pods with their replicasets and deployments: read, to
+//     check that what the stream proxy dials is the session's own (its
+//     Service, or its pod by IP where cluster DNS is not available);
 //   - leases: elect the replica that records session history.
 //
 // +kubebuilder:rbac:groups=stream.space,resources=sessions,verbs=get;list;watch;create;patch
@@ -19,6 +20,7 @@ package portal
 // +kubebuilder:rbac:groups=stream.space,resources=templates;quotas,verbs=get;list;watch;update
 // +kubebuilder:rbac:groups=stream.space,resources=users,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=stream.space,resources=gitsyncs,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods;services,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=replicasets;deployments,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch

@@ -14,7 +14,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -302,19 +301,11 @@ func TestStream_viaPodIP(t *testing.T) {
 	if err := env.Client.Create(ctx, tpl); err != nil {
 		t.Fatal(err)
 	}
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ss-alice-podip-0"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "session", Image: "localhost/streamspace/light:1.0.0"}}}}
-	if err := env.Client.Create(ctx, pod); err != nil {
-		t.Fatal(err)
-	}
-	pod.Status.PodIP = "127.0.0.1"
-	if err := env.Client.Status().Update(ctx, pod); err != nil {
-		t.Fatal(err)
-	}
 	s := &streamv1.Session{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "alice-podip"}, Spec: streamv1.SessionSpec{User: "alice", Template: tpl.Name}}
 	if err := env.Client.Create(ctx, s); err != nil {
 		t.Fatal(err)
 	}
+	pod := sessionPod(t, s, "127.0.0.1") // the session's own, as the agent makes it
 	s.Status.Phase, s.Status.PodName = streamv1.PhaseRunning, pod.Name
 	if err := env.Client.Status().Update(ctx, s); err != nil {
 		t.Fatal(err)

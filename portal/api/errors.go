@@ -49,7 +49,11 @@ const (
 	// CodeUpstreamRedirect: the session answered the stream with a
 	// redirect, which the portal never follows.
 	CodeUpstreamRedirect = "upstream_redirect"
-	CodeUnavailable      = "unavailable"
+	// CodeUpstreamNotSession: the Service or pod the portal would dial
+	// exists but is not the session's own (a look-alike, or a status that
+	// points elsewhere); it is never dialled.
+	CodeUpstreamNotSession = "upstream_not_session"
+	CodeUnavailable        = "unavailable"
 	// CodeShuttingDown: the portal is draining before it stops; the
 	// client connects again (to another replica, or this one restarted).
 	CodeShuttingDown = "shutting_down"

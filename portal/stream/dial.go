@@ -8,13 +8,24 @@ import (
 	"github.com/coder/websocket"
 )
 
-// noRedirects is the HTTP client of every request the portal makes to a
-// session. A session is untrusted: one that answers 307 Location:
-// ws://<another session>:6080/ would otherwise be followed, and its user
-// handed another user's desktop (VNC runs without a password inside the pod
-// network). The redirect itself comes back as the answer, and is refused.
-var noRedirects = &http.Client{
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+// httpClient makes every request of the portal to a session, through
+// Dial. It never follows a redirect: a session is untrusted, and one that
+// answers 307 Location: ws://<another session>:6080/ would otherwise be
+// followed, and its user handed another user's desktop (VNC runs without a
+// password inside the pod network). The redirect itself comes back as the
+// answer, and is refused.
+func (p *Proxy) httpClient() *http.Client {
+	p.clientOnce.Do(func() {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if p.Dial != nil {
+			tr.DialContext = p.Dial
+		}
+		// a session is dialled at the address checked, never through an
+		// HTTP proxy the portal's environment names
+		tr.Proxy = nil
+		p.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	})
+	return p.client
 }
 
 // RedirectError is a session that answered its stream's WebSocket dial with
@@ -30,8 +41,8 @@ func (e *RedirectError) Error() string {
 
 // dialSession opens the WebSocket of a session's stream at url, offering
 // the browser's subprotocols, and never follows a redirect.
-func dialSession(ctx context.Context, url string, subprotocols []string) (*websocket.Conn, error) {
-	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: noRedirects, Subprotocols: subprotocols})
+func dialSession(ctx context.Context, hc *http.Client, url string, subprotocols []string) (*websocket.Conn, error) {
+	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: hc, Subprotocols: subprotocols})
 	if err != nil && resp != nil && resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		return nil, &RedirectError{Status: resp.StatusCode, Location: resp.Header.Get("Location")}
 	}

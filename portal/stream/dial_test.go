@@ -56,7 +56,7 @@ func TestDialSession_redirectToAnotherSession_refused_otherSeesNoConnection(t *t
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := dialSession(ctx, "ws"+strings.TrimPrefix(hostile.URL, "http")+"/", []string{"binary"})
+	conn, err := dialSession(ctx, (&Proxy{}).httpClient(), "ws"+strings.TrimPrefix(hostile.URL, "http")+"/", []string{"binary"})
 	var redirect *RedirectError
 	if !errors.As(err, &redirect) {
 		if conn != nil {
@@ -76,7 +76,7 @@ func TestDialSession_redirectToAnotherSession_refused_otherSeesNoConnection(t *t
 
 	// the control: the same dial straight to it does connect, so the count
 	// above could have moved
-	conn, err = dialSession(ctx, otherURL, nil)
+	conn, err = dialSession(ctx, (&Proxy{}).httpClient(), otherURL, nil)
 	if err != nil {
 		t.Fatalf("direct dial: %v", err)
 	}

@@ -11,7 +11,7 @@ type Metrics struct {
 	// to_browser: the picture).
 	Bytes *prometheus.CounterVec
 	// Connects by outcome: streamed, waking, refused, upstream_unavailable,
-	// upstream_redirect.
+	// upstream_redirect, upstream_not_session.
 	Connects *prometheus.CounterVec
 	// PolicyRefusals counts messages the data policy dropped, by direction
 	// (in: to the session) and kind (clipboard, file, audio).

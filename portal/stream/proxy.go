@@ -19,7 +19,6 @@ import (
 	"github.com/coder/websocket"
 	"github.com/gin-gonic/gin"
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -39,11 +38,15 @@ type Proxy struct {
 	Client    client.Client
 	Namespace string
 	// Upstream returns the WebSocket URL of a session's stream; by default
-	// its Service in the cluster.
+	// the session's own Service or pod, checked (sessionAddr). Set only by
+	// tests and benchmarks, which bypass that check.
 	Upstream func(s *streamv1.Session, t *streamv1.Template) string
 	// WebUpstream returns the base URL of a session's web client (http://
-	// host:port); by default its Service in the cluster.
+	// host:port); by default as Upstream.
 	WebUpstream func(s *streamv1.Session, t *streamv1.Template) string
+	// Dial opens every connection to a session (net.Dialer by default); a
+	// test sees through it what the portal dials.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// ViaPodIP makes the default upstreams the session pod's IP instead of
 	// its Service's DNS name: for a portal outside the cluster network's
 	// DNS (the local cluster, where the host reaches pod IPs on the bridge
@@ -63,6 +66,9 @@ type Proxy struct {
 	Metrics *Metrics
 	Log     logr.Logger
 
+	clientOnce sync.Once
+	client     *http.Client // httpClient's
+
 	mu       sync.Mutex
 	lastSent map[string]time.Time
 	streams  map[*stream]struct{}
@@ -81,20 +87,6 @@ func (st *stream) goAway() {
 	_ = st.up.Close(websocket.StatusGoingAway, "the portal is restarting")
 }
 
-// DefaultUpstream is the session Service's stream port and path.
-func DefaultUpstream(s *streamv1.Session, t *streamv1.Template) string {
-	path := t.Spec.Stream.Path
-	if path == "" {
-		path = "/"
-	}
-	return fmt.Sprintf("ws://ss-%s.%s.svc:%d%s", s.Name, s.Namespace, t.Spec.Stream.Port, path)
-}
-
-// DefaultWebUpstream is the session Service's stream port.
-func DefaultWebUpstream(s *streamv1.Session, t *streamv1.Template) string {
-	return fmt.Sprintf("http://ss-%s.%s.svc:%d", s.Name, s.Namespace, t.Spec.Stream.Port)
-}
-
 // Connect authorizes, then joins the browser and the session's VNC stream.
 func (p *Proxy) Connect(c *gin.Context) {
 	s, t, err := p.authorize(c)
@@ -110,7 +102,7 @@ func (p *Proxy) Connect(c *gin.Context) {
 	}
 	upstream, err := p.upstream(c, s, t)
 	if err != nil {
-		p.refuse(c, upstreamUnavailable(err.Error()))
+		p.refuse(c, err)
 		return
 	}
 	p.join(c, s, t, upstream, "vnc")
@@ -127,7 +119,7 @@ func (p *Proxy) refuse(c *gin.Context, err error) {
 		return
 	case !errors.As(err, &e):
 		// internal: RenderErrors logs the cause; no outcome is counted
-	case e.Code == api.CodeUpstream, e.Code == api.CodeUpstreamRedirect:
+	case e.Code == api.CodeUpstream, e.Code == api.CodeUpstreamRedirect, e.Code == api.CodeUpstreamNotSession:
 		p.Metrics.connect(e.Code) // the outcome is named as the code
 	case e.Code == api.CodeNotRunning:
 		p.Metrics.connect("waking")
@@ -181,7 +173,7 @@ func (p *Proxy) authorize(c *gin.Context) (*streamv1.Session, *streamv1.Template
 // until either side closes or the portal drains.
 func (p *Proxy) join(c *gin.Context, s *streamv1.Session, t *streamv1.Template, upstreamURL, kind string) {
 	ctx := c.Request.Context()
-	up, err := dialSession(ctx, upstreamURL, subprotocols(c.Request))
+	up, err := dialSession(ctx, p.httpClient(), upstreamURL, subprotocols(c.Request))
 	var redirect *RedirectError
 	if errors.As(err, &redirect) {
 		p.refuse(c, api.Errorf(http.StatusBadGateway, api.CodeUpstreamRedirect, redirect.Error()))
@@ -353,10 +345,7 @@ func (p *Proxy) upstream(ctx context.Context, s *streamv1.Session, t *streamv1.T
 	if p.Upstream != nil {
 		return p.Upstream(s, t), nil
 	}
-	if !p.ViaPodIP {
-		return DefaultUpstream(s, t), nil
-	}
-	ip, err := p.podIP(ctx, s)
+	addr, err := p.sessionAddr(ctx, s, t)
 	if err != nil {
 		return "", err
 	}
@@ -364,22 +353,7 @@ func (p *Proxy) upstream(ctx context.Context, s *streamv1.Session, t *streamv1.T
 	if path == "" {
 		path = "/"
 	}
-	return fmt.Sprintf("ws://%s%s", net.JoinHostPort(ip, fmt.Sprint(t.Spec.Stream.Port)), path), nil
-}
-
-// podIP is the IP of the session's pod, as its status reports it.
-func (p *Proxy) podIP(ctx context.Context, s *streamv1.Session) (string, error) {
-	if s.Status.PodName == "" {
-		return "", fmt.Errorf("session %s has no pod yet", s.Name)
-	}
-	pod := &corev1.Pod{}
-	if err := p.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: s.Status.PodName}, pod); err != nil {
-		return "", fmt.Errorf("session %s: pod %s: %w", s.Name, s.Status.PodName, err)
-	}
-	if pod.Status.PodIP == "" {
-		return "", fmt.Errorf("session %s: pod %s has no IP yet", s.Name, pod.Name)
-	}
-	return pod.Status.PodIP, nil
+	return "ws://" + addr + path, nil
 }
 
 func subprotocols(r *http.Request) []string {

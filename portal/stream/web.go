@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -47,7 +46,7 @@ func (p *Proxy) webClient(c *gin.Context, rest, prefix string) {
 	}
 	base, err := p.webUpstream(c, s, t)
 	if err != nil {
-		p.refuse(c, upstreamUnavailable(err.Error()))
+		p.refuse(c, err)
 		return
 	}
 	target, err := url.Parse(base)
@@ -77,6 +76,7 @@ func (p *Proxy) webClient(c *gin.Context, rest, prefix string) {
 		return
 	}
 	proxy := &httputil.ReverseProxy{
+		Transport: p.httpClient().Transport,
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
 			r.Out.URL.Path, r.Out.URL.RawPath = rest, ""
@@ -109,14 +109,11 @@ func (p *Proxy) webUpstream(ctx context.Context, s *streamv1.Session, t *streamv
 	if p.WebUpstream != nil {
 		return p.WebUpstream(s, t), nil
 	}
-	if !p.ViaPodIP {
-		return DefaultWebUpstream(s, t), nil
-	}
-	ip, err := p.podIP(ctx, s)
+	addr, err := p.sessionAddr(ctx, s, t)
 	if err != nil {
 		return "", err
 	}
-	return "http://" + net.JoinHostPort(ip, fmt.Sprint(t.Spec.Stream.Port)), nil
+	return "http://" + addr, nil
 }
 
 func isWebSocket(r *http.Request) bool {

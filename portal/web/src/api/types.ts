@@ -1514,7 +1514,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "unauthenticated" | "forbidden" | "not_found" | "invalid_request" | "quota_exceeded" | "conflict" | "rate_limited" | "internal" | "not_running" | "upstream_unavailable" | "upstream_redirect" | "unavailable" | "shutting_down" | "payload_too_large" | "unsupported_media_type";
+                code: "unauthenticated" | "forbidden" | "not_found" | "invalid_request" | "quota_exceeded" | "conflict" | "rate_limited" | "internal" | "not_running" | "upstream_unavailable" | "upstream_redirect" | "upstream_not_session" | "unavailable" | "shutting_down" | "payload_too_large" | "unsupported_media_type";
                 message: string;
                 fields?: {
                     [key: string]: string;

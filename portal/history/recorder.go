@@ -108,7 +108,7 @@ func (r *Recorder) Observe(ctx context.Context, old, s *streamv1.Session) {
 		// woken or ended while asleep: the sleep is over
 		r.hibernationOver(ctx, old)
 	}
-	if is == streamv1.PhaseTerminated && old != nil {
+	if is == streamv1.PhaseTerminated {
 		at := r.now()
 		if s.Status.TerminatedAt != nil {
 			at = s.Status.TerminatedAt.Time
@@ -116,8 +116,15 @@ func (r *Recorder) Observe(ctx context.Context, old, s *streamv1.Session) {
 		if reason == "" {
 			reason = "Terminated"
 		}
+		// First sight of an ended session (a replica taking the recorder
+		// over, a restart) records its end too: it may have ended while no
+		// replica recorded. The store keeps the first end; the audit row
+		// is written only by whoever saw the end happen, so a takeover
+		// does not repeat it.
 		r.check(s, "end", r.Store.EndSession(ctx, s.Name, at, reason))
-		r.audit(ctx, audit.SessionEnd, s, reason)
+		if old != nil {
+			r.audit(ctx, audit.SessionEnd, s, reason)
+		}
 	}
 }
 

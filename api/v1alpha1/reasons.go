@@ -32,6 +32,12 @@ const (
 	ReasonUserRequest      = "UserRequest"
 	ReasonHibernated       = "Hibernated"
 	ReasonTerminated       = "Terminated"
+	// ReasonInputSeen: the session pod's idle reporter says the X server
+	// saw input after status.lastActivity; the idle deadline moved.
+	ReasonInputSeen = "InputSeen"
+	// ReasonIdleReporterUnavailable: at the idle deadline the idle
+	// reporter did not answer; the session hibernates on lastActivity.
+	ReasonIdleReporterUnavailable = "IdleReporterUnavailable"
 )
 
 // Home volume reasons (HomeReady of Sessions and Users).

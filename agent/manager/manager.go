@@ -5,8 +5,11 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +25,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -53,6 +55,9 @@ type Config struct {
 	DisableWebhooks bool
 	// LeaderElection for running several replicas.
 	LeaderElection bool
+	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election;
+	// zero keeps controller-runtime's (15s, 10s, 2s).
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// SyncAllowedKinds are the kinds a GitSync may apply besides the
 	// StreamSpace kinds and NetworkPolicy ("ConfigMap,Kind.group").
 	SyncAllowedKinds string
@@ -102,6 +107,14 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 				&networkingv1.NetworkPolicy{}: {Label: fromGit},
 			},
 		},
+	}
+	for _, d := range []struct {
+		to  **time.Duration
+		val time.Duration
+	}{{&opts.LeaseDuration, cfg.LeaseDuration}, {&opts.RenewDeadline, cfg.RenewDeadline}, {&opts.RetryPeriod, cfg.RetryPeriod}} {
+		if d.val > 0 {
+			*d.to = &d.val
+		}
 	}
 	if cfg.Namespace != "" {
 		opts.Cache.DefaultNamespaces = map[string]cache.Config{cfg.Namespace: {}}
@@ -178,7 +191,11 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 		}
 		rc := &gitsync.Receiver{Client: mgr.GetClient(), Secret: cfg.ReceiverSecret, Namespace: cfg.Namespace,
 			Log: ctrl.Log.WithName("receiver"), Requests: requests}
-		if err := mgr.Add(httpServer(cfg.ReceiverAddr, rc)); err != nil {
+		srv := &receiverServer{addr: cfg.ReceiverAddr, handler: rc}
+		if err := mgr.Add(srv); err != nil {
+			return nil, err
+		}
+		if err := mgr.AddReadyzCheck("receiver", srv.listening); err != nil {
 			return nil, err
 		}
 	}
@@ -203,20 +220,46 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 	return mgr, nil
 }
 
-// httpServer runs h on addr for as long as the manager runs, and shuts it
-// down gracefully with it.
-func httpServer(addr string, h http.Handler) manager.RunnableFunc {
-	return func(ctx context.Context) error {
-		srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
-		errc := make(chan error, 1)
-		go func() { errc <- srv.ListenAndServe() }()
-		select {
-		case err := <-errc:
-			return fmt.Errorf("serve %s: %w", addr, err)
-		case <-ctx.Done():
-			shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			return srv.Shutdown(shutdown)
-		}
+// receiverServer serves the push receiver on every replica, leader or
+// not: the agent Service spreads pushes over all replicas, and the receiver
+// only annotates the GitSync, which the leader then syncs. A plain runnable
+// would run on the leader only, and half of the pushes would meet a closed
+// port.
+type receiverServer struct {
+	addr    string
+	handler http.Handler
+	ready   atomic.Bool
+}
+
+// NeedLeaderElection: every replica serves pushes.
+func (s *receiverServer) NeedLeaderElection() bool { return false }
+
+// listening is the readiness check: the Service sends pushes to a replica
+// only once its receiver accepts them.
+func (s *receiverServer) listening(*http.Request) error {
+	if !s.ready.Load() {
+		return errors.New("the push receiver is not listening yet")
+	}
+	return nil
+}
+
+// Start serves until ctx ends, then shuts the server down gracefully.
+func (s *receiverServer) Start(ctx context.Context) error {
+	l, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("serve push receiver: %w", err)
+	}
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	s.ready.Store(true)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve push receiver on %s: %w", s.addr, err)
+	case <-ctx.Done():
+		s.ready.Store(false)
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdown)
 	}
 }

@@ -30,6 +30,14 @@ generate: generate-ui-types ## Generate deepcopy code, CRDs, RBAC and webhook ma
 	$(CONTROLLER_GEN) rbac:roleName=streamspace-agent paths=./agent/... output:rbac:artifacts:config=deploy/rbac
 	$(CONTROLLER_GEN) rbac:roleName=streamspace-portal paths=./portal output:rbac:artifacts:config=deploy/portal/rbac
 	$(CONTROLLER_GEN) webhook paths=./agent/... output:webhook:artifacts:config=deploy/webhook
+	@$(MAKE) --no-print-directory generate-chart
+
+.PHONY: generate-chart
+generate-chart: ## Copy the generated CRDs, RBAC rules and webhook from deploy/ into the Helm chart (chart/crds, chart/generated), which reads them rather than retyping them
+	rm -f chart/crds/*.yaml && cp deploy/crd/bases/*.yaml chart/crds/
+	cp deploy/rbac/role.yaml chart/generated/agent-role.yaml
+	cp deploy/portal/rbac/role.yaml chart/generated/portal-role.yaml
+	cp deploy/webhook/manifests.yaml chart/generated/webhook.yaml
 
 .PHONY: generate-ui-types
 generate-ui-types: $(WEB_DEPS) ## Generate the web UI's API types (portal/web/src/api/types.ts) from portal/openapi.json with openapi-typescript

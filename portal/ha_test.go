@@ -104,7 +104,7 @@ func (r *replica) call(t *testing.T, method, path, token string, body any) respo
 func historyHolder(t *testing.T, namespace string) string {
 	t.Helper()
 	l := &coordinationv1.Lease{}
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: "streamspace-portal-history"}, l); err != nil {
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: portal.HistoryLease}, l); err != nil {
 		return ""
 	}
 	return ptr.Deref(l.Spec.HolderIdentity, "")
@@ -301,16 +301,34 @@ func TestHA_twoPortalsOnPostgres_launchOnOne_streamOnOther_stopOne_historyFailsO
 	}()
 
 	// While both run, one of them records: one hibernation, not two.
-	setPhase(t, hans, streamed, streamv1.PhaseHibernated, func(st *streamv1.SessionStatus) {
-		at := metav1.NewTime(time.Now().Add(-time.Hour))
-		st.HibernatedAt = &at
-	})
-	time.Sleep(300 * time.Millisecond) // its own event
-	setPhase(t, hans, streamed, streamv1.PhaseRunning, nil)
+	hibernateAndWake := func() {
+		t.Helper()
+		setPhase(t, hans, streamed, streamv1.PhaseHibernated, func(st *streamv1.SessionStatus) {
+			at := metav1.NewTime(time.Now().Add(-time.Hour))
+			st.HibernatedAt = &at
+		})
+		time.Sleep(300 * time.Millisecond) // its own event
+		setPhase(t, hans, streamed, streamv1.PhaseRunning, nil)
+	}
+	hibernateAndWake()
 	record(t, db, streamed, func(r store.SessionRecord) bool { return r.Hibernations > 0 })
 	time.Sleep(time.Second) // room for a second recorder to count it again
 	if r := record(t, db, streamed, func(store.SessionRecord) bool { return true }); r.Hibernations != 1 {
 		t.Errorf("one hibernation recorded %d times with two replicas running", r.Hibernations)
+	}
+
+	// streamGoesOn asks B for a whole new picture and waits for it.
+	streamGoesOn := func(after string) {
+		t.Helper()
+		was := received.Load()
+		if err := conn.Write(sctx, websocket.MessageBinary, []byte{3, 0, 0, 0, 0, 0, 0x02, 0x80, 0x01, 0xe0}); err != nil { // full FramebufferUpdateRequest
+			t.Fatalf("stream through B after %s: %v", after, err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); received.Load()-was < 640*480; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("stream through B after %s: %d bytes", after, received.Load()-was)
+			}
+		}
 	}
 
 	// A stops without handing over its lease.
@@ -327,16 +345,14 @@ func TestHA_twoPortalsOnPostgres_launchOnOne_streamOnOther_stopOne_historyFailsO
 
 	// The stream through B goes on: input reaches the session (and counts
 	// as activity), a whole new picture comes back.
-	before, bytesBefore := lastActivityIn(t, hans, streamed), received.Load()
+	before := lastActivityIn(t, hans, streamed)
 	if err := conn.Write(sctx, websocket.MessageBinary, []byte{4, 1, 0, 0, 0, 0, 0, 0x61}); err != nil { // KeyEvent down a
 		t.Fatalf("input through B after A stopped: %v", err)
 	}
-	if err := conn.Write(sctx, websocket.MessageBinary, []byte{3, 0, 0, 0, 0, 0, 0x02, 0x80, 0x01, 0xe0}); err != nil { // full FramebufferUpdateRequest
-		t.Fatalf("update request through B after A stopped: %v", err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); !lastActivityIn(t, hans, streamed).After(before) || received.Load()-bytesBefore < 640*480; time.Sleep(50 * time.Millisecond) {
+	streamGoesOn("A stopped")
+	for deadline := time.Now().Add(10 * time.Second); !lastActivityIn(t, hans, streamed).After(before); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("after A stopped, the stream through B: activity %v (was %v), %d bytes", lastActivityIn(t, hans, streamed), before, received.Load()-bytesBefore)
+			t.Fatalf("input through B after A stopped is not activity: %v (was %v)", lastActivityIn(t, hans, streamed), before)
 		}
 	}
 	// So does the API, with tokens A issued.
@@ -360,14 +376,42 @@ func TestHA_twoPortalsOnPostgres_launchOnOne_streamOnOther_stopOne_historyFailsO
 	if got.EndReason == "" {
 		t.Errorf("end recorded without a reason: %+v", got)
 	}
-	setPhase(t, hans, streamed, streamv1.PhaseHibernated, func(st *streamv1.SessionStatus) {
-		at := metav1.NewTime(time.Now().Add(-time.Hour))
-		st.HibernatedAt = &at
-	})
-	time.Sleep(300 * time.Millisecond)
-	setPhase(t, hans, streamed, streamv1.PhaseRunning, nil)
+	hibernateAndWake()
 	if r := record(t, db, streamed, func(r store.SessionRecord) bool { return r.Hibernations > 1 }); r.Hibernations != 2 {
 		t.Errorf("hibernations recorded: %d, want 2 (one per replica that led)", r.Hibernations)
+	}
+
+	// B loses its lease (taken by a replica it cannot see, as in a network
+	// split): it stops recording, but not serving; it records again once
+	// the lease runs out and it leads again.
+	bID := historyHolder(t, hans)
+	l := &coordinationv1.Lease{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: hans, Name: portal.HistoryLease}, l); err != nil {
+		t.Fatal(err)
+	}
+	l.Spec.HolderIdentity, l.Spec.RenewTime = ptr.To("a-replica-elsewhere"), &metav1.MicroTime{Time: time.Now()}
+	if err := env.Client.Update(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	taken := time.Now()
+	for historyHolder(t, hans) != bID {
+		select {
+		case <-b.done:
+			t.Fatalf("B ended when it lost the lease: %v", b.err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Since(taken) > 90*time.Second {
+			t.Fatal("B did not lead again")
+		}
+	}
+	t.Logf("B led again %v after its lease was taken", time.Since(taken).Round(100*time.Millisecond))
+	if !strings.Contains(b.out.String(), "Lease lost") {
+		t.Errorf("B did not log that it stopped recording:\n%s", b.out.String())
+	}
+	streamGoesOn("B lost the lease")
+	hibernateAndWake()
+	if r := record(t, db, streamed, func(r store.SessionRecord) bool { return r.Hibernations > 2 }); r.Hibernations != 3 {
+		t.Errorf("hibernations recorded: %d, want 3", r.Hibernations)
 	}
 	_ = conn.Close(websocket.StatusNormalClosure, "")
 }

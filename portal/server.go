@@ -23,6 +23,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/streamspace/streamspace/agent/quota"
@@ -32,6 +33,7 @@ import (
 	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/gitwrite"
 	"github.com/streamspace/streamspace/portal/history"
+	"github.com/streamspace/streamspace/portal/leader"
 	"github.com/streamspace/streamspace/portal/store"
 	"github.com/streamspace/streamspace/portal/store/postgres"
 	"github.com/streamspace/streamspace/portal/store/sqlite"
@@ -95,6 +97,10 @@ func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
 	return serve(ctx, cfg, Handler(h), h.Stream, st.cacheStopped)
 }
 
+// HistoryLease is the Lease (in the platform namespace) whose holder
+// records session history when several replicas run (--leader-elect).
+const HistoryLease = "streamspace-portal-history"
+
 // state is what the portal opens before it serves: the Kubernetes cache
 // (started, synced), the store, the audit log, the signing key and the
 // write-back.
@@ -116,11 +122,8 @@ func openState(ctx context.Context, cfg Config, restCfg *rest.Config, reg promet
 			// the portal never reads managedFields; without them a session
 			// costs the cache (and every list) about half as much
 			DefaultTransform: cache.TransformStripManagedFields()},
-		Metrics:                 metricsserver.Options{BindAddress: "0"}, // the portal serves its own /metrics
-		HealthProbeBindAddress:  "0",
-		LeaderElection:          cfg.LeaderElection,
-		LeaderElectionID:        "streamspace-portal-history",
-		LeaderElectionNamespace: cfg.Namespace,
+		Metrics:                metricsserver.Options{BindAddress: "0"}, // the portal serves its own /metrics
+		HealthProbeBindAddress: "0",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
@@ -144,7 +147,13 @@ func openState(ctx context.Context, cfg Config, restCfg *rest.Config, reg promet
 	if st.audit, err = audit.NewLog(db, cfg.Log.WithName("audit"), reg); err != nil {
 		return fail(err)
 	}
-	if err := mgr.Add(&history.Recorder{Store: db, Audit: st.audit, Cache: mgr.GetCache(), Log: cfg.Log.WithName("history")}); err != nil {
+	var recorder manager.Runnable = &history.Recorder{Store: db, Audit: st.audit, Cache: mgr.GetCache(), Log: cfg.Log.WithName("history")}
+	if cfg.LeaderElection {
+		// one replica of several records; losing the lease stops the
+		// recording, never the replica's requests and streams
+		recorder = &leader.Only{Config: restCfg, Namespace: cfg.Namespace, Name: HistoryLease, Task: recorder, Log: cfg.Log.WithName("history")}
+	}
+	if err := mgr.Add(recorder); err != nil {
 		return fail(err)
 	}
 	// the cache outlives ctx until the requests it answers have drained

@@ -205,13 +205,7 @@ func (r *DriftReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ct
 		}
 	}
 
-	open := 0
-	for _, d := range gs.Status.Drift {
-		if !d.Corrected {
-			open++
-		}
-	}
-	r.Metrics.Drifted.WithLabelValues(gs.Namespace, gs.Name).Set(float64(open))
+	open := r.Metrics.recordDrift(gs)
 	if open > 0 {
 		conditions.MarkTrue(gs, streamv1.ConditionDrifted, streamv1.ReasonDriftDetected, "%d object(s) differ from Git; driftMode %s", open, driftMode(gs))
 	} else {

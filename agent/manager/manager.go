@@ -137,7 +137,7 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	events := mgr.GetEventRecorder(reconciler.AgentName)
-	metrics, err := sessions.NewMetrics(reg, mgr.GetCache())
+	metrics, err := sessions.NewLeaderMetrics(reg, mgr.GetCache(), mgr.Elected())
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}

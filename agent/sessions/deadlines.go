@@ -104,9 +104,6 @@ func (r *SessionReconciler) changeState(ctx context.Context, s *streamv1.Session
 		s.Annotations = map[string]string{}
 	}
 	s.Annotations[streamv1.StateReasonAnnotation] = reason
-	if state == streamv1.StateTerminated {
-		r.Metrics.Terminations.WithLabelValues(reason).Inc()
-	}
 }
 
 // startedAt is when the controller last scaled the Deployment up.

@@ -49,12 +49,7 @@ func RepoRoot() string {
 func AssetsDir() (string, error) {
 	dir := os.Getenv("KUBEBUILDER_ASSETS")
 	if dir == "" {
-		cache := os.Getenv("XDG_CACHE_HOME")
-		if cache == "" {
-			home, _ := os.UserHomeDir()
-			cache = filepath.Join(home, ".cache")
-		}
-		dir = filepath.Join(cache, "streamspace", "kube-"+KubeVersion)
+		dir = filepath.Join(CacheDir(), "kube-"+KubeVersion)
 	}
 	for _, bin := range []string{"kube-apiserver", "etcd"} {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
@@ -62,6 +57,28 @@ func AssetsDir() (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// CacheDir is the machine-wide cache the Makefile builds binaries into,
+// outside every checkout: $XDG_CACHE_HOME/streamspace, else
+// ~/.cache/streamspace.
+func CacheDir() string {
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "streamspace")
+}
+
+// Tool is the path of a tool that `make <target>` builds into
+// CacheDir()/tools-<name>-<version>/<name>, or an error saying to run it.
+func Tool(name, version, target string) (string, error) {
+	bin := filepath.Join(CacheDir(), "tools-"+name+"-"+version, name)
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("%s %s not found at %s: run `make %s` first", name, version, bin, target)
+	}
+	return bin, nil
 }
 
 // Start starts a control plane with the CRDs and, when webhooks is true, the

@@ -33,20 +33,12 @@ import (
 // Makefile).
 const HelmVersion = "v4.3.2"
 
-// helmBin is $HELM, else the binary `make helm` builds into the cache.
+// helmBin is the binary `make helm` builds into the cache.
 func helmBin(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("HELM")
-	if bin == "" {
-		cache := os.Getenv("XDG_CACHE_HOME")
-		if cache == "" {
-			home, _ := os.UserHomeDir()
-			cache = filepath.Join(home, ".cache")
-		}
-		bin = filepath.Join(cache, "streamspace", "tools-helm-"+HelmVersion, "helm")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("helm not found at %s: run `make helm` first", bin)
+	bin, err := testenv.Tool("helm", HelmVersion, "helm")
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -14,7 +14,9 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal"
 	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/store"
@@ -190,6 +192,123 @@ func TestApps_signInByTicket_cookieForThatHostOnly_headers(t *testing.T) {
 	}
 	if resp, _ := a.do(http.MethodGet, "", "/api/v1/sessions/"+s.Name+"/web/index.html", bearer(alice)); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("path web client with an apps domain: %d, want 404 (off unless --path-web-clients)", resp.StatusCode)
+	}
+}
+
+// TestApps_noVNCStreamByTicket_fromThePortalsPage: the portal's own noVNC
+// viewer (on the portal's page) opens the session's stream on the apps
+// host with a one-time ticket: once, for that session alone, from the
+// portal's page or no page; another apps host's page cannot, even with a
+// ticket, and the stream is no longer offered by cookie to the portal's page.
+func TestApps_noVNCStreamByTicket_fromThePortalsPage(t *testing.T) {
+	a := newAppsPortal(t, "https://portal.example.com", appsDomain)
+	alice, _ := login(t, "alice")
+	s := runningSession(t, "alice-novnc", "alice", time.Now())
+	other := runningSession(t, "alice-novnc-b", "alice", time.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	connectURL := func(session string) string {
+		t.Helper()
+		resp, body := a.do(http.MethodPost, "", "/api/v1/sessions/"+session+"/apps-ticket", bearer(alice))
+		var out struct{ Connect string }
+		_ = json.Unmarshal([]byte(body), &out)
+		if resp.StatusCode != http.StatusCreated || !strings.HasPrefix(out.Connect, "wss://"+appsHost(session)+"/_streamspace/connect?ticket=") {
+			t.Fatalf("ticket for %s: %d connect %q", session, resp.StatusCode, out.Connect)
+		}
+		return out.Connect
+	}
+	// dial opens u (a wss:// URL on its apps host) on the test server, as
+	// a page of origin would
+	dial := func(u, origin string) (*websocket.Conn, int) {
+		t.Helper()
+		parsed, _ := url.Parse(u)
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		conn, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(a.srv.URL, "http")+parsed.RequestURI(),
+			&websocket.DialOptions{Host: parsed.Host, HTTPHeader: h, Subprotocols: []string{"binary"}})
+		if err != nil {
+			if resp == nil {
+				t.Fatalf("dial %s: %v", parsed.Path, err)
+			}
+			return nil, resp.StatusCode
+		}
+		conn.SetReadLimit(-1)
+		return conn, http.StatusSwitchingProtocols
+	}
+
+	u := connectURL(s.Name)
+	conn, status := dial(u, "https://portal.example.com")
+	if conn == nil {
+		t.Fatalf("the portal's viewer with a ticket: %d", status)
+	}
+	vncHandshake(t, ctx, conn)
+	_ = conn.Close(websocket.StatusNormalClosure, "")
+
+	refused := []struct {
+		name, url, origin string
+		want              int
+	}{
+		{"the same ticket again", u, "https://portal.example.com", http.StatusUnauthorized},
+		{"a ticket of session B on session A's host", strings.Replace(connectURL(other.Name), other.Name+".", s.Name+".", 1), "https://portal.example.com", http.StatusUnauthorized},
+		{"a fresh ticket from another apps host's page", connectURL(s.Name), "https://" + appsHost(other.Name), http.StatusForbidden},
+		{"a fresh ticket from another site's page", connectURL(s.Name), "https://evil.example", http.StatusForbidden},
+		{"no ticket, from the portal's page", "wss://" + appsHost(s.Name) + "/_streamspace/connect", "https://portal.example.com", http.StatusUnauthorized},
+	}
+	for _, tc := range refused {
+		if conn, status := dial(tc.url, tc.origin); conn != nil || status != tc.want {
+			if conn != nil {
+				conn.CloseNow()
+			}
+			t.Errorf("%s: %d, want %d", tc.name, status, tc.want)
+		}
+	}
+	// a ticket spent by the stream opens no frame
+	u = connectURL(s.Name)
+	if conn, _ := dial(u, ""); conn == nil {
+		t.Fatal("a ticket from no page (an API client)")
+	} else {
+		conn.CloseNow()
+	}
+	exchange := strings.Replace(strings.Replace(u, "wss://", "https://", 1), "/_streamspace/connect", "/_streamspace/auth", 1)
+	if resp, ck := a.exchange(exchange); resp.StatusCode != http.StatusUnauthorized || ck != nil {
+		t.Errorf("a ticket spent by the stream, exchanged for a cookie: %d %v", resp.StatusCode, ck)
+	}
+}
+
+// TestApps_hibernatedSession_notWokenByItsWebClient: a web client left
+// open reconnects by itself; on the apps host that must not wake the
+// session it was hibernated from (the portal's /connect still does).
+func TestApps_hibernatedSession_notWokenByItsWebClient(t *testing.T) {
+	a := newAppsPortal(t, "https://portal.example.com", appsDomain)
+	alice, _ := login(t, "alice")
+	s := runningSession(t, "alice-sleeps", "alice", time.Now())
+	ck := a.signIn(alice, s.Name)
+	u, _ := a.ticket(alice, s.Name)
+	ticket, _ := url.Parse(u)
+	if err := env.Client.Patch(context.Background(), s, client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"state":"hibernated"}}`))); err != nil {
+		t.Fatal(err)
+	}
+	setStatus(t, s, streamv1.PhaseHibernated, time.Now())
+	for _, path := range []string{"/", "/websockify", "/_streamspace/connect?ticket=" + url.QueryEscape(ticket.Query().Get("ticket"))} {
+		resp, body := a.do(http.MethodGet, appsHost(s.Name), path, withCookie(ck))
+		if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "not_running") || !strings.Contains(body, "open it from the portal") {
+			t.Errorf("%s of a hibernated session: %d %s", path, resp.StatusCode, body)
+		}
+	}
+	got := &streamv1.Session{}
+	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(s), got); err != nil || got.Spec.State != streamv1.StateHibernated {
+		t.Fatalf("the apps host woke the session: %v %q", err, got.Spec.State)
+	}
+	// nor is its state told to anyone without its credential
+	if resp, body := a.do(http.MethodGet, appsHost(s.Name), "/", bearer(alice)); resp.StatusCode != http.StatusUnauthorized || strings.Contains(body, "not_running") {
+		t.Errorf("the hibernated session's host without its credential: %d %s", resp.StatusCode, body)
+	}
+	// the portal's viewer wakes it, through the portal
+	if r := call(t, http.MethodGet, "/api/v1/sessions/"+s.Name+"/connect", alice, nil); r.Status != http.StatusAccepted {
+		t.Errorf("the portal's /connect on a hibernated session: %d", r.Status)
 	}
 }
 

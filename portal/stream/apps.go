@@ -170,6 +170,18 @@ func (a *Apps) Origin(label string) string {
 // Sources is the CSP source of every apps host (frame-src of the portal).
 func (a *Apps) Sources() string { return a.Origin("*") }
 
+// SocketSources is the CSP source of every apps host's WebSockets
+// (connect-src of the portal: its noVNC viewer streams from the apps host).
+func (a *Apps) SocketSources() string { return socketURL(a.Sources()) }
+
+// socketURL is the WebSocket URL of an http(s) URL.
+func socketURL(u string) string {
+	if rest, ok := strings.CutPrefix(u, "https://"); ok {
+		return "wss://" + rest
+	}
+	return "ws://" + strings.TrimPrefix(u, "http://")
+}
+
 // label returns the session label of host, and whether host is under the
 // apps domain at all (the domain itself is not).
 func (a *Apps) label(host string) (string, bool) {
@@ -203,21 +215,17 @@ type ticketClaims struct {
 
 // Ticket answers POST /api/v1/sessions/{id}/apps-ticket: a one-time ticket
 // for the caller (owner or admin) to sign in on the session's apps host,
-// as the URL the viewer loads in its frame.
+// as the URL the viewer loads in its frame (url), or as the URL of the
+// session's noVNC stream there (connect): one or the other, once.
 func (a *Apps) Ticket(c *gin.Context) {
 	if a == nil {
 		api.Fail(c, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no apps domain is configured (--apps-domain): web clients are served under /api/v1/sessions/{id}/web/"))
 		return
 	}
 	caller := auth.Principal(c)
-	s := &streamv1.Session{}
-	err := a.Proxy.Client.Get(c, client.ObjectKey{Namespace: a.Proxy.Namespace, Name: c.Param("id")}, s)
-	if apierrors.IsNotFound(err) || (err == nil && !caller.MayUse(s.Spec.User)) {
-		api.Fail(c, api.Errorf(http.StatusNotFound, api.CodeNotFound, fmt.Sprintf("no session %q", c.Param("id"))))
-		return
-	}
+	s, err := a.owned(c)
 	if err != nil {
-		api.Fail(c, fmt.Errorf("read session %s: %w", c.Param("id"), err))
+		api.Fail(c, err)
 		return
 	}
 	label, err := Label(s.Name)
@@ -239,7 +247,40 @@ func (a *Apps) Ticket(c *gin.Context) {
 	}
 	origin := a.Origin(label)
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusCreated, gin.H{"url": origin + AppsPrefix + "auth?ticket=" + url.QueryEscape(ticket), "origin": origin, "expiresAt": exp.UTC()})
+	q := "?ticket=" + url.QueryEscape(ticket)
+	c.JSON(http.StatusCreated, gin.H{"url": origin + AppsPrefix + "auth" + q, "connect": socketURL(origin) + AppsPrefix + "connect" + q,
+		"origin": origin, "expiresAt": exp.UTC()})
+}
+
+// owned is the session named in the path if the caller may use it.
+func (a *Apps) owned(c *gin.Context) (*streamv1.Session, error) {
+	s := &streamv1.Session{}
+	err := a.Proxy.Client.Get(c, client.ObjectKey{Namespace: a.Proxy.Namespace, Name: c.Param("id")}, s)
+	if apierrors.IsNotFound(err) || (err == nil && !auth.Principal(c).MayUse(s.Spec.User)) {
+		return nil, api.Errorf(http.StatusNotFound, api.CodeNotFound, fmt.Sprintf("no session %q", c.Param("id")))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read session %s: %w", c.Param("id"), err)
+	}
+	return s, nil
+}
+
+// awake refuses a request to a session that is not running, and does not
+// wake it (the portal's own /connect would): on an apps host only the
+// session's content is served, and a web client reconnects by itself, so
+// from a tab left open it would wake the session at every idle
+// hibernation. The viewer wakes a session through the portal, then
+// opens it here.
+func (a *Apps) awake(c *gin.Context) {
+	s, err := a.owned(c)
+	if err == nil && (s.Status.Phase != streamv1.PhaseRunning || s.DesiredState() != streamv1.StateRunning) {
+		err = api.Errorf(http.StatusConflict, api.CodeNotRunning, fmt.Sprintf("session %s is not running: open it from the portal to wake it", s.Name))
+	}
+	if err != nil {
+		api.Fail(c, err)
+		return
+	}
+	c.Next()
 }
 
 // verify checks a signed ticket or credential for session and returns the
@@ -288,14 +329,16 @@ func (a *Apps) router() *gin.Engine {
 	r.Use(a.use...)
 	r.Use(a.headers(), api.RenderErrors(a.Proxy.Log), a.session())
 	r.GET(AppsPrefix+"auth", a.exchange)
-	signedIn := r.Group("", a.authenticate)
-	signedIn.GET(AppsPrefix+"connect", a.Proxy.Connect) // the noVNC stream (WebSocket)
+	r.GET(AppsPrefix+"connect", a.authenticateStream, a.awake, a.Proxy.Connect) // the noVNC stream (WebSocket)
 	r.NoRoute(func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, AppsPrefix) {
 			api.Fail(c, api.Errorf(http.StatusNotFound, api.CodeNotFound, "no route "+c.Request.URL.Path))
 			return
 		}
 		if a.authenticate(c); c.IsAborted() {
+			return
+		}
+		if a.awake(c); c.IsAborted() {
 			return
 		}
 		a.Proxy.webClient(c, c.Request.URL.Path, "")
@@ -336,7 +379,7 @@ func (a *Apps) exchange(c *gin.Context) {
 	session := c.Param("id")
 	user, err := a.verify(c.Query("ticket"), a.ticketKey, session, true)
 	if err != nil {
-		api.Fail(c, api.Errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "the ticket is invalid, expired, for another session or used already: open the session from the portal again"))
+		api.Fail(c, ticketRefused())
 		return
 	}
 	if _, err := a.allowed(c, user); err != nil {
@@ -358,6 +401,39 @@ func (a *Apps) exchange(c *gin.Context) {
 	http.SetCookie(c.Writer, ck) // no Domain: this host only
 	c.Header("Cache-Control", "no-store")
 	c.Redirect(http.StatusSeeOther, "/")
+}
+
+func ticketRefused() error {
+	return api.Errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "the ticket is invalid, expired, for another session or used already: open the session from the portal again")
+}
+
+// authenticateStream admits the portal's noVNC viewer, which opens the
+// stream from the portal's page with a ticket of its own (spent here: a
+// WebSocket cannot take a cookie from its answer), or a request carrying
+// this host's credential. With a ticket, the portal's page is the one other
+// origin allowed to open the stream (the WebSocket's own check admits only
+// this host's); any other origin is refused there as before.
+func (a *Apps) authenticateStream(c *gin.Context) {
+	ticket := c.Query("ticket")
+	if ticket == "" {
+		a.authenticate(c)
+		return
+	}
+	user, err := a.verify(ticket, a.ticketKey, c.Param("id"), true)
+	if err != nil {
+		api.Fail(c, ticketRefused())
+		return
+	}
+	claims, err := a.allowed(c, user)
+	if err != nil {
+		api.Fail(c, err)
+		return
+	}
+	if c.GetHeader("Origin") == a.Portal.Scheme+"://"+a.Portal.Host {
+		c.Request.Header.Del("Origin") // checked: the portal's viewer
+	}
+	c.Set(auth.PrincipalKey, claims)
+	c.Next()
 }
 
 // authenticate admits a request carrying this host's credential for a

@@ -134,6 +134,8 @@ func TestChart_generatedCopiesAreFresh(t *testing.T) {
 		"chart/generated/agent-role.yaml":  "deploy/rbac/role.yaml",
 		"chart/generated/portal-role.yaml": "deploy/portal/rbac/role.yaml",
 		"chart/generated/webhook.yaml":     "deploy/webhook/manifests.yaml",
+		// hand-written in deploy/, read by the chart as it is
+		"chart/generated/portal-networkpolicy.yaml": "deploy/portal/networkpolicy.yaml",
 	}
 	crds, _ := filepath.Glob(filepath.Join(root, "deploy/crd/bases/*.yaml"))
 	charted, _ := filepath.Glob(filepath.Join(root, "chart/crds/*.yaml"))
@@ -436,6 +438,40 @@ func TestChart_webhookCertificate(t *testing.T) {
 	vwc = objs["ValidatingWebhookConfiguration/streamspace-agent"]
 	if vwc.GetAnnotations()["cert-manager.io/inject-ca-from"] != "streamspace/streamspace-agent-webhook" || objs["Certificate/streamspace-agent-webhook"] == nil {
 		t.Errorf("cert-manager mode: annotation %v", vwc.GetAnnotations())
+	}
+}
+
+// TestChart_portalNetworkPolicyNarrowed: the portal's egress beyond the
+// cluster goes to the CIDRs the operator gives, and only those; the rules
+// inside the cluster (DNS, session stream ports) stay as deploy/ has them.
+func TestChart_portalNetworkPolicyNarrowed(t *testing.T) {
+	objs := index(render(t, chartDir(), "--set", "gitSync.url=https://git.example.com/platform.git",
+		"--set", "portal.networkPolicy.apiAndIdentityCIDRs={10.0.0.10/32,140.82.112.0/20}",
+		"--set", "portal.networkPolicy.databaseCIDRs={10.1.2.3/32}"))
+	np := objs["NetworkPolicy/streamspace-portal"]
+	if np == nil {
+		t.Fatal("no portal NetworkPolicy")
+	}
+	egress, _, _ := unstructured.NestedSlice(np.Object, "spec", "egress")
+	var peers []string
+	for _, r := range egress {
+		for _, to := range r.(map[string]any)["to"].([]any) {
+			if cidr, ok, _ := unstructured.NestedString(to.(map[string]any), "ipBlock", "cidr"); ok {
+				ports := r.(map[string]any)["ports"].([]any)
+				peers = append(peers, fmt.Sprintf("%s:%v", cidr, ports[0].(map[string]any)["port"]))
+			}
+		}
+	}
+	want := []string{"10.0.0.10/32:443", "140.82.112.0/20:443", "10.1.2.3/32:5432"}
+	if !reflect.DeepEqual(peers, want) {
+		t.Errorf("egress beyond the cluster %v, want %v", peers, want)
+	}
+	if len(egress) != 4 {
+		t.Errorf("%d egress rules, want deploy/'s 4", len(egress))
+	}
+	_, err := helm(t, "template", "streamspace", chartDir(), "--set", "gitSync.url=https://git.example.com/platform.git", "--set", "portal.networkPolicy.databaseCIDRs={db.example.com}")
+	if err == nil || !strings.Contains(err.Error(), "/portal/networkPolicy/databaseCIDRs/0") {
+		t.Errorf("a host name as a CIDR: %v", err)
 	}
 }
 

@@ -33,11 +33,12 @@ generate: generate-ui-types ## Generate deepcopy code, CRDs, RBAC and webhook ma
 	@$(MAKE) --no-print-directory generate-chart
 
 .PHONY: generate-chart
-generate-chart: ## Copy the generated CRDs, RBAC rules and webhook from deploy/ into the Helm chart (chart/crds, chart/generated), which reads them rather than retyping them
+generate-chart: ## Copy the generated CRDs, RBAC rules and webhook, and the portal's NetworkPolicy, from deploy/ into the Helm chart (chart/crds, chart/generated), which reads them rather than retyping them
 	rm -f chart/crds/*.yaml && cp deploy/crd/bases/*.yaml chart/crds/
 	cp deploy/rbac/role.yaml chart/generated/agent-role.yaml
 	cp deploy/portal/rbac/role.yaml chart/generated/portal-role.yaml
 	cp deploy/webhook/manifests.yaml chart/generated/webhook.yaml
+	cp deploy/portal/networkpolicy.yaml chart/generated/portal-networkpolicy.yaml
 
 .PHONY: generate-ui-types
 generate-ui-types: $(WEB_DEPS) ## Generate the web UI's API types (portal/web/src/api/types.ts) from portal/openapi.json with openapi-typescript

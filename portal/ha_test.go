@@ -1,9 +1,7 @@
 package portal_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -81,23 +79,7 @@ func startReplica(t *testing.T, namespace, dsn string, key []byte) *replica {
 
 func (r *replica) call(t *testing.T, method, path, token string, body any) response {
 	t.Helper()
-	var buf bytes.Buffer
-	if body != nil {
-		_ = json.NewEncoder(&buf).Encode(body)
-	}
-	req, _ := http.NewRequest(method, r.base+path, &buf)
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := response{Status: resp.StatusCode}
-	_ = json.NewDecoder(resp.Body).Decode(&out.Body)
-	return out
+	return callAt(t, r.base, method, path, token, body)
 }
 
 // historyHolder is who holds the lease of the history recorder.

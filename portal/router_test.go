@@ -168,11 +168,17 @@ type response struct {
 
 func call(t *testing.T, method, path, token string, body any) response {
 	t.Helper()
+	return callAt(t, srv.URL, method, path, token, body)
+}
+
+// callAt is call to the portal at base.
+func callAt(t *testing.T, base, method, path, token string, body any) response {
+	t.Helper()
 	var buf bytes.Buffer
 	if body != nil {
 		_ = json.NewEncoder(&buf).Encode(body)
 	}
-	req, _ := http.NewRequest(method, srv.URL+path, &buf)
+	req, _ := http.NewRequest(method, base+path, &buf)
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

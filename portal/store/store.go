@@ -160,6 +160,11 @@ type Store interface {
 	RevokeAPIToken(ctx context.Context, username, id string, at time.Time) error
 	TouchAPIToken(ctx context.Context, id string, at time.Time) error
 
+	// SpendTicket records a one-time apps ticket as spent, for every
+	// portal replica sharing the store: ErrConflict when it was spent
+	// already. It is remembered until keepUntil, then forgotten.
+	SpendTicket(ctx context.Context, id string, keepUntil, now time.Time) error
+
 	Audit(ctx context.Context, e AuditEvent) error
 	AuditLog(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 

@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"deleted users":          deletedUsers,
 		"provider logins":        providerLogins,
 		"must change password":   mustChangePassword,
+		"spent tickets":          spentTickets,
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)

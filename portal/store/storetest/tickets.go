@@ -1,0 +1,53 @@
+package storetest
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/streamspace/streamspace/portal/store"
+)
+
+// spentTickets: a ticket is spent once, even by racing callers (two
+// replicas on one database), and forgotten after its keepUntil.
+func spentTickets(t *testing.T, s store.Store) {
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	must(t, s.SpendTicket(ctx, "t1", now.Add(time.Minute), now))
+	if err := s.SpendTicket(ctx, "t1", now.Add(time.Minute), now.Add(time.Second)); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a ticket spent twice: got %v, want ErrConflict", err)
+	}
+	must(t, s.SpendTicket(ctx, "t2", now.Add(time.Minute), now))
+
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = s.SpendTicket(ctx, "raced", now.Add(time.Minute), now)
+		}(i)
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d racing spends of one ticket succeeded, want exactly 1", won)
+	}
+
+	// past keepUntil the rows are forgotten (the ticket's own expiry,
+	// checked before, refuses it by then)
+	later := now.Add(2 * time.Minute)
+	must(t, s.SpendTicket(ctx, "t3", later.Add(time.Minute), later))
+	must(t, s.SpendTicket(ctx, "t1", later.Add(time.Minute), later))
+	if err := s.SpendTicket(ctx, "t3", later.Add(time.Minute), later); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a ticket still kept was forgotten: %v", err)
+	}
+}

@@ -8,7 +8,10 @@ import (
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -22,7 +25,8 @@ import (
 // TestChart_installUpgradeUninstall runs helm install, upgrade and
 // uninstall against a real API server (no node: pods do not start, but
 // every object is admitted, the GitSync by its CRD's validation, and the
-// chart's lookup of the existing webhook certificate is exercised for real).
+// chart's lookup of the existing webhook certificate is exercised for
+// real), then a second release with every option on beside the first.
 func TestChart_installUpgradeUninstall(t *testing.T) {
 	env, err := testenv.Start(false)
 	if err != nil {
@@ -44,12 +48,13 @@ func TestChart_installUpgradeUninstall(t *testing.T) {
 	ctx := context.Background()
 	c := env.Client
 	const ns = "streamspace"
-	run := func(args ...string) {
+	runIn := func(ns string, args ...string) {
 		t.Helper()
 		if out, err := helm(t, append(args, "--kubeconfig", kcFile, "--namespace", ns)...); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
 	}
+	run := func(args ...string) { t.Helper(); runIn(ns, args...) }
 	run("install", "streamspace", chartDir(), "--create-namespace", "--set", "gitSync.url=https://git.example.com/platform.git")
 
 	var agent appsv1.Deployment
@@ -123,4 +128,39 @@ func TestChart_installUpgradeUninstall(t *testing.T) {
 
 	// A new install takes the kept objects back.
 	run("install", "streamspace", chartDir(), "--set", "gitSync.url=https://git.example.com/platform.git")
+
+	// A second release beside it, with every optional part on: the API
+	// server admits each object, and no cluster-wide name collides.
+	runIn("edu", "install", "edu", chartDir(), "--create-namespace", "--set", "gitSync.url=ssh://git.example.com/edu.git",
+		"--set", "portal.database.external=true", "--set", "portal.autoscaling.enabled=true",
+		"--set", "ingress.enabled=true", "--set", "portal.publicURL=https://edu.example.com", "--set", "portal.appsDomain=apps.edu.example.com",
+		"--set", "ingress.tlsSecretName=edu-tls", "--set", "ingress.appsTLSSecretName=edu-apps-tls",
+		"--set", "portal.networkPolicy.databaseCIDRs={10.1.2.3/32}", "--set", "portal.trustedProxies={10.0.0.0/8}")
+	var ing networkingv1.Ingress
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "edu", Name: "edu-streamspace-portal"}, &ing); err != nil {
+		t.Fatal(err)
+	}
+	if len(ing.Spec.Rules) != 2 || ing.Spec.Rules[1].Host != "*.apps.edu.example.com" {
+		t.Errorf("Ingress rules %+v", ing.Spec.Rules)
+	}
+	for _, o := range []struct {
+		name types.NamespacedName
+		obj  client.Object
+	}{
+		{types.NamespacedName{Namespace: "edu", Name: "edu-streamspace-portal"}, &autoscalingv2.HorizontalPodAutoscaler{}},
+		{types.NamespacedName{Namespace: "edu", Name: "edu-streamspace-portal"}, &policyv1.PodDisruptionBudget{}},
+		{types.NamespacedName{Namespace: "edu", Name: "edu-streamspace-portal"}, &networkingv1.NetworkPolicy{}},
+		{types.NamespacedName{Name: "edu-streamspace-agent"}, &rbacv1.ClusterRole{}},
+		{types.NamespacedName{Name: "streamspace-agent"}, &rbacv1.ClusterRole{}},
+	} {
+		if err := c.Get(ctx, o.name, o.obj); err != nil {
+			t.Errorf("%T %s: %v", o.obj, o.name, err)
+		}
+	}
+	if err := c.Get(ctx, types.NamespacedName{Name: "edu-streamspace-agent"}, &vwc); err != nil {
+		t.Fatal(err)
+	}
+	if svc := vwc.Webhooks[0].ClientConfig.Service; svc == nil || svc.Namespace != "edu" || svc.Name != "edu-streamspace-agent-webhook" {
+		t.Errorf("edu's webhook calls %+v", svc)
+	}
 }

@@ -34,8 +34,9 @@ var (
 	env *testenv.Env
 	// kubeconfig lets an agent process reach the API server.
 	kubeconfig string
-	// agentBin is cmd/streamspace-agent, built once for the package.
-	agentBin string
+	// agentBin and portalBin are cmd/streamspace-agent and
+	// cmd/streamspace-portal, built once for the package.
+	agentBin, portalBin string
 	// gitRoot holds bare repositories served at gitURL/<name>.git.
 	gitRoot, gitURL string
 )
@@ -57,11 +58,13 @@ func run(m *testing.M) (int, error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	agentBin = filepath.Join(tmp, "streamspace-agent")
-	build := exec.Command("go", "build", "-o", agentBin, "./cmd/streamspace-agent")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("build the agent: %v\n%s", err, out)
+	agentBin, portalBin = filepath.Join(tmp, "streamspace-agent"), filepath.Join(tmp, "streamspace-portal")
+	for bin, pkg := range map[string]string{agentBin: "./cmd/streamspace-agent", portalBin: "./cmd/streamspace-portal"} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Dir = testenv.RepoRoot()
+		if out, err := build.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+		}
 	}
 
 	// git http-backend, Git's own smart-HTTP server, as the GitSync tests use.
@@ -100,27 +103,31 @@ func run(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
+// pushSecret signs push notifications to the agents' receivers.
+const pushSecret = "observe-push-secret"
+
 // agent is one streamspace-agent process (a replica).
 type agent struct {
-	name    string
-	cmd     *exec.Cmd
-	metrics string // URL of its /metrics
-	log     *syncbuf.Buffer
+	name     string
+	cmd      *exec.Cmd
+	metrics  string // URL of its /metrics
+	receiver string // base URL of its push receiver
+	log      *syncbuf.Buffer
 }
 
 // startAgent runs the agent binary with leader election in namespace ns,
-// serving metrics on a free loopback port; extra are more flags. It is
-// killed when the test ends.
-func startAgent(t *testing.T, name, ns string, extra ...string) *agent {
+// serving metrics and the push receiver on free loopback ports. It is killed
+// when the test ends.
+func startAgent(t *testing.T, name, ns string) *agent {
 	t.Helper()
-	port := freeport.For(t)
-	args := append([]string{
-		"--namespace", ns, "--leader-elect", "--disable-webhooks",
-		"--metrics-addr", "127.0.0.1:" + strconv.Itoa(port), "--health-addr", "0",
-	}, extra...)
-	cmd := exec.Command(agentBin, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	a := &agent{name: name, cmd: cmd, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", port), log: &syncbuf.Buffer{}}
+	port, receiver := freeport.For(t), freeport.For(t)
+	cmd := exec.Command(agentBin, "--namespace", ns, "--leader-elect", "--disable-webhooks",
+		"--metrics-addr", "127.0.0.1:"+strconv.Itoa(port), "--health-addr", "0",
+		"--receiver-addr", "127.0.0.1:"+strconv.Itoa(receiver))
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "STREAMSPACE_WEBHOOK_SECRET="+pushSecret)
+	a := &agent{name: name, cmd: cmd, log: &syncbuf.Buffer{},
+		metrics:  fmt.Sprintf("http://127.0.0.1:%d/metrics", port),
+		receiver: fmt.Sprintf("http://127.0.0.1:%d", receiver)}
 	cmd.Stdout, cmd.Stderr = a.log, a.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -68,7 +68,12 @@ func (r *SessionReconciler) reconcileDeadlines(ctx context.Context, sc *scope) c
 		if started := startedAt(sc.deploy); started.After(since) {
 			since = started
 		}
-		deadline := since.Add(r.idleTimeout(sc))
+		timeout := r.idleTimeout(sc)
+		if !sc.now.Before(since.Add(timeout)) {
+			// Input the stream proxy could not see (idle.go).
+			since = r.moveIdleDeadline(ctx, sc, since, timeout)
+		}
+		deadline := since.Add(timeout)
 		s.Status.IdleDeadline = &metav1.Time{Time: deadline}
 		if !sc.now.Before(deadline) {
 			r.changeState(ctx, s, streamv1.StateHibernated, streamv1.ReasonIdleTimeout)

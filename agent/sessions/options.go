@@ -25,6 +25,9 @@ type Options struct {
 	// ExpiryWarning is how long before maxSessionDuration the ExpiringSoon
 	// condition is raised.
 	ExpiryWarning time.Duration
+	// IdleReporter, when its Image is set, puts the X idle reporter beside
+	// every session's app and asks it at the idle deadline (idle.go).
+	IdleReporter IdleReporterOptions
 }
 
 // IngressOptions configure per-session Ingresses.

@@ -273,6 +273,7 @@ func (r *SessionReconciler) start(ctx context.Context, sc *scope) error {
 		d.Labels = mergeLabels(d.Labels, childLabels(s))
 		d.Annotations = mergeLabels(d.Annotations, map[string]string{StartedAtAnnotation: sc.now.UTC().Format(time.RFC3339Nano)})
 		spec := deploymentFor(s, sc.template, 1)
+		r.Options.IdleReporter.addTo(&spec.Template.Spec)
 		if d.Spec.Selector != nil {
 			spec.Selector = d.Spec.Selector // immutable
 		}

@@ -58,6 +58,9 @@ func TestMain(m *testing.M) {
 		Sessions: sessions.Options{
 			Home:      users.HomeOptions{StorageClassName: "nfs-client", DefaultSize: resource.MustParse("10Gi")},
 			PortalURL: "https://streamspace.test",
+			// Every session pod gets the reporter; idle_test.go says
+			// where each answers.
+			IdleReporter: sessions.IdleReporterOptions{Image: testIdleImage, Address: idleReporterAddress},
 		},
 	})
 	if err != nil {

@@ -42,6 +42,7 @@ func main() {
 	flag.StringVar(&cfg.Sessions.Ingress.ForwardAuth.Middlewares, "ingress-forward-auth-middlewares", "", "traefik: the router.middlewares value naming the ForwardAuth Middleware, e.g. streamspace-forward-auth@kubernetescrd.")
 	flag.StringVar(&cfg.Sessions.PortalURL, "portal-url", "", "External URL of the portal; sessions without an Ingress are reached at <portal-url>/session/<name>.")
 	flag.DurationVar(&cfg.Sessions.DefaultIdleTimeout, "default-idle-timeout", 30*time.Minute, "Idle time before hibernation when no Session, Template or Quota sets one.")
+	flag.StringVar(&cfg.Sessions.IdleReporter.Image, "idle-reporter-image", "", "Image of the X idle reporter (streamspace/idle) put beside every session's app and asked at the idle deadline, so input the portal cannot see (Selkies over WebRTC) keeps a session awake (empty: off).")
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))

@@ -4,9 +4,7 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 // Condition accessors, so the kinds the agent writes conditions on work with
 // the shared condition and patch helpers (github.com/fluxcd/pkg/runtime/
-// conditions). Plugin and PluginRepository have none: no controller writes
-// their status yet (plugins are a later step); their status types stay as
-// the CRD's declared shape.
+// conditions). Plugin has none yet: no controller writes its status.
 
 // GetConditions returns the status conditions.
 func (o *Template) GetConditions() []metav1.Condition { return o.Status.Conditions }
@@ -31,3 +29,9 @@ func (o *GitSync) GetConditions() []metav1.Condition { return o.Status.Condition
 
 // SetConditions replaces the status conditions.
 func (o *GitSync) SetConditions(c []metav1.Condition) { o.Status.Conditions = c }
+
+// GetConditions returns the status conditions.
+func (o *PluginRepository) GetConditions() []metav1.Condition { return o.Status.Conditions }
+
+// SetConditions replaces the status conditions.
+func (o *PluginRepository) SetConditions(c []metav1.Condition) { o.Status.Conditions = c }

@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -12,6 +13,11 @@ type PluginRepositorySpec struct {
 	// Ref to check out.
 	// +optional
 	Ref GitReference `json:"ref,omitempty"`
+	// Path of the folder holding one folder per plugin; the repository's
+	// root when empty.
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/') && !self.contains('..')",message="path must be relative and stay inside the repository"
+	// +optional
+	Path string `json:"path,omitempty"`
 	// SecretRef names a Secret with credentials (username/password, or
 	// identity/known_hosts for SSH).
 	// +optional
@@ -31,6 +37,11 @@ type PluginRepositorySpec struct {
 type IndexedPlugin struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
+	// Revision is the commit the plugin was indexed from
+	// ("<ref>@sha1:<hash>").
+	Revision string `json:"revision"`
+	// Path of the plugin's folder in the repository.
+	Path string `json:"path"`
 	// +optional
 	DisplayName string `json:"displayName,omitempty"`
 	// +optional
@@ -39,6 +50,41 @@ type IndexedPlugin struct {
 	Type string `json:"type,omitempty"`
 	// +optional
 	Category string `json:"category,omitempty"`
+	// +optional
+	Icon string `json:"icon,omitempty"`
+	// Events the plugin subscribes to.
+	// +optional
+	Events []string `json:"events,omitempty"`
+	// Permissions the plugin asks for, with their risk.
+	// +optional
+	Permissions []CatalogPermission `json:"permissions,omitempty"`
+	// ExceedsTrust: the plugin asks for a permission riskier than its
+	// repository may ever be granted (status.maxRisk); it cannot be enabled.
+	// +optional
+	ExceedsTrust bool `json:"exceedsTrust,omitempty"`
+	// ConfigSchema is the JSON Schema of the plugin's configuration.
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +optional
+	ConfigSchema *apiextensionsv1.JSON `json:"configSchema,omitempty"`
+}
+
+// CatalogPermission is a permission a plugin of the catalog asks for.
+type CatalogPermission struct {
+	Name string `json:"name"`
+	// +kubebuilder:validation:Enum=low;medium;high
+	Risk string `json:"risk"`
+	// BeyondTrust: riskier than the repository may be granted.
+	// +optional
+	BeyondTrust bool `json:"beyondTrust,omitempty"`
+}
+
+// BrokenPlugin is a plugin folder whose manifest was refused.
+type BrokenPlugin struct {
+	// Path of the plugin's folder.
+	Path string `json:"path"`
+	// Problems, each "file:line: message".
+	Problems []string `json:"problems"`
 }
 
 // PluginRepositoryStatus is the observed state of a PluginRepository.
@@ -55,6 +101,14 @@ type PluginRepositoryStatus struct {
 	// Plugins found in the repository.
 	// +optional
 	Plugins []IndexedPlugin `json:"plugins,omitempty"`
+	// Broken plugin folders, with what is wrong; the other plugins stay
+	// in the catalog.
+	// +optional
+	Broken []BrokenPlugin `json:"broken,omitempty"`
+	// MaxRisk is the riskiest permission this repository's plugins may be
+	// granted, from the plugin permission policy.
+	// +optional
+	MaxRisk string `json:"maxRisk,omitempty"`
 }
 
 // PluginRepository is a Git repository whose plugin manifests are indexed

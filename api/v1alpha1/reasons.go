@@ -93,3 +93,15 @@ const (
 	// (deletionPolicy Orphan).
 	ReasonOrphaned = "Orphaned"
 )
+
+// PluginRepository reasons.
+const (
+	// ReasonIndexed: the repository's manifests were read into its
+	// catalog (broken ones are listed in status.broken).
+	ReasonIndexed = "Indexed"
+	// ReasonManifestInvalid: a plugin's manifest was refused (event).
+	ReasonManifestInvalid = "ManifestInvalid"
+	// ReasonPolicyInvalid: the plugin permission policy cannot be read;
+	// the catalog is not published until it is fixed.
+	ReasonPolicyInvalid = "PolicyInvalid"
+)

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -59,6 +60,9 @@ type Config struct {
 	// ShutdownGrace is how long requests and streams may go on once the
 	// portal is asked to stop (default 30 s).
 	ShutdownGrace time.Duration
+	// SSORecheck is how long the identity provider's word about an SSO
+	// login holds before the provider is asked again (default 1 h).
+	SSORecheck time.Duration
 	// Out receives the bootstrap admin's one-time password.
 	Out io.Writer
 	Log logr.Logger
@@ -80,6 +84,15 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 		return err
 	})
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "How long requests and streams may go on after SIGTERM.")
+	c.SSORecheck = auth.DefaultRecheckEvery
+	fs.Func("sso-recheck", "How often an SSO login is checked again with the identity provider (a refresh grant): a person removed or disabled there, or moved out of the admin groups, loses access or the role within this time. A provider that gives no refresh token makes its people sign in again as often (default 1h).", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err == nil && d <= 0 {
+			err = errors.New("must be a positive duration, e.g. 15m or 1h")
+		}
+		c.SSORecheck = d
+		return err
+	})
 	fs.Func("trusted-proxies", "Comma-separated addresses or CIDRs of the reverse proxies in front of the portal (e.g. 10.0.0.0/8): only their X-Forwarded-For names the client, for login limits and the audit log (default: none, the connection's own address).", func(v string) error {
 		proxies, err := api.ParseTrustedProxies(v)
 		c.TrustedProxies = proxies

@@ -84,11 +84,15 @@ func NewRouter(h Handlers) *gin.Engine {
 	v1.GET("/auth/providers", h.OIDC.Providers)
 	v1.GET("/auth/oidc/login", h.OIDC.Login)
 	v1.GET("/auth/oidc/callback", h.OIDC.Callback)
-	v1.Match([]string{http.MethodGet, http.MethodHead}, "/auth/forward", h.ForwardAuth.Count, auth.Authenticate(h.Auth.Tokens, unauthorized), h.ForwardAuth.Check) // Ingress forward auth: reads, changes nothing, no CSRF
+	// An account with a one-time password (the bootstrap admin's) may only
+	// see who it is, change the password, or sign out.
+	passwordChanged := auth.RequirePasswordChanged(passwordChangeRequired, "/api/v1/users/me", "/api/v1/users/me/password", "/api/v1/auth/logout")
+	v1.Match([]string{http.MethodGet, http.MethodHead}, "/auth/forward", h.ForwardAuth.Count, auth.Authenticate(h.Auth.Tokens, unauthorized), passwordChanged, h.ForwardAuth.Check) // Ingress forward auth: reads, changes nothing, no CSRF
 
-	signedIn := v1.Group("", auth.Authenticate(h.Auth.Tokens, unauthorized), auth.RequireCSRF(forbidden))
+	signedIn := v1.Group("", auth.Authenticate(h.Auth.Tokens, unauthorized), auth.RequireCSRF(forbidden), passwordChanged)
 	signedIn.POST("/auth/logout", h.Auth.Logout)
 	signedIn.GET("/users/me", h.Users.Me)
+	signedIn.POST("/users/me/password", h.Auth.ChangePassword)
 	signedIn.GET("/templates", h.Templates.List)
 	signedIn.GET("/sessions", h.Sessions.List)
 	signedIn.POST("/sessions", h.Sessions.Create)
@@ -107,7 +111,7 @@ func NewRouter(h Handlers) *gin.Engine {
 	// none: the cookie is SameSite=Lax, which another site's form or
 	// script cannot send with anything but a top-level GET.
 	// Only with --path-web-clients: the client then runs on our origin.
-	webClient := v1.Group("", auth.Authenticate(h.Auth.Tokens, unauthorized))
+	webClient := v1.Group("", auth.Authenticate(h.Auth.Tokens, unauthorized), passwordChanged)
 	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
 		if h.PathWebClients {
 			webClient.Handle(method, "/sessions/:id/web/*path", h.Stream.Web)
@@ -118,6 +122,9 @@ func NewRouter(h Handlers) *gin.Engine {
 	admin.GET("/users", h.AdminUsers.List)
 	admin.POST("/users", h.AdminUsers.Create)
 	admin.PATCH("/users/:name", h.AdminUsers.Update)
+	admin.DELETE("/users/:name", h.AdminUsers.Delete)
+	admin.GET("/deleted-users", h.AdminUsers.ListDeleted)
+	admin.DELETE("/deleted-users/:name", h.AdminUsers.ReleaseName) // the name may be taken again
 	admin.GET("/users/:name/tokens", h.AdminUsers.ListTokens)
 	admin.POST("/users/:name/tokens", h.AdminUsers.CreateToken)
 	admin.DELETE("/users/:name/tokens/:id", h.AdminUsers.RevokeToken)
@@ -150,6 +157,11 @@ func isPage(r *http.Request) bool {
 
 func unauthorized(c *gin.Context, msg string) {
 	api.Fail(c, api.Errorf(http.StatusUnauthorized, api.CodeUnauthenticated, msg))
+}
+
+func passwordChangeRequired(c *gin.Context) {
+	api.Fail(c, api.Errorf(http.StatusForbidden, api.CodePasswordChangeRequired,
+		"this account's password is one-time: change it first (POST /api/v1/users/me/password)"))
 }
 
 func forbidden(c *gin.Context, msg string) {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +17,7 @@ import (
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal"
+	"github.com/streamspace/streamspace/test/firstadmin"
 	"github.com/streamspace/streamspace/test/syncbuf"
 )
 
@@ -39,16 +40,20 @@ func TestRun_wholePortal(t *testing.T) {
 			Log: zap.New(zap.UseDevMode(true))}, env.Config)
 	}()
 	base := "http://" + addr
-	password := ""
+	user, password := "", ""
 	deadline := time.Now().Add(30 * time.Second)
 	for password == "" && time.Now().Before(deadline) {
-		if m := regexp.MustCompile(`password (\S+) \(shown once`).FindStringSubmatch(out.String()); m != nil {
-			password = m[1]
+		var err error
+		if user, password, _, err = firstadmin.OneTime(out.String()); err != nil {
+			t.Fatal(err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	if password == "" {
-		t.Fatalf("no bootstrap password printed: %q", out.String())
+		t.Fatalf("no bootstrap password file named: %q", out.String())
+	}
+	if strings.Contains(out.String(), password) {
+		t.Fatal("the one-time password reached the output")
 	}
 	do := func(method, path, token string, body any) (int, map[string]any) {
 		t.Helper()
@@ -76,11 +81,18 @@ func TestRun_wholePortal(t *testing.T) {
 			return resp.StatusCode, m
 		}
 	}
-	code, body := do(http.MethodPost, "/api/v1/auth/login", "", map[string]string{"username": "admin", "password": password})
+	code, body := do(http.MethodPost, "/api/v1/auth/login", "", map[string]string{"username": user, "password": password})
 	if code != http.StatusOK {
 		t.Fatalf("login: %d %v", code, body)
 	}
-	admin := body["accessToken"].(string)
+	// the one-time password must be changed before anything else
+	if code, body = do(http.MethodGet, "/api/v1/sessions", body["accessToken"].(string), nil); code != http.StatusForbidden {
+		t.Fatalf("listing sessions with the one-time password: %d %v", code, body)
+	}
+	admin, err := firstadmin.Claim(ctx, base, user, password, "a-password-the-admin-chose")
+	if err != nil {
+		t.Fatal(err)
+	}
 	code, body = do(http.MethodPost, "/api/v1/sessions", admin, map[string]any{"template": "light"})
 	if code != http.StatusCreated {
 		t.Fatalf("launch: %d %v", code, body)

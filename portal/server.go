@@ -80,7 +80,7 @@ func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
 	defer st.close()
 	h, err := NewHandlers(Components{
 		Client: st.client, Namespace: cfg.Namespace, Store: st.db, Audit: st.audit, Registry: reg, Log: cfg.Log,
-		Tokens:        &auth.Tokens{Store: st.db, Key: st.key, Issuer: "streamspace"},
+		Tokens:        &auth.Tokens{Store: st.db, Key: st.key, Issuer: "streamspace", RecheckEvery: cfg.SSORecheck},
 		LoginLimiter:  auth.NewLoginLimiter(12*time.Second, 5), // 5 tries, then 5 a minute
 		SecureCookies: cfg.SecureCookies, OIDC: cfg.OIDC, Writer: st.writer, StreamViaPodIP: cfg.StreamViaPodIP,
 		IngressHost: cfg.IngressHost,
@@ -165,7 +165,7 @@ func openState(ctx context.Context, cfg Config, restCfg *rest.Config, reg promet
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		return fail(errors.New("the Kubernetes cache did not sync"))
 	}
-	if _, err := auth.Bootstrap(ctx, db, "admin", cfg.Out); err != nil {
+	if _, err := auth.Bootstrap(ctx, db, "admin", cfg.StateDir, cfg.Out); err != nil {
 		return fail(err)
 	}
 	if st.key = cfg.SigningKey; len(st.key) == 0 {
@@ -238,14 +238,22 @@ func NewHandlers(c Components) (Handlers, error) {
 	k8s, ns := c.Client, c.Namespace
 	identities := &api.Identities{Client: k8s, Namespace: ns}
 	sessions := &api.SessionsAPI{Client: k8s, Namespace: ns, Audit: auditLog}
+	proxy := &stream.Proxy{Client: k8s, Namespace: ns, NotRunning: sessions.NotRunning, Audit: auditLog,
+		Metrics: streamMetrics, Log: c.Log.WithName("stream"), ViaPodIP: c.StreamViaPodIP}
+	// these handlers' own copy: SSO logins re-check with this provider,
+	// and an account that loses access loses this proxy's streams
+	tokens := *c.Tokens
+	if tokens.Provider == nil {
+		tokens.Provider = c.OIDC
+	}
+	tokens.Watcher = proxy
+	c.Tokens = &tokens
 	authAPI := &api.AuthAPI{Store: c.Store, Tokens: c.Tokens, SecureCookies: c.SecureCookies, Limiter: c.LoginLimiter,
 		Identities: identities, Audit: auditLog}
 	forwardAuth, err := api.NewForwardAuthAPI(c.Registry, k8s, ns, c.IngressHost)
 	if err != nil {
 		return Handlers{}, err
 	}
-	proxy := &stream.Proxy{Client: k8s, Namespace: ns, NotRunning: sessions.NotRunning, Audit: auditLog,
-		Metrics: streamMetrics, Log: c.Log.WithName("stream"), ViaPodIP: c.StreamViaPodIP}
 	var apps *stream.Apps
 	if c.AppsDomain != "" {
 		public, err := url.Parse(c.PublicURL)
@@ -272,7 +280,7 @@ func NewHandlers(c Components) (Handlers, error) {
 		Users:          &api.UsersAPI{Client: k8s, Namespace: ns},
 		Tokens:         &api.TokensAPI{Store: c.Store, Tokens: c.Tokens, Audit: auditLog},
 		Stream:         proxy,
-		AdminUsers:     &api.AdminUsersAPI{Store: c.Store, Tokens: c.Tokens, Client: k8s, Namespace: ns, Identities: identities, Audit: auditLog},
+		AdminUsers:     &api.AdminUsersAPI{Store: c.Store, Tokens: c.Tokens, Client: k8s, Namespace: ns, Identities: identities, Audit: auditLog, Watcher: proxy},
 		Analytics:      &api.AnalyticsAPI{History: c.Store, Client: k8s, Namespace: ns},
 		Platform:       &api.PlatformAPI{Client: k8s, Namespace: ns, Audit: auditLog},
 		Changes:        &api.ChangesAPI{Client: k8s, Namespace: ns, Writer: c.Writer, Users: c.Store, Audit: auditLog},

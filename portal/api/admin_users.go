@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -27,6 +28,9 @@ type AdminUsersAPI struct {
 	Namespace  string
 	Identities *Identities
 	Audit      *audit.Log
+	// Watcher hears of disabled, deleted and demoted accounts, whose open
+	// streams it closes; nil: nobody listens.
+	Watcher auth.AccountWatcher
 }
 
 // Accounts are the users, their tokens and the audit log, as admins
@@ -39,6 +43,10 @@ type Accounts interface {
 	UpdateUser(ctx context.Context, u *store.User) error
 	RevokeUserTokens(ctx context.Context, username string, at time.Time) error
 	AuditLog(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
+	DeleteUser(ctx context.Context, username, by string, at time.Time) error
+	DeletedUser(ctx context.Context, username string) (*store.DeletedUser, error)
+	ListDeletedUsers(ctx context.Context) ([]store.DeletedUser, error)
+	ReleaseDeletedUser(ctx context.Context, username string) error
 }
 
 // usernamePattern is what a Session's spec.user accepts: a username names
@@ -145,6 +153,9 @@ func (a *AdminUsersAPI) Create(c *gin.Context) {
 		Fail(c, &Error{Status: http.StatusBadRequest, Code: CodeInvalid, Message: "the request has invalid fields", Fields: fields})
 		return
 	}
+	if !a.nameFree(c, u.Username) {
+		return
+	}
 	if err := a.Store.CreateUser(c, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			Fail(c, Errorf(http.StatusConflict, CodeConflict, fmt.Sprintf("user %q already exists", u.Username)))
@@ -228,9 +239,98 @@ func (a *AdminUsersAPI) Update(c *gin.Context) {
 			return
 		}
 	}
+	// the next request already sees the account as it is now
+	// (auth.Tokens.Authenticate); streams opened before are closed here
+	if a.Watcher != nil && (req.Disabled != nil || req.Role != nil) {
+		a.Watcher.AccountChanged(u.Username, u, "an admin changed the account: "+strings.Join(changed, ", "))
+	}
 	audited(c, a.Audit, audit.AdminUserUpdate, u.Username, fmt.Sprint(changed))
 	applyIdentity(c, a.Identities, u)
 	c.JSON(http.StatusOK, a.view(u))
+}
+
+// Delete removes an account: it is signed out everywhere at once (its
+// tokens revoked, its next request refused, its open streams closed), its
+// User object is marked disabled (its home volume is kept: deleting data
+// is not this call's business) and its name stays taken until an admin
+// releases it (DELETE /api/v1/admin/deleted-users/{name}), so that nobody
+// else, above all no one an identity provider names so, inherits it.
+func (a *AdminUsersAPI) Delete(c *gin.Context) {
+	u := a.user(c)
+	if u == nil {
+		return
+	}
+	if auth.Principal(c).Subject == u.Username {
+		Fail(c, Errorf(http.StatusConflict, CodeConflict, "you cannot delete yourself"))
+		return
+	}
+	if err := a.Store.DeleteUser(c, u.Username, auth.Principal(c).Subject, time.Now()); err != nil {
+		Fail(c, err)
+		return
+	}
+	if a.Watcher != nil {
+		a.Watcher.AccountChanged(u.Username, nil, "an admin deleted the account")
+	}
+	audited(c, a.Audit, audit.AdminUserDelete, u.Username, "source="+u.Source)
+	u.Disabled = true
+	applyIdentity(c, a.Identities, u)
+	c.Status(http.StatusNoContent)
+}
+
+// DeletedUserView is a deleted account's name, still taken.
+type DeletedUserView struct {
+	Username  string    `json:"username"`
+	Source    string    `json:"source"`
+	DeletedAt time.Time `json:"deletedAt"`
+	DeletedBy string    `json:"deletedBy"`
+}
+
+// ListDeleted returns the names of deleted accounts, which no new account
+// may take until released.
+func (a *AdminUsersAPI) ListDeleted(c *gin.Context) {
+	list, err := a.Store.ListDeletedUsers(c)
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	out := make([]DeletedUserView, 0, len(list))
+	for _, d := range list {
+		out = append(out, DeletedUserView{Username: d.Username, Source: d.Source, DeletedAt: d.DeletedAt, DeletedBy: d.DeletedBy})
+	}
+	c.JSON(http.StatusOK, gin.H{"deletedUsers": out})
+}
+
+// ReleaseName lets a deleted account's name be taken again: the admin
+// says whoever takes it next (by SSO, or an account they create) may have
+// what is left under it (its home volume).
+func (a *AdminUsersAPI) ReleaseName(c *gin.Context) {
+	err := a.Store.ReleaseDeletedUser(c, c.Param("name"))
+	if errors.Is(err, store.ErrNotFound) {
+		Fail(c, Errorf(http.StatusNotFound, CodeNotFound, fmt.Sprintf("%q is not the name of a deleted account", c.Param("name"))))
+		return
+	}
+	if err != nil {
+		Fail(c, err)
+		return
+	}
+	audited(c, a.Audit, audit.AdminNameRelease, c.Param("name"), "")
+	c.Status(http.StatusNoContent)
+}
+
+// nameFree renders 409 and answers false when name belonged to a deleted
+// account that no admin released.
+func (a *AdminUsersAPI) nameFree(c *gin.Context, name string) bool {
+	d, err := a.Store.DeletedUser(c, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return true
+	}
+	if err != nil {
+		Fail(c, err)
+		return false
+	}
+	Fail(c, Errorf(http.StatusConflict, CodeConflict, fmt.Sprintf("%q belonged to an account deleted on %s (its home volume may still exist): release the name first (DELETE /api/v1/admin/deleted-users/%s)",
+		name, d.DeletedAt.Format(time.DateOnly), name)))
+	return false
 }
 
 // user loads the account named in the path, or renders 404.

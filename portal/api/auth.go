@@ -88,7 +88,11 @@ func (a *AuthAPI) Refresh(c *gin.Context) {
 		if errors.Is(err, auth.ErrRefreshReused) {
 			RecordAudit(c, a.Audit, "unknown", audit.TokenReuse, "", "")
 		}
-		if errors.Is(err, auth.ErrInvalidToken) || errors.Is(err, auth.ErrRefreshReused) || errors.Is(err, auth.ErrUserDisabled) {
+		if so := (*auth.SignedOutError)(nil); errors.As(err, &so) {
+			RecordAudit(c, a.Audit, so.Username, audit.LoginSignedOut, "", err.Error())
+		}
+		if errors.Is(err, auth.ErrInvalidToken) || errors.Is(err, auth.ErrRefreshReused) || errors.Is(err, auth.ErrUserDisabled) ||
+			errors.Is(err, auth.ErrReauthenticate) || errors.Is(err, auth.ErrProviderSignedOut) {
 			Fail(c, Errorf(http.StatusUnauthorized, CodeUnauthenticated, err.Error()))
 			return
 		}

@@ -83,7 +83,7 @@ func (a *UsersAPI) Me(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{
-		"username": p.Subject, "role": p.Role, "groups": p.Groups,
+		"username": p.Subject, "role": p.Role, "groups": p.Groups, "mustChangePassword": p.MustChangePassword,
 		"quota": gin.H{"name": q.Name, "reason": q.Reason, "limits": q.Limits},
 		"usage": gin.H{"sessions": used.Sessions, "runningSessions": used.RunningSessions, "memory": used.Memory.String(), "cpu": used.CPU.String()},
 	})

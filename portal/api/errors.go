@@ -39,6 +39,10 @@ const (
 	CodeQuotaExceeded   = "quota_exceeded"
 	CodeConflict        = "conflict"
 	CodeRateLimited     = "rate_limited"
+	// CodePasswordChangeRequired: the account's password is one-time (the
+	// bootstrap admin's); nothing but changing it is allowed
+	// (POST /api/v1/users/me/password).
+	CodePasswordChangeRequired = "password_change_required"
 	// CodePayloadTooLarge: a request body over MaxBody.
 	CodePayloadTooLarge = "payload_too_large"
 	// CodeUnsupportedMediaType: a body that is not application/json (a

@@ -121,7 +121,7 @@ func (a *OIDCAPI) Callback(c *gin.Context) {
 		a.failSignIn(c, id.Username, err)
 		return
 	}
-	p, err := a.Auth.Tokens.Issue(c, u)
+	p, err := a.Auth.Tokens.IssueSSO(c, u, id)
 	if err != nil {
 		Fail(c, err)
 		return

@@ -22,6 +22,11 @@ const (
 	// TokenReuse: a refresh token was presented a second time (its whole
 	// family is revoked).
 	TokenReuse = "token.reuse"
+	// PasswordChange: a person changed their own password.
+	PasswordChange = "password.change"
+	// LoginSignedOut: a login ended because its identity provider no
+	// longer confirms the person (removed, disabled, unreachable).
+	LoginSignedOut = "login.signed_out"
 
 	// a caller's own API tokens
 	TokenCreate = "token.create"
@@ -40,8 +45,12 @@ const (
 	SessionPolicyRefusal = "session.policy_refusal"
 
 	// admins
-	AdminUserCreate      = "admin.user.create"
-	AdminUserUpdate      = "admin.user.update"
+	AdminUserCreate = "admin.user.create"
+	AdminUserUpdate = "admin.user.update"
+	AdminUserDelete = "admin.user.delete"
+	// AdminNameRelease: an admin let a deleted account's name be taken
+	// again.
+	AdminNameRelease     = "admin.user.release_name"
 	AdminTokenRevoke     = "admin.token.revoke"
 	AdminSyncReconcile   = "admin.sync.reconcile"
 	AdminTemplatePropose = "admin.template.propose"

@@ -76,7 +76,7 @@ func (t *Tokens) VerifyAPIToken(ctx context.Context, raw string) (*Claims, error
 	if tok.LastUsedAt == nil || now.Sub(*tok.LastUsedAt) > time.Minute {
 		_ = t.Store.TouchAPIToken(ctx, tok.ID, now)
 	}
-	c := &Claims{Role: u.Role, Groups: u.Groups, APIToken: tok.ID}
+	c := &Claims{Role: u.Role, Groups: u.Groups, APIToken: tok.ID, MustChangePassword: u.MustChangePassword}
 	c.Subject, c.Issuer = u.Username, t.Issuer
 	return c, nil
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -48,7 +49,7 @@ func Authenticate(t *Tokens, unauthorized func(*gin.Context, string)) gin.Handle
 		if strings.HasPrefix(token, APITokenPrefix) {
 			claims, err = t.VerifyAPIToken(c, token)
 		} else {
-			claims, err = t.Verify(token)
+			claims, err = t.Authenticate(c, token)
 		}
 		switch {
 		case errors.Is(err, ErrUserDisabled):
@@ -63,6 +64,20 @@ func Authenticate(t *Tokens, unauthorized func(*gin.Context, string)) gin.Handle
 			return
 		}
 		c.Set(PrincipalKey, claims)
+		c.Next()
+	}
+}
+
+// RequirePasswordChanged refuses every request of an account whose
+// password must be changed (a one-time password) but those of the routes
+// allowed (gin route patterns: reading who one is, changing the password,
+// signing out). refuse renders the refusal.
+func RequirePasswordChanged(refuse func(*gin.Context), allowed ...string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if p := Principal(c); p != nil && p.MustChangePassword && !slices.Contains(allowed, c.FullPath()) {
+			refuse(c)
+			return
+		}
 		c.Next()
 	}
 }

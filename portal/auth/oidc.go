@@ -35,8 +35,10 @@ var (
 
 // DefaultOIDCScopes are requested when OIDC.Scopes is empty. "groups" is
 // not standard but Dex, Keycloak (with a mapper) and Authentik honour it;
-// providers that do not know it ignore it.
-var DefaultOIDCScopes = []string{oidc.ScopeOpenID, "profile", "email", "groups"}
+// providers that do not know it ignore it. offline_access asks for the
+// refresh token the portal re-checks the person with (Tokens.RecheckEvery);
+// without one, the person signs in at the provider again instead.
+var DefaultOIDCScopes = []string{oidc.ScopeOpenID, "profile", "email", "groups", oidc.ScopeOfflineAccess}
 
 // discoveryTimeout bounds one discovery attempt, so a provider that hangs
 // delays a sign-in by seconds, not forever.
@@ -165,7 +167,12 @@ func (o *OIDC) Exchange(ctx context.Context, code, verifier, nonce string) (*Ide
 	if err := idt.Claims(&claims); err != nil {
 		return nil, fmt.Errorf("%w: claims: %v", ErrIDToken, err)
 	}
-	return o.IdentityFromClaims(claims)
+	id, err := o.IdentityFromClaims(claims)
+	if err != nil {
+		return nil, err
+	}
+	id.refreshToken = tok.RefreshToken
+	return id, nil
 }
 
 // config discovers the provider on first use and remembers it. A failure

@@ -20,8 +20,12 @@ type Identity struct {
 	Subject  string
 	Username string
 	Display  string
-	Email    string
-	Groups   []string
+	// Email is set only when the provider says it verified it.
+	Email  string
+	Groups []string
+
+	// refreshToken is the provider's, for re-checks; never shown.
+	refreshToken string
 }
 
 // validUsername is what a Session's spec.user accepts (it also names the
@@ -39,18 +43,33 @@ const maxUsername = 58
 // The username is taken as is, never lowercased or rewritten: two
 // provider accounts that differ only in case or punctuation must not map
 // to one portal account (and one home volume).
+//
+// An email the provider did not verify (email_verified is not true) is
+// dropped: anyone can type any address at a provider that lets people
+// register, so it neither names the account nor is kept as its email.
 func (o *OIDC) IdentityFromClaims(claims map[string]any) (*Identity, error) {
 	id := &Identity{}
 	id.Subject, _ = claims["sub"].(string)
-	id.Email, _ = claims["email"].(string)
+	verified := emailVerified(claims)
+	if verified {
+		id.Email, _ = claims["email"].(string)
+	}
 	id.Display, _ = claims["name"].(string)
 
 	usernameClaim := o.UsernameClaim
 	if usernameClaim == "" {
 		usernameClaim = "preferred_username"
 	}
+	if usernameClaim == "email" && !verified {
+		if _, ok := claims["email"]; ok {
+			return nil, fmt.Errorf("%w: the username claim is \"email\" and the provider did not verify the email", ErrIdentity)
+		}
+	}
 	from := ""
 	for _, claim := range []string{usernameClaim, "email", "sub"} {
+		if claim == "email" && !verified {
+			continue
+		}
 		if v, ok := claims[claim]; ok && v != "" {
 			s, ok := v.(string)
 			if !ok {
@@ -76,6 +95,18 @@ func (o *OIDC) IdentityFromClaims(claims map[string]any) (*Identity, error) {
 	}
 	id.Groups = groups
 	return id, nil
+}
+
+// emailVerified reads email_verified, a boolean (some providers send the
+// string "true").
+func emailVerified(claims map[string]any) bool {
+	switch v := claims["email_verified"].(type) {
+	case bool:
+		return v
+	case string:
+		return v == "true"
+	}
+	return false
 }
 
 func (o *OIDC) groups(claims map[string]any) ([]string, error) {
@@ -128,11 +159,19 @@ func (o *OIDC) RoleFor(groups []string) string {
 // SSO users). A local account of the same name is refused
 // (ErrNameTaken), as is an SSO account bound to another subject (the
 // username changed hands at the provider) and a disabled account
-// (ErrUserDisabled).
+// (ErrUserDisabled). A name that belonged to a deleted account is refused
+// too (ErrNameTaken) until an admin releases it: its home volume may still
+// be there for whoever the provider names so next.
 func (o *OIDC) Upsert(ctx context.Context, s store.Store, id *Identity) (*store.User, error) {
 	for range 2 { // a second round only when a concurrent first sign-in created the user
 		u, err := s.UserByName(ctx, id.Username)
 		if errors.Is(err, store.ErrNotFound) {
+			switch _, err := s.DeletedUser(ctx, id.Username); {
+			case err == nil:
+				return nil, fmt.Errorf("%w: %q belonged to a deleted account whose home volume may still exist; an admin must release the name first", ErrNameTaken, id.Username)
+			case !errors.Is(err, store.ErrNotFound):
+				return nil, err
+			}
 			u = &store.User{Username: id.Username, Source: SourceOIDC, Subject: o.subjectOf(id)}
 			o.refresh(u, id)
 			switch err := s.CreateUser(ctx, u); {

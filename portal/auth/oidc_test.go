@@ -26,8 +26,33 @@ func TestOIDC_identityFromClaims(t *testing.T) {
 	}{{
 		name:   "preferred_username, name, email and a list of groups",
 		o:      o,
-		claims: map[string]any{"sub": "Cg1", "preferred_username": "alice", "name": "Alice A.", "email": "alice@example.com", "groups": []any{"designers", "platform-admins"}},
+		claims: map[string]any{"sub": "Cg1", "preferred_username": "alice", "name": "Alice A.", "email": "alice@example.com", "email_verified": true, "groups": []any{"designers", "platform-admins"}},
 		want:   auth.Identity{Subject: "Cg1", Username: "alice", Display: "Alice A.", Email: "alice@example.com", Groups: []string{"designers", "platform-admins"}},
+	}, {
+		name:   "a verified email as the string \"true\" (some providers)",
+		o:      o,
+		claims: map[string]any{"sub": "Cg1", "preferred_username": "alice", "email": "alice@example.com", "email_verified": "true"},
+		want:   auth.Identity{Subject: "Cg1", Username: "alice", Display: "alice", Email: "alice@example.com"},
+	}, {
+		name:   "an unverified email is not kept",
+		o:      o,
+		claims: map[string]any{"sub": "Cg1", "preferred_username": "alice", "email": "ceo@example.com", "email_verified": false},
+		want:   auth.Identity{Subject: "Cg1", Username: "alice", Display: "alice"},
+	}, {
+		name:   "an email without email_verified is not kept",
+		o:      o,
+		claims: map[string]any{"sub": "Cg1", "preferred_username": "alice", "email": "ceo@example.com"},
+		want:   auth.Identity{Subject: "Cg1", Username: "alice", Display: "alice"},
+	}, {
+		name:   "an unverified email never names the account: sub does",
+		o:      &auth.OIDC{Issuer: "https://idp", UsernameClaim: "login"},
+		claims: map[string]any{"sub": "user-9", "email": "ceo", "email_verified": false},
+		want:   auth.Identity{Subject: "user-9", Username: "user-9", Display: "user-9"},
+	}, {
+		name:    "email as the username claim, unverified: refused",
+		o:       &auth.OIDC{Issuer: "https://idp", UsernameClaim: "email"},
+		claims:  map[string]any{"sub": "user-9", "email": "ceo", "email_verified": false},
+		wantErr: `the username claim is "email" and the provider did not verify the email`,
 	}, {
 		name:   "a single group as a string; display falls back to the username",
 		o:      o,
@@ -56,7 +81,7 @@ func TestOIDC_identityFromClaims(t *testing.T) {
 	}, {
 		name:    "an email cannot own sessions: refused, not rewritten",
 		o:       o,
-		claims:  map[string]any{"sub": "x", "email": "alice@example.com"},
+		claims:  map[string]any{"sub": "x", "email": "alice@example.com", "email_verified": true},
 		wantErr: `username "alice@example.com" (claim "email") must be lowercase`,
 	}, {
 		name:    "uppercase is refused, not lowercased (Alice and alice may be two people)",

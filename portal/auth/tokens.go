@@ -25,6 +25,14 @@ var (
 	ErrRefreshReused  = errors.New("refresh token reused: every session of this login was signed out")
 	ErrUserDisabled   = errors.New("user is disabled")
 	ErrBadCredentials = errors.New("wrong username or password")
+	// ErrReauthenticate: an SSO login whose person the provider must
+	// confirm again, and cannot (it gave no refresh token, or SSO is off):
+	// signed out, to sign in with the provider again.
+	ErrReauthenticate = errors.New("sign in with the identity provider again")
+	// ErrProviderSignedOut: the provider no longer confirms the person of
+	// an SSO login (removed, disabled, or the provider cannot be asked):
+	// signed out.
+	ErrProviderSignedOut = errors.New("the identity provider no longer confirms this sign-in")
 )
 
 // Claims are what an access token says about its holder.
@@ -35,6 +43,10 @@ type Claims struct {
 	// APIToken is the ID of the API token the caller presented; empty for
 	// a signed-in person. Never part of a signed token.
 	APIToken string `json:"-"`
+	// MustChangePassword: the account's password was given, not chosen;
+	// it may do nothing but change it. Read from the account per request,
+	// never from a token.
+	MustChangePassword bool `json:"-"`
 }
 
 // Pair is what a sign-in or a refresh hands out.
@@ -43,6 +55,8 @@ type Pair struct {
 	AccessExpiresAt  time.Time
 	RefreshToken     string
 	RefreshExpiresAt time.Time
+	// Family names the login (the refresh token family).
+	Family string
 }
 
 // Tokens issues and checks tokens.
@@ -53,7 +67,17 @@ type Tokens struct {
 	Issuer     string
 	AccessTTL  time.Duration // default 1h
 	RefreshTTL time.Duration // default 30 days
-	Now        func() time.Time
+	// Provider re-checks SSO logins; nil: SSO logins are signed out when
+	// their next check is due.
+	Provider *OIDC
+	// RecheckEvery is how long the provider's word about an SSO login
+	// holds (default 1h): then the next refresh asks the provider again,
+	// and no access token of the login outlives it.
+	RecheckEvery time.Duration
+	// Watcher hears about accounts a provider re-check changed; nil: no
+	// one listens.
+	Watcher AccountWatcher
+	Now     func() time.Time
 }
 
 func (t *Tokens) now() time.Time {
@@ -80,7 +104,7 @@ func (t *Tokens) Issue(ctx context.Context, u *store.User) (Pair, error) {
 	if err != nil {
 		return Pair{}, err
 	}
-	p, rt, err := t.pair(u, family)
+	p, rt, err := t.pair(u, family, time.Time{})
 	if err != nil {
 		return Pair{}, err
 	}
@@ -118,7 +142,11 @@ func (t *Tokens) Refresh(ctx context.Context, refresh string) (Pair, *store.User
 		_ = t.Store.RevokeUserTokens(ctx, u.Username, now)
 		return Pair{}, nil, ErrUserDisabled
 	}
-	p, next, err := t.pair(u, old.Family)
+	checked, err := t.recheck(ctx, old.Family, u)
+	if err != nil {
+		return Pair{}, nil, err
+	}
+	p, next, err := t.pair(u, old.Family, checked)
 	if err != nil {
 		return Pair{}, nil, err
 	}
@@ -145,6 +173,30 @@ func (t *Tokens) Logout(ctx context.Context, refresh string) error {
 	return t.Store.RevokeFamily(ctx, rt.Family, t.now())
 }
 
+// Authenticate checks an access token (Verify) and reads its holder's
+// account as it is now: a deleted or disabled account is refused, and the
+// role and groups are the account's, not what the token was issued with,
+// so an admin's change applies to the very next request. One lookup by the
+// unique username per request.
+func (t *Tokens) Authenticate(ctx context.Context, access string) (*Claims, error) {
+	claims, err := t.Verify(access)
+	if err != nil {
+		return nil, err
+	}
+	u, err := t.Store.UserByName(ctx, claims.Subject)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: the account no longer exists", ErrInvalidToken)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, ErrUserDisabled
+	}
+	claims.Role, claims.Groups, claims.MustChangePassword = u.Role, u.Groups, u.MustChangePassword
+	return claims, nil
+}
+
 // Verify checks an access token: signature (HS256 only), issuer, expiry.
 func (t *Tokens) Verify(access string) (*Claims, error) {
 	claims := &Claims{}
@@ -160,12 +212,18 @@ func (t *Tokens) Verify(access string) (*Claims, error) {
 	return claims, nil
 }
 
-func (t *Tokens) pair(u *store.User, family string) (Pair, store.RefreshToken, error) {
+// pair makes the tokens of a login. checked is when the provider last
+// confirmed an SSO login (zero for others): its access token ends when the
+// next check is due, so the check cannot be skipped by not refreshing.
+func (t *Tokens) pair(u *store.User, family string, checked time.Time) (Pair, store.RefreshToken, error) {
 	if len(t.Key) < 32 {
 		return Pair{}, store.RefreshToken{}, errors.New("token signing key must be at least 32 bytes")
 	}
 	now := t.now()
 	accessTTL, refreshTTL := t.ttls()
+	if due := checked.Add(t.recheckEvery()); !checked.IsZero() && due.Before(now.Add(accessTTL)) {
+		accessTTL = due.Sub(now)
+	}
 	jti, err := randomToken(12)
 	if err != nil {
 		return Pair{}, store.RefreshToken{}, err
@@ -186,7 +244,7 @@ func (t *Tokens) pair(u *store.User, family string) (Pair, store.RefreshToken, e
 		return Pair{}, store.RefreshToken{}, err
 	}
 	rt := store.RefreshToken{Hash: hashToken(refresh), Family: family, Username: u.Username, CreatedAt: now, ExpiresAt: now.Add(refreshTTL)}
-	return Pair{AccessToken: access, AccessExpiresAt: now.Add(accessTTL), RefreshToken: refresh, RefreshExpiresAt: rt.ExpiresAt}, rt, nil
+	return Pair{AccessToken: access, AccessExpiresAt: now.Add(accessTTL), RefreshToken: refresh, RefreshExpiresAt: rt.ExpiresAt, Family: family}, rt, nil
 }
 
 // hashToken is what the store keeps: a leaked database gives no usable

@@ -74,6 +74,7 @@ type Proxy struct {
 	streams  map[*stream]struct{}
 	draining bool
 	drained  chan struct{} // closed when draining and no stream is left
+	accounts accountStreams
 }
 
 // stream is one open browser↔session connection.
@@ -204,6 +205,7 @@ func (p *Proxy) join(c *gin.Context, s *streamv1.Session, t *streamv1.Template, 
 	p.Metrics.open(kind, 1)
 	defer p.Metrics.open(kind, -1)
 	user := auth.Principal(c).Subject
+	defer p.follow(st, user, s.Spec.User)()
 	api.RecordAudit(c, p.Audit, user, audit.SessionConnect, s.Name, kind)
 	began := time.Now()
 

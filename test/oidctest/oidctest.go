@@ -8,6 +8,7 @@ package oidctest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,6 +35,8 @@ type User struct {
 	// Name is the "name" claim; default Username.
 	Name   string
 	Groups []string
+	// EmailUnverified makes the provider say email_verified: false.
+	EmailUnverified bool
 }
 
 // Options configure a provider.
@@ -85,7 +88,7 @@ func Start(t testing.TB, opts Options) *Provider {
 	})
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	var st storage.Storage = memory.New(logger)
+	var st storage.Storage = refreshOutsideLock{memory.New(logger)}
 	st = storage.WithStaticClients(st, []storage.Client{{
 		ID: opts.ClientID, Secret: opts.ClientSecret, RedirectURIs: []string{opts.RedirectURL}, Name: "StreamSpace",
 	}})
@@ -104,7 +107,16 @@ func Start(t testing.TB, opts Options) *Provider {
 	if err != nil {
 		t.Fatalf("oidctest: dex signer: %v", err)
 	}
+	// Refresh tokens rotate at each use, as by default; unlike the default,
+	// no reuse interval (Dex answers a refresh within it from what it
+	// knew, without asking the connector): every refresh reads the
+	// account as it is now, which is what a test of re-checks changes.
+	refresh, err := server.NewRefreshTokenPolicy(logger, true, "", "", "")
+	if err != nil {
+		t.Fatalf("oidctest: dex refresh token policy: %v", err)
+	}
 	dex, err := server.NewServer(ctx, server.Config{
+		RefreshTokenPolicy: refresh,
 		Issuer:             issuer,
 		Storage:            st,
 		SkipApprovalScreen: true,
@@ -137,6 +149,9 @@ func (p *Provider) SetUser(ctx context.Context, u User) error {
 		Email: u.Email, Hash: hash, Username: name, PreferredUsername: u.Username,
 		UserID: "oidctest-" + strings.ToLower(u.Email), Groups: u.Groups,
 	}
+	if u.EmailUnverified {
+		pw.EmailVerified = new(bool)
+	}
 	err = p.storage.UpdatePassword(ctx, u.Email, func(storage.Password) (storage.Password, error) { return pw, nil })
 	if err == storage.ErrNotFound {
 		err = p.storage.CreatePassword(ctx, pw)
@@ -145,6 +160,39 @@ func (p *Provider) SetUser(ctx context.Context, u User) error {
 		return fmt.Errorf("oidctest: set user %s: %w", u.Email, err)
 	}
 	return nil
+}
+
+// RemoveUser deletes the password account with this email, as an admin
+// removing a person at the provider: its refresh tokens stop working.
+func (p *Provider) RemoveUser(ctx context.Context, email string) error {
+	if err := p.storage.DeletePassword(ctx, email); err != nil {
+		return fmt.Errorf("oidctest: remove user %s: %w", email, err)
+	}
+	return nil
+}
+
+// refreshOutsideLock runs a refresh token's update outside the memory
+// storage's lock. Dex's memory storage calls the updater under its lock,
+// and the updater asks the password connector about the account, which
+// reads the same storage: a deadlock at every refresh that reaches the
+// connector. Dex's SQL storages do not hold a lock there; nor does this.
+type refreshOutsideLock struct{ storage.Storage }
+
+func (s refreshOutsideLock) UpdateRefreshToken(ctx context.Context, id string, updater func(storage.RefreshToken) (storage.RefreshToken, error)) error {
+	old, err := s.Storage.GetRefresh(ctx, id)
+	if err != nil {
+		return err
+	}
+	next, err := updater(old)
+	if err != nil {
+		return err
+	}
+	return s.Storage.UpdateRefreshToken(ctx, id, func(cur storage.RefreshToken) (storage.RefreshToken, error) {
+		if cur.Token != old.Token { // used meanwhile: what Dex calls claimed twice
+			return cur, errors.New("refresh token claimed twice")
+		}
+		return next, nil
+	})
 }
 
 // testLog sends Dex's warnings and errors to the test log, until the test

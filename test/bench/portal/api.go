@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"regexp"
 	"sync"
 	"time"
 
@@ -19,12 +18,12 @@ import (
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal"
+	"github.com/streamspace/streamspace/test/firstadmin"
 	"github.com/streamspace/streamspace/test/freeport"
 	"github.com/streamspace/streamspace/test/syncbuf"
 	"github.com/streamspace/streamspace/test/testenv"
 )
 
-var passwordLine = regexp.MustCompile(`password (\S+) \(shown once`)
 
 type apiConfig struct {
 	sessions int
@@ -74,23 +73,23 @@ func benchAPI(ctx context.Context, env *testenv.Env, cfg apiConfig) error {
 		close(stopped)
 	}()
 	defer func() { stop(); <-stopped }()
-	// Run prints the bootstrap admin's password once its cache has synced,
-	// just before it serves.
-	password := ""
+	// Run names the bootstrap admin's password file once its cache has
+	// synced, just before it serves.
+	adminName, password := "", ""
 	for deadline := time.Now().Add(60 * time.Second); password == ""; {
 		select {
 		case <-stopped:
 			return fmt.Errorf("portal.Run: %v", runErr)
 		case <-time.After(50 * time.Millisecond):
 		}
-		if m := passwordLine.FindStringSubmatch(out.String()); m != nil {
-			password = m[1]
-		} else if time.Now().After(deadline) {
-			return fmt.Errorf("no bootstrap password printed after 60s: %q", out.String())
+		if adminName, password, _, err = firstadmin.OneTime(out.String()); err != nil {
+			return err
+		} else if password == "" && time.Now().After(deadline) {
+			return fmt.Errorf("no bootstrap password file named after 60s: %q", out.String())
 		}
 	}
 	base := "http://" + addr
-	admin, err := login(ctx, base, "admin", password)
+	admin, err := firstadmin.Claim(ctx, base, adminName, password, "a-password-the-admin-chose")
 	if err != nil {
 		return err
 	}

@@ -163,6 +163,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/users/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Change my password (the current one is checked); signs out every other login and answers with new tokens */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ChangePassword"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Tokens"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+                429: components["responses"]["Error"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/templates": {
         parameters: {
             query?: never;
@@ -1514,7 +1559,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "unauthenticated" | "forbidden" | "not_found" | "invalid_request" | "quota_exceeded" | "conflict" | "rate_limited" | "internal" | "not_running" | "upstream_unavailable" | "upstream_redirect" | "upstream_not_session" | "unavailable" | "shutting_down" | "payload_too_large" | "unsupported_media_type";
+                code: "unauthenticated" | "forbidden" | "not_found" | "invalid_request" | "quota_exceeded" | "conflict" | "rate_limited" | "password_change_required" | "internal" | "not_running" | "upstream_unavailable" | "upstream_redirect" | "upstream_not_session" | "unavailable" | "shutting_down" | "payload_too_large" | "unsupported_media_type";
                 message: string;
                 fields?: {
                     [key: string]: string;
@@ -1580,6 +1625,17 @@ export interface components {
                 [key: string]: string;
             };
             dataPolicy?: Record<string, unknown>;
+        };
+        ChangePassword: {
+            currentPassword: string;
+            newPassword: string;
+        };
+        DeletedUser: {
+            username: string;
+            source: string;
+            /** Format: date-time */
+            deletedAt: string;
+            deletedBy: string;
         };
         Me: {
             username?: string;

@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,6 +32,7 @@ import (
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/local/cluster"
 	"github.com/streamspace/streamspace/local/platform"
+	"github.com/streamspace/streamspace/test/firstadmin"
 	"github.com/streamspace/streamspace/test/syncbuf"
 	"github.com/streamspace/streamspace/test/testenv"
 )
@@ -161,15 +161,23 @@ func startPlatform() (*platformEnv, error) {
 		}
 	}
 	deadline := time.Now().Add(time.Minute)
-	for e.Password == "" && time.Now().Before(deadline) {
-		if m := regexp.MustCompile(`password (\S+) \(shown once`).FindStringSubmatch(e.out.String()); m != nil {
-			e.Password = m[1]
+	oneTime := ""
+	for oneTime == "" && time.Now().Before(deadline) {
+		if _, oneTime, _, err = firstadmin.OneTime(e.out.String()); err != nil {
+			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if e.Password == "" {
+	if oneTime == "" {
 		_ = e.teardown()
-		return nil, fmt.Errorf("no bootstrap password printed:\n%s", e.out.String())
+		return nil, fmt.Errorf("no bootstrap password file named (%v):\n%s", err, e.out.String())
+	}
+	// the portal requires the one-time password changed first, as an
+	// operator does
+	e.Password = "e2e-admin-password"
+	if _, err := firstadmin.Claim(ctx, "http://"+e.PortalAddr, "admin", oneTime, e.Password); err != nil {
+		_ = e.teardown()
+		return nil, err
 	}
 	// synced: the local templates are in the cluster
 	for time.Now().Before(deadline.Add(time.Minute)) {

@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -13,7 +14,10 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"sigs.k8s.io/yaml"
 
+	"github.com/streamspace/streamspace/deploy"
 	"github.com/streamspace/streamspace/portal/api"
 	"github.com/streamspace/streamspace/portal/stream"
 )
@@ -120,5 +124,46 @@ func TestOpenAPI_errorCodesAreTheAPIs(t *testing.T) {
 	sort.Strings(served)
 	if len(served) == 0 || !slices.Equal(described, served) {
 		t.Errorf("error codes: openapi.json has %v, portal/api/errors.go %v", described, served)
+	}
+}
+
+// TestOpenAPI_streamProtocolsAreTheCRDs keeps the protocols the UI knows
+// (generated from openapi.json) those a Template may have.
+func TestOpenAPI_streamProtocolsAreTheCRDs(t *testing.T) {
+	var spec struct {
+		Components struct {
+			Schemas struct {
+				StreamSpec struct {
+					Properties struct {
+						Protocol struct {
+							Enum []string `json:"enum"`
+						} `json:"protocol"`
+					} `json:"properties"`
+				} `json:"StreamSpec"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &spec); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	raw, err := fs.ReadFile(deploy.CRDs(), "stream.space_templates.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(raw, &crd); err != nil {
+		t.Fatal(err)
+	}
+	var allowed []string
+	for _, v := range crd.Spec.Versions {
+		for _, e := range v.Schema.OpenAPIV3Schema.Properties["spec"].Properties["stream"].Properties["protocol"].Enum {
+			allowed = append(allowed, strings.Trim(string(e.Raw), `"`))
+		}
+	}
+	described := spec.Components.Schemas.StreamSpec.Properties.Protocol.Enum
+	sort.Strings(described)
+	sort.Strings(allowed)
+	if len(allowed) == 0 || !slices.Equal(described, allowed) {
+		t.Errorf("stream protocols: openapi.json has %v, the Template CRD %v", described, allowed)
 	}
 }

@@ -493,7 +493,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A one-time ticket (valid 30 s) to sign in on the session's own apps host, <session>.<apps domain>: the viewer loads its url in a frame, and the apps host exchanges it once for a cookie valid on that host alone. Owner or admin. 404 when no apps domain is configured. */
+        /** A one-time ticket (valid 30 s) to sign in on the session's own apps host, <session>.<apps domain>: the viewer loads its url in a frame, and the apps host exchanges it once for a cookie valid on that host alone; or the viewer's noVNC opens the session's stream at its connect URL, which spends the ticket. Owner or admin. 404 when no apps domain is configured. */
         post: {
             parameters: {
                 query?: never;
@@ -1725,7 +1725,7 @@ export interface components {
             category?: string;
             icon?: string;
             tags?: string[];
-            stream?: Record<string, unknown>;
+            stream?: components["schemas"]["StreamSpec"];
             resources?: {
                 [key: string]: string;
             };
@@ -1912,9 +1912,21 @@ export interface components {
             changes?: string[];
             warnings?: string[];
         };
+        /** @description How a browser reaches the session's display (a Template's spec.stream) */
+        StreamSpec: {
+            /**
+             * @description WebsockifyVNC: RFB over WebSocket, shown by the portal's own noVNC; NoVNC: the pod serves its own web client speaking standard RFB over WebSocket (noVNC); KasmVNC and Selkies: the pod's own web client in their protocols
+             * @enum {string}
+             */
+            protocol: "KasmVNC" | "Selkies" | "WebsockifyVNC" | "NoVNC";
+            port: number;
+            path?: string;
+        };
         AppsTicket: {
             /** @description The apps host's sign-in URL, ticket included: load it in the viewer's frame, once */
             url: string;
+            /** @description The WebSocket URL of the session's noVNC stream on its apps host (ws:// or wss://), the same ticket included: url or connect, once */
+            connect: string;
             /** @description The session's apps origin (scheme://host[:port]) */
             origin: string;
             /** Format: date-time */

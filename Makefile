@@ -137,6 +137,7 @@ bench-portal: system-deps test-ground ## Stream proxy vs direct and nginx (throu
 .PHONY: run
 run: system-deps cluster-binaries ui ## Run the whole platform on a local Kubernetes (a real node as root): session images, agent, portal with its UI; prints the URL and the admin login
 	@command -v debootstrap >/dev/null || { echo "==> Installing debootstrap (session images)"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq debootstrap; }
+	CGO_ENABLED=0 go build -trimpath -o bin/streamspace-idle ./cmd/streamspace-idle
 	go run -tags ui ./cmd/streamspace local up --bins $(KUBE_BIN)
 
 .PHONY: down
@@ -158,6 +159,8 @@ cluster-status: ## Show which local-cluster components run and are healthy, whet
 .PHONY: build
 build: ui ## Build the binaries into bin/, the portal's with the web UI in it
 	go build -tags ui -o bin/ ./cmd/...
+	# static: it is the only file of the streamspace/idle image (local/images.BuildBinary)
+	CGO_ENABLED=0 go build -trimpath -o bin/streamspace-idle ./cmd/streamspace-idle
 
 .PHONY: ui
 ui: $(WEB_DEPS) ## Build the web UI into portal/web/dist: type check, then vite build

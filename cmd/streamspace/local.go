@@ -23,7 +23,8 @@ func localCommand() *cobra.Command {
 	var verbose bool
 	opts := platform.Options{Root: root, Cluster: c, Out: os.Stdout, StateDir: filepath.Join(root, ".state"),
 		AgentMetricsAddr: "127.0.0.1:8080", AgentProbeAddr: "127.0.0.1:8081",
-		Images: platform.SessionImages(filepath.Join(root, ".state"))}
+		Images:             platform.SessionImages(filepath.Join(root, ".state")),
+		IdleReporterBinary: filepath.Join(root, "bin", "streamspace-idle")}
 	cmd.PersistentFlags().StringVar(&c.Bins, "bins", cluster.DefaultBins(), "Folder holding the Kubernetes binaries (make cluster-binaries).")
 	up := &cobra.Command{
 		Use:   "up",

@@ -60,7 +60,10 @@ type Options struct {
 	Images func(ctx context.Context, c *cluster.Cluster, out io.Writer) error
 	// SyncInterval of the GitSync of environments/local.
 	SyncInterval time.Duration
-	Out          io.Writer
+	// IdleReporterBinary is a static streamspace-idle; when it exists (on a
+	// real node) sessions get the X idle reporter (IdleReporterImage).
+	IdleReporterBinary string
+	Out                io.Writer
 }
 
 // Platform is StreamSpace installed on a running local cluster.
@@ -71,9 +74,10 @@ type Platform struct {
 	Client client.Client
 	// GitSync syncs environments/local from the checkout; Head is the
 	// commit it should arrive at.
-	GitSync *streamv1.GitSync
-	Head    string
-	webhook envtest.WebhookInstallOptions
+	GitSync   *streamv1.GitSync
+	Head      string
+	webhook   envtest.WebhookInstallOptions
+	idleImage string
 }
 
 func (o *Options) defaults() {
@@ -113,6 +117,12 @@ func Up(ctx context.Context, opts Options) (*Platform, error) {
 			return nil, fmt.Errorf("session images: %w", err)
 		}
 	}
+	idleImage := ""
+	if !st.Simulated {
+		if idleImage, err = IdleReporterImage(ctx, opts.Cluster, opts.IdleReporterBinary, opts.StateDir, opts.Out); err != nil {
+			return nil, err
+		}
+	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", st.Kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig %s: %w", st.Kubeconfig, err)
@@ -120,7 +130,7 @@ func Up(ctx context.Context, opts Options) (*Platform, error) {
 	// the first sync applies the whole catalog: the client's default rate
 	// limit (5 requests/s) would make that take most of a minute
 	cfg.QPS, cfg.Burst = 100, 200
-	p := &Platform{Options: opts, Status: st, Config: cfg}
+	p := &Platform{Options: opts, Status: st, Config: cfg, idleImage: idleImage}
 	if p.Client, err = client.New(cfg, client.Options{Scheme: manager.Scheme()}); err != nil {
 		return nil, err
 	}
@@ -211,7 +221,8 @@ func (p *Platform) Run(ctx context.Context) error {
 		WebhookHost:      p.webhook.LocalServingHost,
 		WebhookPort:      p.webhook.LocalServingPort,
 		WebhookCertDir:   p.webhook.LocalServingCertDir,
-		Sessions:         sessions.Options{Home: users.HomeOptions{DefaultSize: resource.MustParse("10Gi")}},
+		Sessions: sessions.Options{Home: users.HomeOptions{DefaultSize: resource.MustParse("10Gi")},
+			IdleReporter: sessions.IdleReporterOptions{Image: p.idleImage}},
 	})
 	if err != nil {
 		return err

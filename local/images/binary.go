@@ -13,9 +13,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
 )
 
 // BinaryImage is a one-layer image that holds only the given files —
@@ -178,15 +176,7 @@ func checkExecutable(src string, allowDynamic bool) (bool, error) {
 
 // binaryConfig is the image of one layer with its configuration.
 func binaryConfig(o Options, bi BinaryImage, lf *layerFile) (v1.Image, error) {
-	layer, err := partial.CompressedToLayer(layerBlob{lf})
-	if err != nil {
-		return nil, err
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		return nil, err
-	}
-	diffID, err := v1.NewHash(lf.DiffID)
+	img, diffID, err := oneLayer(lf)
 	if err != nil {
 		return nil, err
 	}

@@ -128,17 +128,24 @@ func writeResult(out string, res *Result) error {
 	return os.WriteFile(filepath.Join(out, res.Name+".json"), append(j, '\n'), 0o644)
 }
 
-// image is the one-layer image of a recipe.
-func (b *builder) image(r recipe, lf *layerFile, packages []string) (v1.Image, error) {
+// oneLayer is the image of one written layer, and the layer's diff ID
+// for its configuration.
+func oneLayer(lf *layerFile) (v1.Image, v1.Hash, error) {
 	layer, err := partial.CompressedToLayer(layerBlob{lf})
 	if err != nil {
-		return nil, err
+		return nil, v1.Hash{}, err
 	}
 	img, err := mutate.AppendLayers(empty.Image, layer)
 	if err != nil {
-		return nil, err
+		return nil, v1.Hash{}, err
 	}
 	diffID, err := v1.NewHash(lf.DiffID)
+	return img, diffID, err
+}
+
+// image is the one-layer image of a recipe.
+func (b *builder) image(r recipe, lf *layerFile, packages []string) (v1.Image, error) {
+	img, diffID, err := oneLayer(lf)
 	if err != nil {
 		return nil, err
 	}

@@ -79,6 +79,8 @@ func run(m *testing.M) (int, error) {
 	srv := httptest.NewServer(&cgi.Handler{
 		Path: filepath.Join(strings.TrimSpace(string(backend)), "git-http-backend"),
 		Env:  []string{"GIT_PROJECT_ROOT=" + gitRoot, "GIT_HTTP_EXPORT_ALL=1"},
+		// The missing repository of the failing GitSync is expected.
+		Stderr: io.Discard,
 	})
 	defer srv.Close()
 	gitURL = srv.URL

@@ -35,16 +35,21 @@ const AppsPrefix = "/_streamspace/"
 // Ticket and credential lifetimes.
 const (
 	TicketTTL = 30 * time.Second
+	// ticketSkew: how long past its expiry a spent ticket is remembered
+	// (clocks of portal replicas may differ by less).
+	ticketSkew = 5 * time.Minute
 	// AppsCookieTTL bounds the apps host credential: the cookie itself
 	// lives as long as the browser session, the signed value no longer.
 	AppsCookieTTL = 12 * time.Hour
 )
 
-// Users is what an apps host asks about the user named in its cookie on
-// every request: a disabled or deleted user, or one who lost the admin role,
-// is refused at once.
+// Users is what an apps host asks the portal's store: who the user named
+// in its cookie is, on every request (a disabled or deleted user, or one
+// who lost the admin role, is refused at once), and whether a ticket was
+// spent already, by any portal replica.
 type Users interface {
 	UserByName(ctx context.Context, username string) (*store.User, error)
+	SpendTicket(ctx context.Context, id string, keepUntil, now time.Time) error
 }
 
 // Apps serves what sessions serve on an origin that is not the portal's:
@@ -73,8 +78,6 @@ type Apps struct {
 
 	once                        sync.Once
 	ticketKey, cookieKey        []byte
-	mu                          sync.Mutex
-	used                        map[string]time.Time // ticket ID → expiry
 	engine                      *gin.Engine
 	use                         []gin.HandlerFunc // the portal's request ID and metrics
 	trustedProxies              []string          // as the portal's: who may say X-Forwarded-For
@@ -107,7 +110,6 @@ func NewApps(domain string, portal *url.URL, p *Proxy, users Users, key []byte, 
 func (a *Apps) init() {
 	a.once.Do(func() {
 		a.ticketKey, a.cookieKey = derive(a.Key, "apps ticket"), derive(a.Key, "apps credential")
-		a.used = map[string]time.Time{}
 		// Secure: TLS, or a *.localhost host, which Chromium and Firefox
 		// treat as a secure context for cookies even over plain HTTP.
 		a.secure = a.Portal.Scheme == "https" || a.Domain == "localhost" || strings.HasSuffix(a.Domain, ".localhost")
@@ -299,25 +301,24 @@ func (a *Apps) verify(raw string, key []byte, session string, once bool) (string
 	return claims.Subject, nil
 }
 
-// spend marks a ticket used; false if it was. Spent tickets are remembered
-// until they expire (one replica: see the README on several).
+// spend marks a ticket used in the portal's store, so that it is spent
+// once whichever replica sees it; false if it was, or if the store cannot
+// say (refused: the viewer asks for another ticket). A spent ticket is
+// remembered past its expiry by ticketSkew, the clock skew between
+// replicas tolerated; after that its signature refuses it.
 func (a *Apps) spend(id string, exp time.Time) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	now := a.now()
-	for k, e := range a.used {
-		if now.After(e) {
-			delete(a.used, k)
-		}
-	}
 	if id == "" {
 		return false
 	}
-	if _, ok := a.used[id]; ok {
-		return false
+	// verify is not given the request's context; the store's answer is
+	// bounded here instead
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := a.Users.SpendTicket(ctx, id, exp.Add(ticketSkew), a.now())
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		a.Proxy.Log.Error(err, "Spend apps ticket")
 	}
-	a.used[id] = exp
-	return true
+	return err == nil
 }
 
 func (a *Apps) router() *gin.Engine {
@@ -457,6 +458,18 @@ func (a *Apps) authenticate(c *gin.Context) {
 	}
 	c.Set(auth.PrincipalKey, claims)
 	c.Next()
+}
+
+// Credential checks the value raw of an apps host's cookie for session
+// and returns who it names, as they are now: forward auth asks it for a
+// session's Ingress host, which is that session's apps host when
+// --ingress-host is {session}.<apps domain>.
+func (a *Apps) Credential(c *gin.Context, raw, session string) (*auth.Claims, error) {
+	user, err := a.verify(raw, a.cookieKey, session, false)
+	if err != nil {
+		return nil, err
+	}
+	return a.allowed(c, user)
 }
 
 // allowed returns who user is now: refused when disabled or gone. Whether

@@ -30,7 +30,19 @@ type ForwardAuthAPI struct {
 	Namespace string
 	// HostPattern is the agent's --ingress-host; empty refuses every host.
 	HostPattern string
-	outcomes    *prometheus.CounterVec
+	// Apps, when the portal has an apps domain, lets a browser use a
+	// session's Ingress host with that host's apps cookie (the hosts are
+	// the same when --ingress-host is {session}.<apps domain>).
+	Apps     AppsCredentials
+	outcomes *prometheus.CounterVec
+}
+
+// AppsCredentials checks an apps host's cookie (stream.Apps).
+type AppsCredentials interface {
+	CookieName() string
+	// Credential returns who the cookie value raw names, as they are
+	// now, if it was issued for session's host; an error otherwise.
+	Credential(c *gin.Context, raw, session string) (*auth.Claims, error)
 }
 
 // Forward-auth outcomes, the values of the metric's outcome label.
@@ -76,8 +88,61 @@ func (a *ForwardAuthAPI) Count(c *gin.Context) {
 	a.outcomes.WithLabelValues(outcome).Inc()
 }
 
-// Check answers for an authenticated caller (auth.Authenticate runs
-// first: the portal's cookie or a Bearer token). It never reads a body.
+// Authenticate admits the caller by the portal's own credential (portal,
+// auth.Authenticate: its cookie or a Bearer token) or, when the request
+// carries neither and an apps domain is configured, by the apps cookie of
+// the very session whose host was asked for: the cookie of session A never
+// opens session B's host, and every way it fails answers alike.
+func (a *ForwardAuthAPI) Authenticate(portal gin.HandlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		_, noPortalCookie := c.Request.Cookie(auth.AccessCookie)
+		if a == nil || a.Apps == nil || c.GetHeader("Authorization") != "" || noPortalCookie == nil {
+			portal(c)
+			return
+		}
+		ck, err := c.Request.Cookie(a.Apps.CookieName())
+		if err != nil {
+			portal(c) // no credential at all: its refusal
+			return
+		}
+		refused := Errorf(http.StatusUnauthorized, CodeUnauthenticated, "the apps credential is invalid, expired or not for this host: open the session from the portal")
+		host, ok := originalHost(c.Request.Header)
+		if !ok {
+			c.Set(forwardOutcomeKey, forwardNoHost)
+			Fail(c, refused)
+			return
+		}
+		s, err := a.sessionOf(c, host)
+		if err != nil {
+			Fail(c, err)
+			return
+		}
+		if s == nil {
+			c.Set(forwardOutcomeKey, forwardUnauthenticated)
+			Fail(c, refused)
+			return
+		}
+		claims, err := a.Apps.Credential(c, ck.Value, s.Name)
+		var e *Error
+		switch {
+		case errors.As(err, &e):
+			Fail(c, err) // a disabled account says so
+			return
+		case errors.Is(err, auth.ErrInvalidToken):
+			c.Set(forwardOutcomeKey, forwardUnauthenticated)
+			Fail(c, refused)
+			return
+		case err != nil:
+			Fail(c, err)
+			return
+		}
+		c.Set(auth.PrincipalKey, claims)
+		c.Next()
+	}
+}
+
+// Check answers for an authenticated caller (Authenticate runs first). It
+// never reads a body.
 func (a *ForwardAuthAPI) Check(c *gin.Context) {
 	if a == nil { // no forward auth: no host is a session's
 		Fail(c, Errorf(http.StatusForbidden, CodeForbidden, "not allowed"))

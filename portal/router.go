@@ -87,7 +87,7 @@ func NewRouter(h Handlers) *gin.Engine {
 	// An account with a one-time password (the bootstrap admin's) may only
 	// see who it is, change the password, or sign out.
 	passwordChanged := auth.RequirePasswordChanged(passwordChangeRequired, "/api/v1/users/me", "/api/v1/users/me/password", "/api/v1/auth/logout")
-	v1.Match([]string{http.MethodGet, http.MethodHead}, "/auth/forward", h.ForwardAuth.Count, auth.Authenticate(h.Auth.Tokens, unauthorized), passwordChanged, h.ForwardAuth.Check) // Ingress forward auth: reads, changes nothing, no CSRF
+	v1.Match([]string{http.MethodGet, http.MethodHead}, "/auth/forward", h.ForwardAuth.Count, h.ForwardAuth.Authenticate(auth.Authenticate(h.Auth.Tokens, unauthorized)), passwordChanged, h.ForwardAuth.Check) // Ingress forward auth: reads, changes nothing, no CSRF
 
 	signedIn := v1.Group("", auth.Authenticate(h.Auth.Tokens, unauthorized), auth.RequireCSRF(forbidden), passwordChanged)
 	signedIn.POST("/auth/logout", h.Auth.Logout)

@@ -288,3 +288,80 @@ func TestForwardAuth_unknownHostAndOthersSession_answerAlike(t *testing.T) {
 		t.Fatalf("another's session %d %s, unknown host %d %s: must answer alike", other, otherBody, unknown, unknownBody)
 	}
 }
+
+// TestForwardAuth_realNginx_appsCookie_opensItsOwnHostOnly: with the
+// Ingress hosts on the apps domain ({session}.<apps domain>), a browser
+// signed in on a session's apps host uses that host's cookie through the
+// Ingress: a real nginx asks the portal (auth_request) with it, and the
+// cookie of session A opens A's host and nothing else.
+func TestForwardAuth_realNginx_appsCookie_opensItsOwnHostOnly(t *testing.T) {
+	a := &appsPortal{t: t}
+	a.h = newHandlers(func(c *portal.Components) {
+		c.AppsDomain, c.PublicURL, c.IngressHost = appsDomain, "https://portal.example.com", "{session}."+appsDomain
+	})
+	a.srv = httptest.NewServer(portal.Handler(a.h))
+	t.Cleanup(a.srv.Close)
+	backend := &sessionStandIn{}
+	sessionSrv := httptest.NewServer(backend)
+	defer sessionSrv.Close()
+	proxy := startNginx(t, a.srv.URL, sessionSrv.URL)
+
+	alice, _ := login(t, "alice")
+	mallory := newUser(t, "mallet")
+	sa := runningSession(t, "alice-fa-apps-a", "alice", now)
+	sb := runningSession(t, "alice-fa-apps-b", "alice", now)
+	sm := runningSession(t, "mallet-fa-apps", "mallet", now)
+	aliceA := a.signIn(alice, sa.Name)
+	malloryM := a.signIn(mallory, sm.Name)
+	if aliceA.Name != "__Host-streamspace-app" {
+		t.Fatalf("apps cookie %q", aliceA.Name)
+	}
+	tampered := *aliceA
+	tampered.Value = aliceA.Value[:len(aliceA.Value)-4] + "AAAA"
+	asApps := func(value string) func(*http.Request) {
+		return func(r *http.Request) { r.AddCookie(&http.Cookie{Name: aliceA.Name, Value: value}) }
+	}
+
+	for _, tc := range []struct {
+		name   string
+		host   string
+		edit   func(*http.Request)
+		status int
+	}{
+		{"A's cookie on A's host", appsHost(sa.Name), withCookie(aliceA), http.StatusOK}, // as alice (below)
+		{"A's cookie on B's host (same owner)", appsHost(sb.Name), withCookie(aliceA), http.StatusUnauthorized},
+		{"another user's cookie of his own session on A's host", appsHost(sa.Name), withCookie(malloryM), http.StatusUnauthorized},
+		{"his cookie on his own host", appsHost(sm.Name), withCookie(malloryM), http.StatusOK},
+		{"A's cookie on a host that is no session's", appsHost("nobody-fa-apps"), withCookie(aliceA), http.StatusUnauthorized},
+		{"a tampered cookie", appsHost(sa.Name), withCookie(&tampered), http.StatusUnauthorized},
+		{"the portal's access token as the apps cookie", appsHost(sa.Name), asApps(alice), http.StatusUnauthorized},
+		{"the cookie under the name used without TLS", appsHost(sa.Name), func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: "streamspace-app", Value: aliceA.Value})
+		}, http.StatusUnauthorized},
+		{"another user's portal token beside A's cookie: the token decides", appsHost(sa.Name), func(r *http.Request) {
+			withCookie(aliceA)(r)
+			bearer(mallory)(r)
+		}, http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, proxy+"/index.html", nil)
+			req.Host = tc.host
+			tc.edit(req)
+			status, body := send(t, req)
+			seen := backend.take()
+			if status != tc.status {
+				t.Fatalf("status %d, want %d (%s)", status, tc.status, body)
+			}
+			if tc.status != http.StatusOK {
+				if len(seen) != 0 {
+					t.Fatalf("a refused caller reached the session: %+v", seen)
+				}
+				return
+			}
+			owner := strings.SplitN(tc.host, "-", 2)[0] // alice-…, mallet-…
+			if len(seen) != 1 || seen[0].host != tc.host || seen[0].cookie != "" || seen[0].user != owner {
+				t.Fatalf("the session saw %+v, want the request of %s without the cookie", seen, owner)
+			}
+		})
+	}
+}

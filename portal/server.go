@@ -263,6 +263,7 @@ func NewHandlers(c Components) (Handlers, error) {
 		if apps, err = stream.NewApps(c.AppsDomain, public, proxy, c.Store, c.Tokens.Key, c.TrustedProxies, requestID()); err != nil {
 			return Handlers{}, err
 		}
+		forwardAuth.Apps = apps // a session's Ingress host takes its apps cookie
 	}
 	return Handlers{
 		TrustedProxies: c.TrustedProxies,
@@ -317,12 +318,13 @@ func Handler(h Handlers) http.Handler {
 // for the catalog's template icons (an image runs no script). Fonts allow
 // data: because Vite inlines the small Roboto subsets into the CSS.
 func portalCSP(apps *stream.Apps) string {
-	frames := "'self'" // web clients under /api/v1/sessions/{id}/web/
+	frames, connect := "'self'", "'self'" // web clients under /api/v1/sessions/{id}/web/, noVNC on /connect
 	if apps != nil {
-		frames = apps.Sources()
+		// the viewer's noVNC streams from the session's apps host
+		frames, connect = apps.Sources(), "'self' "+apps.SocketSources()
 	}
 	return strings.Join([]string{"default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'",
-		"img-src 'self' data: https:", "font-src 'self' data:", "connect-src 'self'", "frame-src " + frames, "frame-ancestors 'none'",
+		"img-src 'self' data: https:", "font-src 'self' data:", "connect-src " + connect, "frame-src " + frames, "frame-ancestors 'none'",
 		"base-uri 'none'", "object-src 'none'", "form-action 'self'"}, "; ")
 }
 

@@ -4,6 +4,7 @@ import { useMemo, type ReactNode } from 'react';
 import { getMe, signOut as apiSignOut } from '../api/auth';
 import { ApiError } from '../api/errors';
 import { ErrorState } from '../components/ErrorState';
+import { ChangePasswordPage } from '../features/login/ChangePasswordPage';
 import { useResource } from '../hooks/useResource';
 import { AuthContext, type Auth } from './AuthContext';
 
@@ -31,6 +32,8 @@ export function RequireAuth({ children }: { children: ReactNode }) {
     };
   }, [me.data, me.reload]);
 
+  // a one-time password (the bootstrap admin's): the API refuses all else
+  if (auth?.me.mustChangePassword) return <ChangePasswordPage onChanged={me.reload} />;
   if (auth) return <AuthContext.Provider value={auth}>{children}</AuthContext.Provider>;
   if (me.error && !(me.error instanceof ApiError && me.error.status === 401)) {
     return (

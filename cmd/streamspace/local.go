@@ -58,7 +58,7 @@ too) until 'streamspace local down'.`,
 StreamSpace is up on %s.
 The agent syncs environments/local from this checkout's committed content every 30s.
 
-  portal:      %s/   (user admin; its one-time password is printed below the first time; lost it? go run ./cmd/streamspace portal reset-password admin)
+  portal:      %s/   (user admin; the first time, the line below names the file with its one-time password, to change at the first sign-in; lost it? go run ./cmd/streamspace portal reset-password admin)
   kubeconfig:  export KUBECONFIG=%s
   try:         kubectl get templates,sessions -n %s
   stop:        Ctrl-C stops the agent and the portal; 'make down' (streamspace local down) stops the cluster

@@ -140,6 +140,10 @@ run: system-deps cluster-binaries ui ## Run the whole platform on a local Kubern
 	CGO_ENABLED=0 go build -trimpath -o bin/streamspace-idle ./cmd/streamspace-idle
 	go run -tags ui ./cmd/streamspace local up --bins $(KUBE_BIN)
 
+.PHONY: observe
+observe: prom-tools ## Beside the local platform (make run): Prometheus on 127.0.0.1:9090 and Alertmanager on :9093 with the chart's alert rules, until Ctrl-C (alerts at /api/v1/alerts)
+	hack/observe.sh $(CACHE_DIR) .state/observe
+
 .PHONY: down
 down: ## Stop the local platform's cluster: every process, pod network, mount and cgroup it made (home folders in .state/volumes stay)
 	go run ./cmd/streamspace local down --bins $(KUBE_BIN)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -450,5 +451,42 @@ func TestReporter_servesIdleOnly(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(f.Error, "connect to X display :4095") {
 		t.Errorf("no X server: %d %q, want 503 naming the display", res.StatusCode, f.Error)
+	}
+}
+
+// In a pod, the reporter's container shares only the network namespace
+// with the app's: this test runs itself again in a network namespace of
+// its own (as root, with unshare), starts one Xvnc there, and finds it
+// with no configuration, as the sidecar does.
+func TestLocate_inANetworkNamespaceOfItsOwn_findsTheOnlyXServer(t *testing.T) {
+	if os.Getenv("XIDLE_IN_NETNS") == "1" {
+		vnc, _ := startXvnc(t, vnctest.Options{})
+		d, err := Locate("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Name != vnc.Display {
+			t.Fatalf("located %s, the X server is %s", d.Name, vnc.Display)
+		}
+		t.Logf("located %s at %s with no configuration; idle %s", d.Name, d.Address, idleOf(t, d, nil))
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a network namespace of its own (unshare -n)")
+	}
+	for _, tool := range []string{"unshare", "ip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	cmd := exec.Command("unshare", "-n", "sh", "-c", `ip link set lo up && exec "$0" -test.run='^TestLocate_inANetworkNamespaceOfItsOwn_findsTheOnlyXServer$' -test.v -test.count=1`, os.Args[0])
+	cmd.Env = append(os.Environ(), "XIDLE_IN_NETNS=1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("in its own network namespace:\n%s", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "located :") {
+		t.Fatal("the inner test did not run")
 	}
 }

@@ -185,7 +185,7 @@ func TestApps_signInByTicket_cookieForThatHostOnly_headers(t *testing.T) {
 	// web client is not served there any more
 	resp, _ = a.do(http.MethodGet, "", "/api/v1/users/me", bearer(alice))
 	csp := resp.Header.Get("Content-Security-Policy")
-	for _, want := range []string{"default-src 'self'", "script-src 'self';", "frame-src https://*.apps.example.com;", "frame-ancestors 'none'", "base-uri 'none'", "object-src 'none'", "connect-src 'self';"} {
+	for _, want := range []string{"default-src 'self'", "script-src 'self';", "frame-src https://*.apps.example.com;", "frame-ancestors 'none'", "base-uri 'none'", "object-src 'none'", "connect-src 'self' wss://*.apps.example.com;"} {
 		if !strings.Contains(csp, want) {
 			t.Errorf("portal CSP %q lacks %q", csp, want)
 		}

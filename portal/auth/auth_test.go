@@ -19,7 +19,7 @@ import (
 
 var ctx = context.Background()
 
-func newStore(t *testing.T) store.Store {
+func newStore(t testing.TB) store.Store {
 	t.Helper()
 	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "auth.db"))
 	if err != nil {

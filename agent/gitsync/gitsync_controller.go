@@ -351,15 +351,7 @@ func (deletionStarted) Update(e event.UpdateEvent) bool {
 
 // source builds the Git source with the credentials of spec.secretRef.
 func (r *GitSyncReconciler) source(ctx context.Context, gs *streamv1.GitSync) (*Source, error) {
-	var creds Credentials
-	if ref := gs.Spec.SecretRef; ref != nil {
-		secret := &corev1.Secret{}
-		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: gs.Namespace, Name: ref.Name}, secret); err != nil {
-			return nil, fmt.Errorf("read secret %s: %w", ref.Name, err)
-		}
-		creds = secret.Data
-	}
-	return NewSource(gs.Spec.URL, gs.Spec.Ref, creds)
+	return SourceFor(ctx, r.APIReader, gs.Namespace, gs.Spec.URL, gs.Spec.Ref, gs.Spec.SecretRef)
 }
 
 // needApply drops the objects whose Git content is the same as in the last

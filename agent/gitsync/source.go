@@ -17,6 +17,8 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
@@ -67,6 +69,22 @@ func NewSource(url string, ref streamv1.GitReference, creds Credentials) (*Sourc
 		return nil, fmt.Errorf("unsupported repository protocol %q", ep.Protocol)
 	}
 	return s, nil
+}
+
+// SourceFor builds the source of a repository whose credentials are in
+// the Secret secretRef names (nil: none) in namespace: every kind that
+// fetches from Git (GitSync, PluginRepository) reads its secret the same
+// way.
+func SourceFor(ctx context.Context, secrets client.Reader, namespace, url string, ref streamv1.GitReference, secretRef *streamv1.LocalObjectReference) (*Source, error) {
+	var creds Credentials
+	if secretRef != nil {
+		secret := &corev1.Secret{}
+		if err := secrets.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secretRef.Name}, secret); err != nil {
+			return nil, fmt.Errorf("read secret %s: %w", secretRef.Name, err)
+		}
+		creds = secret.Data
+	}
+	return NewSource(url, ref, creds)
 }
 
 // Revision asks the remote which commit the ref points at, without

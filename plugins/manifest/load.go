@@ -24,6 +24,11 @@ func Load(fsys fs.FS, dir string) (*Manifest, []Problem) {
 		return nil, problems
 	}
 	var doc = mustRoot(data)
+	// The folder names the plugin, so a repository cannot hold two
+	// plugins of one name.
+	if folder := path.Base(dir); m.Name != folder {
+		problems = append(problems, Problem{File: file, Line: lineOf(doc, []string{"name"}), Message: "name " + m.Name + " differs from the plugin's folder " + folder})
+	}
 	missing := func(keys []string, name string) {
 		if _, err := fs.Stat(fsys, path.Join(dir, name)); err != nil {
 			problems = append(problems, Problem{File: file, Line: lineOf(doc, keys), Message: "file " + name + " is not in the plugin's folder"})

@@ -137,6 +137,8 @@ func TestLoad_checksFiles(t *testing.T) {
 		"ocean/plugin.yaml":      {Data: []byte(strings.Replace(theme, ", text: '#zzzzzz', glow: '#ffffff'", "", 1))},
 		"ocean/icon.svg":         {Data: []byte("<svg/>")},
 		"empty/README.md":        {Data: []byte("no manifest")},
+		"renamed/plugin.yaml":    {Data: []byte(strings.Replace(wasm, "%s", good, 1))},
+		"renamed/notifier.wasm":  {Data: module},
 	}
 	if m, problems := Load(fsys, "notifier"); m == nil {
 		t.Fatalf("refused: %v", problems)
@@ -145,6 +147,7 @@ func TestLoad_checksFiles(t *testing.T) {
 		"tampered": "tampered/plugin.yaml:7: module tampered.wasm has sha256 " + good + ", not the declared 0000",
 		"ocean":    "ocean/plugin.yaml:8: file logo.svg is not in the plugin's folder",
 		"empty":    "empty/plugin.yaml:1: no plugin.yaml in the plugin's folder",
+		"renamed":  "renamed/plugin.yaml:1: name notifier differs from the plugin's folder renamed",
 	} {
 		_, problems := Load(fsys, dir)
 		if len(problems) != 1 || !strings.HasPrefix(problems[0].String(), want) {

@@ -161,7 +161,8 @@ func (t *Tokens) Refresh(ctx context.Context, refresh string) (Pair, *store.User
 	return p, u, nil
 }
 
-// Logout revokes the refresh token's family (this login, on this device).
+// Logout revokes the refresh token's family (this login, on this device)
+// and forgets the provider's side of it.
 func (t *Tokens) Logout(ctx context.Context, refresh string) error {
 	rt, err := t.Store.RefreshTokenByHash(ctx, hashToken(refresh))
 	if errors.Is(err, store.ErrNotFound) {
@@ -170,7 +171,11 @@ func (t *Tokens) Logout(ctx context.Context, refresh string) error {
 	if err != nil {
 		return err
 	}
-	return t.Store.RevokeFamily(ctx, rt.Family, t.now())
+	if err := t.Store.RevokeFamily(ctx, rt.Family, t.now()); err != nil {
+		return err
+	}
+	// the provider's refresh token of an SSO login has no use left
+	return t.Store.DeleteProviderLogin(ctx, rt.Family)
 }
 
 // Authenticate checks an access token (Verify) and reads its holder's

@@ -228,3 +228,21 @@ func TestSignIn_nameOfADeletedAccount_waitsForAnAdmin(t *testing.T) {
 		t.Fatalf("after the admin released the name: %d", resp.StatusCode)
 	}
 }
+
+func TestLogout_forgetsTheProvidersRefreshToken(t *testing.T) {
+	p := startPortal(t, alice)
+	refresh, _, _ := ssoLogin(t, p, alice)
+	pair, _, err := p.Tokens.Refresh(ctx, refresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Store.ProviderLogin(ctx, pair.Family); err != nil {
+		t.Fatalf("the provider's side of the login: %v", err)
+	}
+	if err := p.Tokens.Logout(ctx, pair.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Store.ProviderLogin(ctx, pair.Family); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after logout the provider's refresh token is kept: %v", err)
+	}
+}

@@ -119,7 +119,7 @@ func TestStream_dialsOnlyTheSessionsOwnService_lookAlikesRefused(t *testing.T) {
 	for i, tc := range []struct {
 		name    string
 		service func(s *streamv1.Session) *corev1.Service // nil: none
-		code    string                                     // the refusal; "" streams
+		code    string                                    // the refusal; "" streams
 	}{
 		{"the agent's own Service", func(s *streamv1.Session) *corev1.Service { return sessionService(s, nil) }, ""},
 		{"no Service yet", nil, "upstream_unavailable"},
@@ -130,7 +130,9 @@ func TestStream_dialsOnlyTheSessionsOwnService_lookAlikesRefused(t *testing.T) {
 			return sessionService(s, func(svc *corev1.Service) { svc.OwnerReferences = controllerRef(other, "Session") })
 		}, "upstream_not_session"},
 		{"a Service owned by an earlier Session of the same name", func(s *streamv1.Session) *corev1.Service {
-			return sessionService(s, func(svc *corev1.Service) { svc.OwnerReferences[0].UID = types.UID("0b5ee1e5-0000-4000-8000-000000000000") })
+			return sessionService(s, func(svc *corev1.Service) {
+				svc.OwnerReferences[0].UID = types.UID("0b5ee1e5-0000-4000-8000-000000000000")
+			})
 		}, "upstream_not_session"},
 		{"an adopted Service selecting another session's pods", func(s *streamv1.Session) *corev1.Service {
 			return sessionService(s, func(svc *corev1.Service) { svc.Spec.Selector = map[string]string{"stream.space/session": other.Name} })

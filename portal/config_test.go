@@ -2,11 +2,13 @@ package portal
 
 import (
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfig_flagsThenEnvironment(t *testing.T) {
@@ -66,6 +68,25 @@ func TestConfig_badWriteBackSettingsAreRefused(t *testing.T) {
 		err := c.LoadEnv(func(k string) string { return env[k] })
 		if err == nil || !strings.HasPrefix(err.Error(), "write-back: ") {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestConfig_ssoRecheck_defaultOneHour_nonPositiveRefused(t *testing.T) {
+	var c Config
+	fs := flag.NewFlagSet("portal", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.BindFlags(fs)
+	if err := fs.Parse(nil); err != nil || c.SSORecheck != time.Hour {
+		t.Fatalf("default: %v, %v", c.SSORecheck, err)
+	}
+	if err := fs.Parse([]string{"--sso-recheck=15m"}); err != nil || c.SSORecheck != 15*time.Minute {
+		t.Errorf("15m: %v, %v", c.SSORecheck, err)
+	}
+	for _, bad := range []string{"0", "-1h", "soon"} {
+		err := fs.Parse([]string{"--sso-recheck=" + bad})
+		if err == nil || !strings.Contains(err.Error(), "sso-recheck") {
+			t.Errorf("--sso-recheck=%s: %v, want an error naming the flag", bad, err)
 		}
 	}
 }

@@ -189,6 +189,9 @@ func TestResetPassword_newPasswordWorks_oldDoesNot_signedOut(t *testing.T) {
 	if _, err := auth.Login(ctx, s, "admin", m[1]); err != nil {
 		t.Errorf("the new password: %v", err)
 	}
+	if u, _ := s.UserByName(ctx, "admin"); !u.MustChangePassword {
+		t.Error("a printed password need not be changed at the next sign-in")
+	}
 	if _, err := auth.Login(ctx, s, "admin", old); err == nil {
 		t.Error("the old password still works")
 	}

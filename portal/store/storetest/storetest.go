@@ -138,28 +138,38 @@ func reuse(t *testing.T, s store.Store) {
 func concurrentRotation(t *testing.T, s store.Store) {
 	now := time.Now().UTC()
 	must(t, s.SaveRefreshToken(ctx, token("c1", "cf", now)))
+	won := race(t, 8, store.ErrTokenReused, func(i int) error {
+		return s.RotateRefreshToken(ctx, "c1", token("c-next-"+string(rune('a'+i)), "cf", now), now)
+	})
+	if won != 1 {
+		t.Errorf("%d rotations succeeded, want exactly 1", won)
+	}
+}
+
+// race runs fn from n goroutines at once and returns how many succeeded;
+// an error other than loser fails the test.
+func race(t *testing.T, n int, loser error, fn func(i int) error) int {
+	t.Helper()
 	var wg sync.WaitGroup
-	errs := make([]error, 8)
+	errs := make([]error, n)
 	for i := range errs {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			errs[i] = s.RotateRefreshToken(ctx, "c1", token("c-next-"+string(rune('a'+i)), "cf", now), now)
+			errs[i] = fn(i)
 		}(i)
 	}
 	wg.Wait()
-	ok := 0
+	won := 0
 	for _, err := range errs {
 		switch {
 		case err == nil:
-			ok++
-		case !errors.Is(err, store.ErrTokenReused):
+			won++
+		case !errors.Is(err, loser):
 			t.Errorf("unexpected error: %v", err)
 		}
 	}
-	if ok != 1 {
-		t.Errorf("%d rotations succeeded, want exactly 1", ok)
-	}
+	return won
 }
 
 func audit(t *testing.T, s store.Store) {

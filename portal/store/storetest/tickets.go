@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,25 +18,7 @@ func spentTickets(t *testing.T, s store.Store) {
 	}
 	must(t, s.SpendTicket(ctx, "t2", now.Add(time.Minute), now))
 
-	var wg sync.WaitGroup
-	errs := make([]error, 8)
-	for i := range errs {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			errs[i] = s.SpendTicket(ctx, "raced", now.Add(time.Minute), now)
-		}(i)
-	}
-	wg.Wait()
-	won := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case !errors.Is(err, store.ErrConflict):
-			t.Errorf("unexpected error: %v", err)
-		}
-	}
+	won := race(t, 8, store.ErrConflict, func(int) error { return s.SpendTicket(ctx, "raced", now.Add(time.Minute), now) })
 	if won != 1 {
 		t.Errorf("%d racing spends of one ticket succeeded, want exactly 1", won)
 	}

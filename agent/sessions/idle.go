@@ -211,11 +211,18 @@ var idleClient = &http.Client{
 // and the deadline with it. It returns the (possibly moved) start of the
 // idle period.
 func (r *SessionReconciler) moveIdleDeadline(ctx context.Context, sc *scope, since time.Time, timeout time.Duration) time.Time {
+	s := sc.session
 	input := r.inputSeen(ctx, sc)
 	if !input.After(since) {
 		return since
 	}
-	s := sc.session
+	// The X server's idle timer starts with the server, which starts
+	// with the pod: before the stream was ready no person can have given
+	// input, so that is not activity (else every start would look like
+	// input a few seconds after it).
+	if ls := s.Status.LastStart; ls != nil && ls.StreamReadyAt != nil && !input.After(ls.StreamReadyAt.Time) {
+		return since
+	}
 	s.Status.LastActivity = &metav1.Time{Time: input}
 	deadline := input.Add(timeout)
 	if sc.now.Before(deadline) {

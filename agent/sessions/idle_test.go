@@ -246,6 +246,35 @@ func TestSession_idleReporter_longIdle_hibernatesAtDeadline(t *testing.T) {
 	g.Expect(eventsOf(g, ns, s.Name, streamv1.ReasonIdleReporterUnavailable)).To(BeEmpty())
 }
 
+func TestSession_idleReporter_xServerStartIsNotInput(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	mustCreate(t, template(ns, "light"))
+	const idle = time.Minute
+	s := session(ns, "erin-start", "erin-start", "light")
+	s.Spec.IdleTimeout = &metav1.Duration{Duration: idle}
+	mustCreate(t, s)
+	var tpl corev1.PodTemplateSpec
+	g.Eventually(func(g Gomega) { tpl = deploymentOf(g, s).Spec.Template }, 10*time.Second, 50*time.Millisecond).Should(Succeed())
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sessions.ChildName(s) + "-pod", Labels: tpl.Labels}, Spec: tpl.Spec}
+	mustCreate(t, pod)
+	// The X server starts with the pod, after the session's start and
+	// before its stream is ready: its idle timer begins there.
+	vnc := startXvnc(t)
+	idleReporters.Store(ns+"/"+pod.Name, startReporter(t, vnc.Display))
+	time.Sleep(1100 * time.Millisecond)
+	markAvailable(t, ns, s.Name)
+	s = waitPhase(t, ns, s.Name, streamv1.PhaseRunning)
+	backdate(t, s, time.Now().Truncate(time.Second).Add(-idle+time.Second))
+
+	g.Eventually(func(g Gomega) {
+		g.Expect(getSession(g, ns, s.Name).Spec.State).To(Equal(streamv1.StateHibernated))
+	}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
+	g.Expect(eventsOf(g, ns, s.Name, streamv1.ReasonInputSeen)).To(BeEmpty())
+	g.Expect(eventsOf(g, ns, s.Name, streamv1.ReasonIdleReporterUnavailable)).To(BeEmpty())
+}
+
 func TestSession_idleReporter_cannotAnswer_fallsBackToLastActivity_saysWhy(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)

@@ -6,7 +6,7 @@
 // - Sent<…>: fields the portal always sends, which openapi.json does not
 //   (yet) list as required;
 // - the objects the contract leaves open ("type: object" with no
-//   properties: Template.stream and .dataPolicy, Me.quota and .usage,
+//   properties: Template.dataPolicy, Me.quota and .usage,
 //   Quota.limits, Sync.conditions, a change's spec), written here from the
 //   handlers' views.
 import type { components, paths } from './types';
@@ -44,14 +44,13 @@ export type SessionPhase = Session['phase'];
 
 export type CreateSession = Schemas['CreateSession'];
 
-// Template.stream is open in the contract.
-export type StreamProtocol = 'KasmVNC' | 'Selkies' | 'WebsockifyVNC';
-
-export interface StreamSpec {
-  protocol: StreamProtocol;
-  port: number;
-  path?: string;
-}
+export type StreamSpec = Schemas['StreamSpec'];
+/**
+ * WebsockifyVNC: the portal's own noVNC shows the stream; any other: the
+ * pod serves its own web client, framed by the viewer (NoVNC: one speaking
+ * standard RFB over WebSocket).
+ */
+export type StreamProtocol = StreamSpec['protocol'];
 
 /** What may cross between the user's device and the session (Template.dataPolicy, open in the contract). */
 export interface DataPolicy {

@@ -24,7 +24,7 @@ export function streamPaths(id: string) {
   return { connect: base + '/connect', web: base + '/web/' };
 }
 
-/** The WebSocket URL of a session's VNC stream, on this page's host. */
+/** The WebSocket URL of a session's VNC stream on this page's host (no apps domain). */
 export function connectSocketUrl(id: string, location: Location = window.location): string {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${location.host}/api/v1${streamPaths(id).connect}`;
@@ -38,11 +38,13 @@ export type StreamProbe = { ready: false; session?: Session; retryAfterMs: numbe
  * hibernated), or 502 while the pod runs but its stream does not answer; a
  * terminated or failed session is an ApiError (409). A streaming session
  * answers a plain GET of /connect with 204, and its web client with the
- * client's page.
+ * client's page. A web client speaking RFB (NoVNC) is asked at /connect,
+ * which answers the same with or without an apps domain.
  */
 export async function probeStream(id: string, protocol: StreamProtocol, signal?: AbortSignal): Promise<StreamProbe> {
   const paths = streamPaths(id);
-  const res = await http.raw(protocol === 'WebsockifyVNC' ? paths.connect : paths.web, { signal });
+  const rfb = protocol === 'WebsockifyVNC' || protocol === 'NoVNC';
+  const res = await http.raw(rfb ? paths.connect : paths.web, { signal });
   switch (true) {
     case res.status === 202: {
       const retry = Number(res.headers.get('Retry-After'));

@@ -3,7 +3,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { useNavigate, useParams } from 'react-router';
 import { errorMessage } from '../../api/errors';
 import type { Session } from '../../api/models';
-import { connectSocketUrl, launchSession, terminateSession } from '../../api/sessions';
+import { launchSession, terminateSession } from '../../api/sessions';
 import { listTemplates } from '../../api/templates';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { useNotify } from '../../components/Notifier';
@@ -22,14 +22,15 @@ import { useIdleWarning } from './useIdleWarning';
 import { useViewerStages } from './useViewerStages';
 import { VncViewer, type VncHandle } from './VncViewer';
 import { ViewerToolbar, type ConnectionState } from './ViewerToolbar';
-import { webClientSrc } from './appsTicket';
+import { streamSocketUrl, webClientSrc } from './appsTicket';
 import { WebClientViewer } from './WebClientViewer';
 
 /**
  * The viewer: waits for the session to stream (waking it if it sleeps,
  * showing each start step), then shows it — noVNC for VNC over WebSocket,
- * the template's own web client in a frame otherwise — and reconnects when
- * the stream drops.
+ * the template's own web client in a frame otherwise, each from the
+ * session's apps host when the portal has an apps domain — and reconnects
+ * when the stream drops.
  */
 export default function SessionViewerPage() {
   const { id = '' } = useParams();
@@ -68,17 +69,18 @@ export default function SessionViewerPage() {
   }, []);
 
   const streaming = stage.kind === 'streaming';
-  // the web client's frame URL: a fresh one-time ticket for every
-  // connection (the frame loads it once)
-  const [webSrc, setWebSrc] = useState<string>();
+  // noVNC's stream URL or the web client's frame URL: a fresh one-time
+  // ticket for every connection (each is loaded once), so a URL is used
+  // only by the connection it was made for
+  const [made, setMade] = useState<{ connection: number; url: string }>();
+  const src = made?.connection === connection ? made.url : undefined;
   const failRef = useRef(fail);
   failRef.current = fail;
   useEffect(() => {
-    setWebSrc(undefined);
-    if (!streaming || isVnc) return;
+    if (!streaming) return;
     let live = true;
-    webClientSrc(id).then(
-      (src) => live && setWebSrc(src),
+    (isVnc ? streamSocketUrl(id) : webClientSrc(id)).then(
+      (url) => live && setMade({ connection, url }),
       (err: unknown) => live && failRef.current(err),
     );
     return () => {
@@ -135,11 +137,11 @@ export default function SessionViewerPage() {
         {stage.kind === 'starting' && (
           <StartingView title={title} icon={template?.icon} session={stage.wait.session ?? session.data} problem={stage.wait.problem} />
         )}
-        {streaming && isVnc && (
+        {streaming && isVnc && src && (
           <VncViewer
             key={connection}
             ref={vnc}
-            url={connectSocketUrl(id)}
+            url={src}
             allowPaste={clipboard.paste}
             allowCopy={clipboard.copy}
             onConnect={onConnect}
@@ -148,10 +150,10 @@ export default function SessionViewerPage() {
             onFailure={(message) => fail(new Error(message))}
           />
         )}
-        {streaming && !isVnc && webSrc && (
+        {streaming && !isVnc && src && (
           <WebClientViewer
             key={connection}
-            src={webSrc}
+            src={src}
             title={`${title} session`}
             allowPaste={clipboard.paste}
             allowCopy={clipboard.copy}

@@ -16,7 +16,7 @@ export const categories = [
   'Games',
 ];
 
-export const protocols: StreamProtocol[] = ['WebsockifyVNC', 'KasmVNC', 'Selkies'];
+export const protocols: StreamProtocol[] = ['WebsockifyVNC', 'NoVNC', 'KasmVNC', 'Selkies'];
 
 /**
  * The part of a Template's spec the portal shows, as the CRD names it.

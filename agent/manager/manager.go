@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/streamspace/streamspace/agent/gitsync"
+	"github.com/streamspace/streamspace/agent/plugins"
 	"github.com/streamspace/streamspace/agent/quota"
 	"github.com/streamspace/streamspace/agent/reconciler"
 	"github.com/streamspace/streamspace/agent/sessions"
@@ -183,6 +184,18 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 		Desired:  desired,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up drift controller: %w", err)
+	}
+	pluginMetrics, err := plugins.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	if err := (&plugins.RepositoryReconciler{
+		Client:     mgr.GetClient(),
+		Recorder:   events,
+		Metrics:    pluginMetrics,
+		Reconciles: reconciles,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up plugin repository controller: %w", err)
 	}
 	if cfg.ReceiverAddr != "" && len(cfg.ReceiverSecret) > 0 {
 		requests, err := gitsync.NewReceiverMetrics(reg)

@@ -1,4 +1,4 @@
-package trust
+package trust_test
 
 import (
 	"os"
@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/streamspace/streamspace/plugins/manifest"
+	"github.com/streamspace/streamspace/plugins/trust"
 	"github.com/streamspace/streamspace/test/testenv"
 )
 
@@ -24,10 +25,10 @@ func TestParse_shippedPolicy(t *testing.T) {
 	if err := yaml.Unmarshal(data, &cm); err != nil {
 		t.Fatal(err)
 	}
-	if cm.Metadata.Name != ConfigMapName {
-		t.Fatalf("the shipped policy is named %q, the agent reads %q", cm.Metadata.Name, ConfigMapName)
+	if cm.Metadata.Name != trust.ConfigMapName {
+		t.Fatalf("the shipped policy is named %q, the agent reads %q", cm.Metadata.Name, trust.ConfigMapName)
 	}
-	p, err := Parse([]byte(cm.Data[Key]))
+	p, err := trust.Parse([]byte(cm.Data[trust.Key]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func TestParse_refusals(t *testing.T) {
 		"version: 2\ndefaultMaxRisk: low\nrepositories: [{name: a, maxRisk: low}, {name: a, maxRisk: high}]": `repository "a" is listed twice`,
 		"version: 2\ndefaultMaxRisk: low\nrepositories: [{maxRisk: high}]":                                   "a repository without a name",
 	} {
-		if _, err := Parse([]byte(policy)); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := trust.Parse([]byte(policy)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: got %v, want %q", policy, err, want)
 		}
 	}

@@ -26,6 +26,17 @@ export async function launchBrowser() {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 }
 
+/**
+ * Starts Chromium on a regular (not off-the-record) profile in dir, as a
+ * person's own browser window is. A context of launchBrowser is private
+ * browsing, where Chromium blocks third-party cookies and storage: a
+ * session's page framed from <session>.localhost in a portal on localhost
+ * (another site) then cannot use its own localStorage.
+ */
+export async function launchRegularProfile(dir, options = {}) {
+  return chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, ...options });
+}
+
 // What an off-site request gets instead: a neutral app icon.
 const STAND_IN_ICON =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect x="4" y="4" width="56" height="56" rx="12" fill="#90a4ae"/></svg>';
@@ -35,13 +46,14 @@ const STAND_IN_ICON =
  * be none, and a run must not depend on it). The catalog's icons are URLs on
  * raw.githubusercontent.com; every off-site request is answered here with a
  * stand-in icon, so the pages render the same with or without internet, and
- * counted: `offSite()` says what was answered.
+ * counted: `offSite()` says what was answered. alsoAllowed(url) lets other
+ * local origins through (the portal's apps hosts).
  */
-export async function keepOnPortal(context, portal) {
+export async function keepOnPortal(context, portal, alsoAllowed = () => false) {
   const origin = new URL(portal).origin;
   const hosts = new Map();
   await context.route(
-    (url) => url.origin !== origin,
+    (url) => url.origin !== origin && !alsoAllowed(url),
     (route) => {
       const { host } = new URL(route.request().url());
       hosts.set(host, (hosts.get(host) ?? 0) + 1);
@@ -105,13 +117,14 @@ export class BrowserErrors {
 }
 
 /**
- * The noVNC canvas's pixels, read in the page: its size, how many distinct
+ * The noVNC canvas's pixels, read in the page (or frame; selector names
+ * the canvas, by default the portal viewer's): its size, how many distinct
  * colours it has, the most common colour and its share, how many pixels are
  * not that colour, and a hash to tell whether it changed.
  */
-export async function canvasStats(page) {
-  return page.evaluate(() => {
-    const canvas = document.querySelector('[data-testid="viewer"] canvas');
+export async function canvasStats(page, selector = '[data-testid="viewer"] canvas') {
+  return page.evaluate((selector) => {
+    const canvas = document.querySelector(selector);
     if (!canvas || !canvas.width || !canvas.height) return null;
     const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
     const counts = new Map();
@@ -136,7 +149,7 @@ export async function canvasStats(page) {
       others: pixels - dominantCount,
       hash,
     };
-  });
+  }, selector);
 }
 
 export function describeCanvas(s) {

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/streamspace/streamspace/agent/plugins"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/plugins/trust"
 	"github.com/streamspace/streamspace/test/gitserver"
@@ -220,4 +221,22 @@ func expectNotReady(t *testing.T, ctx context.Context, pr *streamv1.PluginReposi
 		g.Expect(conditions.GetMessage(got, streamv1.ConditionReady)).To(ContainSubstring(message))
 		g.Expect(conditions.IsTrue(got, streamv1.ConditionStalled)).To(Equal(stalled))
 	}, 30*time.Second, 100*time.Millisecond).Should(Succeed())
+}
+
+// TestPluginRepository_tooManyPlugins: a repository cannot make the catalog
+// outgrow the object: plugins beyond MaxPlugins are listed as broken.
+func TestPluginRepository_tooManyPlugins(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ctx, ns := setup(t)
+	repo := git.NewRepo(t, ns)
+	for i := range plugins.MaxPlugins + 1 {
+		name := fmt.Sprintf("theme-%03d", i)
+		repo.Write(name+"/plugin.yaml", fmt.Sprintf("name: %s\nversion: 1.0.0\ntype: ui-theme\nentry:\n  theme:\n    palette: {primary: '#000000'}\n", name))
+	}
+	rev := repo.Push("many themes")
+	got := indexedAt(t, ctx, newRepository(t, ctx, ns, "many", repo.URL, ""), rev)
+	g.Expect(got.Status.Plugins).To(HaveLen(plugins.MaxPlugins))
+	g.Expect(got.Status.Broken).To(Equal([]streamv1.BrokenPlugin{{Path: "theme-100",
+		Problems: []string{"theme-100: not indexed: a repository publishes at most 100 plugins"}}}))
 }

@@ -2,11 +2,13 @@ package sessions
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -30,6 +32,9 @@ type Metrics struct {
 	Terminations        *prometheus.CounterVec
 	HibernationDuration prometheus.Histogram
 	StartLatency        *prometheus.HistogramVec
+
+	mu      sync.Mutex
+	counted map[types.UID]time.Time // terminations counted recently
 }
 
 // NewMetrics is NewLeaderMetrics for a replica that always reports (a
@@ -84,11 +89,33 @@ func (m *Metrics) observeStart(ls *streamv1.StartTimes, phase string, at interfa
 	m.StartLatency.WithLabelValues(phase, ls.Kind).Observe(at.Sub(ls.RequestedAt.Time).Seconds())
 }
 
-// terminated counts a session that reached phase Terminated, once, when it
-// does: reason is why (the state-reason annotation; UserRequest when none).
-func (m *Metrics) terminated(reason string) {
+// terminated counts a session that reached phase Terminated, once: reason is
+// why (the state-reason annotation; UserRequest when none). A reconcile may
+// run again on a cache that does not show the Terminated status yet, so the
+// sessions counted recently are remembered by UID (briefly: the cache
+// catches up within seconds; the price is that a session terminated, started
+// and terminated again within countedFor counts once).
+func (m *Metrics) terminated(s *streamv1.Session, reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	for uid, at := range m.counted {
+		if now.Sub(at) > countedFor {
+			delete(m.counted, uid)
+		}
+	}
+	if _, ok := m.counted[s.UID]; ok {
+		return
+	}
+	if m.counted == nil {
+		m.counted = map[types.UID]time.Time{}
+	}
+	m.counted[s.UID] = now
 	m.Terminations.WithLabelValues(reason).Inc()
 }
+
+// countedFor is how long a counted termination is remembered.
+const countedFor = 10 * time.Minute
 
 var (
 	activeDesc     = prometheus.NewDesc("streamspace_active_sessions_total", "Sessions in phase Running.", nil, nil)

@@ -426,7 +426,7 @@ func (r *SessionReconciler) reconcileTerminated(ctx context.Context, sc *scope) 
 			reason = streamv1.ReasonUserRequest
 		}
 		r.events.Eventf(s, corev1.EventTypeNormal, streamv1.ReasonTerminated, "Terminate", "Session terminated (%s); home volume kept", reason)
-		r.Metrics.terminated(reason)
+		r.Metrics.terminated(s, reason)
 	}
 	s.Status.Phase = streamv1.PhaseTerminated
 	conditions.MarkTrue(s, streamv1.ConditionReady, streamv1.ReasonTerminated, "Session terminated; its record and the home volume are kept")

@@ -127,7 +127,7 @@ scrape_configs:
 		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "corrected"},
 			Spec: streamv1.GitSyncSpec{URL: repo, Path: "environments/corrected", Prune: true, Interval: metav1.Duration{Duration: time.Minute}, DriftMode: streamv1.DriftCorrect}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "broken"},
-			Spec: streamv1.GitSyncSpec{URL: gitURL + "/no-such-repository.git", Path: "environments/test", Prune: true, Interval: metav1.Duration{Duration: time.Minute}}},
+			Spec: streamv1.GitSyncSpec{URL: git.URL + "/no-such-repository.git", Path: "environments/test", Prune: true, Interval: metav1.Duration{Duration: time.Minute}}},
 	} {
 		g.Expect(env.Client.Create(ctx, gs)).To(Succeed())
 	}
@@ -453,48 +453,33 @@ func push(t *testing.T, receiver, repo, secret string, code int) {
 }
 
 // newRepo publishes this project's catalog/, policies/ and environments/
-// with an overlay that puts them in namespace ns, and returns its URL.
+// with an overlay that puts them in namespace ns, and one ConfigMap for
+// driftMode correct; it returns the repository's URL.
 func newRepo(t *testing.T, ns string) string {
 	t.Helper()
-	name := ns + ".git"
-	git(t, gitRoot, "init", "-q", "--bare", "--initial-branch=main", name)
-	work := t.TempDir()
-	git(t, work, "init", "-q", "--initial-branch=main", ".")
+	r := git.NewRepo(t, ns)
 	for _, d := range []string{"catalog", "policies", "environments"} {
-		if out, err := exec.Command("cp", "-r", filepath.Join(testenv.RepoRoot(), d), work).CombinedOutput(); err != nil {
-			t.Fatalf("copy %s: %v %s", d, err, out)
-		}
+		r.CopyDir(filepath.Join(testenv.RepoRoot(), d), d)
 	}
-	writeFile(t, filepath.Join(work, "environments", "test", "kustomization.yaml"), fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
+	r.Write("environments/test/kustomization.yaml", fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 namespace: %s
 resources: [../local]
 `, ns))
-	writeFile(t, filepath.Join(work, "environments", "corrected", "kustomization.yaml"), fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
+	r.Write("environments/corrected/kustomization.yaml", fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 namespace: %s
 resources: [configmap.yaml]
 `, ns))
-	writeFile(t, filepath.Join(work, "environments", "corrected", "configmap.yaml"), `apiVersion: v1
+	r.Write("environments/corrected/configmap.yaml", `apiVersion: v1
 kind: ConfigMap
 metadata:
   name: observe-corrected
 data:
   mode: from git
 `)
-	git(t, work, "add", "-A")
-	git(t, work, "-c", "user.name=Admin", "-c", "user.email=admin@example.com", "commit", "-q", "-m", "platform")
-	git(t, work, "push", "-q", filepath.Join(gitRoot, name), "main")
-	return gitURL + "/" + name
-}
-
-func git(t *testing.T, dir string, args ...string) {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
+	r.Push("platform")
+	return r.URL
 }
 
 func writeFile(t *testing.T, path, content string) {

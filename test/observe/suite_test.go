@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/streamspace/streamspace/test/freeport"
+	"github.com/streamspace/streamspace/test/gitserver"
 	"github.com/streamspace/streamspace/test/syncbuf"
 	"github.com/streamspace/streamspace/test/testenv"
 )
@@ -37,8 +36,8 @@ var (
 	// agentBin and portalBin are cmd/streamspace-agent and
 	// cmd/streamspace-portal, built once for the package.
 	agentBin, portalBin string
-	// gitRoot holds bare repositories served at gitURL/<name>.git.
-	gitRoot, gitURL string
+	// git serves the platform repositories (git http-backend).
+	git *gitserver.Server
 )
 
 func TestMain(m *testing.M) {
@@ -67,23 +66,10 @@ func run(m *testing.M) (int, error) {
 		}
 	}
 
-	// git http-backend, Git's own smart-HTTP server, as the GitSync tests use.
-	backend, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		return 0, fmt.Errorf("git is needed for these tests: %w", err)
-	}
-	gitRoot = filepath.Join(tmp, "git")
-	if err := os.MkdirAll(gitRoot, 0o755); err != nil {
+	if git, err = gitserver.Start(); err != nil {
 		return 0, err
 	}
-	srv := httptest.NewServer(&cgi.Handler{
-		Path: filepath.Join(strings.TrimSpace(string(backend)), "git-http-backend"),
-		Env:  []string{"GIT_PROJECT_ROOT=" + gitRoot, "GIT_HTTP_EXPORT_ALL=1"},
-		// The missing repository of the failing GitSync is expected.
-		Stderr: io.Discard,
-	})
-	defer srv.Close()
-	gitURL = srv.URL
+	defer git.Close()
 
 	env, err = testenv.Start(false)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/streamspace/streamspace/test/freeport"
@@ -130,4 +131,16 @@ func waitListening(port int, d time.Duration) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("nothing listens on 127.0.0.1:%d after %v", port, d)
+}
+
+// StartT starts a server for a test with o, stopped when the test ends;
+// the test is skipped (saying why) where Xvnc or websockify is missing.
+func StartT(t testing.TB, o Options) *Server {
+	t.Helper()
+	s, err := StartWith(o)
+	if err != nil {
+		t.Skipf("no real VNC server: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
 }

@@ -47,27 +47,16 @@ func startReporter(t *testing.T, display string) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
-func startXvnc(t *testing.T) *vnctest.Server {
+// launchWithPod launches a session with idleTimeout and creates its pod
+// as the kubelet would (the Deployment's pod template), with its reporter
+// answering at addr ("" for none yet); it returns the pod's name.
+func launchWithPod(t *testing.T, ns, name string, idle time.Duration, addr string) string {
 	t.Helper()
-	vnc, err := vnctest.Start()
-	if err != nil {
-		t.Skipf("no real VNC server: %v", err)
-	}
-	t.Cleanup(vnc.Stop)
-	return vnc
-}
-
-// runningWithPod launches a session with idleTimeout and creates its pod
-// as the kubelet would have (the Deployment's pod template), with its
-// reporter answering at addr ("" for none).
-func runningWithPod(t *testing.T, ns, name string, idle time.Duration, addr string) *streamv1.Session {
-	t.Helper()
-	g := NewWithT(t)
 	s := session(ns, name, name, "light")
 	s.Spec.IdleTimeout = &metav1.Duration{Duration: idle}
 	mustCreate(t, s)
 	var tpl corev1.PodTemplateSpec
-	g.Eventually(func(g Gomega) {
+	NewWithT(t).Eventually(func(g Gomega) {
 		tpl = deploymentOf(g, s).Spec.Template
 	}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sessions.ChildName(s) + "-pod", Labels: tpl.Labels}, Spec: tpl.Spec}
@@ -75,11 +64,19 @@ func runningWithPod(t *testing.T, ns, name string, idle time.Duration, addr stri
 		idleReporters.Store(ns+"/"+pod.Name, addr)
 	}
 	mustCreate(t, pod)
+	return pod.Name
+}
+
+// runningWithPod is launchWithPod, then Running on that pod.
+func runningWithPod(t *testing.T, ns, name string, idle time.Duration, addr string) *streamv1.Session {
+	t.Helper()
+	pod := launchWithPod(t, ns, name, idle, addr)
 	markAvailable(t, ns, name)
+	g := NewWithT(t)
 	g.Eventually(func(g Gomega) {
 		got := getSession(g, ns, name)
 		g.Expect(got.Status.Phase).To(Equal(streamv1.PhaseRunning))
-		g.Expect(got.Status.PodName).To(Equal(pod.Name))
+		g.Expect(got.Status.PodName).To(Equal(pod))
 	}, 15*time.Second, 50*time.Millisecond).Should(Succeed())
 	return getSession(g, ns, name)
 }
@@ -157,7 +154,7 @@ func TestSession_idleReporter_inputTheProxyCannotSee_keepsSessionRunning_thenHib
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	mustCreate(t, template(ns, "light"))
-	vnc := startXvnc(t)
+	vnc := vnctest.StartT(t, vnctest.Options{})
 	const idle = time.Minute // the shortest the API accepts
 	s := runningWithPod(t, ns, "erin-typing", idle, startReporter(t, vnc.Display))
 
@@ -219,7 +216,7 @@ func TestSession_idleReporter_longIdle_hibernatesAtDeadline(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	mustCreate(t, template(ns, "light"))
-	vnc := startXvnc(t)
+	vnc := vnctest.StartT(t, vnctest.Options{})
 	// An open viewer without input: frames, no keys.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -252,20 +249,14 @@ func TestSession_idleReporter_xServerStartIsNotInput(t *testing.T) {
 	ns := newNamespace(t)
 	mustCreate(t, template(ns, "light"))
 	const idle = time.Minute
-	s := session(ns, "erin-start", "erin-start", "light")
-	s.Spec.IdleTimeout = &metav1.Duration{Duration: idle}
-	mustCreate(t, s)
-	var tpl corev1.PodTemplateSpec
-	g.Eventually(func(g Gomega) { tpl = deploymentOf(g, s).Spec.Template }, 10*time.Second, 50*time.Millisecond).Should(Succeed())
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sessions.ChildName(s) + "-pod", Labels: tpl.Labels}, Spec: tpl.Spec}
-	mustCreate(t, pod)
+	pod := launchWithPod(t, ns, "erin-start", idle, "")
 	// The X server starts with the pod, after the session's start and
 	// before its stream is ready: its idle timer begins there.
-	vnc := startXvnc(t)
-	idleReporters.Store(ns+"/"+pod.Name, startReporter(t, vnc.Display))
+	vnc := vnctest.StartT(t, vnctest.Options{})
+	idleReporters.Store(ns+"/"+pod, startReporter(t, vnc.Display))
 	time.Sleep(1100 * time.Millisecond)
-	markAvailable(t, ns, s.Name)
-	s = waitPhase(t, ns, s.Name, streamv1.PhaseRunning)
+	markAvailable(t, ns, "erin-start")
+	s := waitPhase(t, ns, "erin-start", streamv1.PhaseRunning)
 	backdate(t, s, time.Now().Truncate(time.Second).Add(-idle+time.Second))
 
 	g.Eventually(func(g Gomega) {

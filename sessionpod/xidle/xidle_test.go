@@ -24,11 +24,7 @@ import (
 
 func startXvnc(t *testing.T, o vnctest.Options) (*vnctest.Server, Display) {
 	t.Helper()
-	vnc, err := vnctest.StartWith(o)
-	if err != nil {
-		t.Skipf("no real VNC server: %v", err)
-	}
-	t.Cleanup(vnc.Stop)
+	vnc := vnctest.StartT(t, o)
 	d, err := ParseDisplay(vnc.Display)
 	if err != nil {
 		t.Fatal(err)

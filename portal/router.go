@@ -87,9 +87,10 @@ func NewRouter(h Handlers) *gin.Engine {
 	// An account with a one-time password (the bootstrap admin's) may only
 	// see who it is, change the password, or sign out.
 	passwordChanged := auth.RequirePasswordChanged(passwordChangeRequired, "/api/v1/users/me", "/api/v1/users/me/password", "/api/v1/auth/logout")
-	v1.Match([]string{http.MethodGet, http.MethodHead}, "/auth/forward", h.ForwardAuth.Count, h.ForwardAuth.Authenticate(auth.Authenticate(h.Auth.Tokens, unauthorized)), passwordChanged, h.ForwardAuth.Check) // Ingress forward auth: reads, changes nothing, no CSRF
+	cookies := h.Auth.Cookies()
+	v1.Match([]string{http.MethodGet, http.MethodHead}, "/auth/forward", h.ForwardAuth.Count, h.ForwardAuth.Authenticate(auth.Authenticate(h.Auth.Tokens, cookies.Access, unauthorized)), passwordChanged, h.ForwardAuth.Check) // Ingress forward auth: reads, changes nothing, no CSRF
 
-	signedIn := v1.Group("", auth.Authenticate(h.Auth.Tokens, unauthorized), auth.RequireCSRF(forbidden), passwordChanged)
+	signedIn := v1.Group("", auth.Authenticate(h.Auth.Tokens, cookies.Access, unauthorized), auth.RequireCSRF(cookies.CSRF, forbidden), passwordChanged)
 	signedIn.POST("/auth/logout", h.Auth.Logout)
 	signedIn.GET("/users/me", h.Users.Me)
 	signedIn.POST("/users/me/password", h.Auth.ChangePassword)
@@ -111,7 +112,7 @@ func NewRouter(h Handlers) *gin.Engine {
 	// none: the cookie is SameSite=Lax, which another site's form or
 	// script cannot send with anything but a top-level GET.
 	// Only with --path-web-clients: the client then runs on our origin.
-	webClient := v1.Group("", auth.Authenticate(h.Auth.Tokens, unauthorized), passwordChanged)
+	webClient := v1.Group("", auth.Authenticate(h.Auth.Tokens, cookies.Access, unauthorized), passwordChanged)
 	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
 		if h.PathWebClients {
 			webClient.Handle(method, "/sessions/:id/web/*path", h.Stream.Web)

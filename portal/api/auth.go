@@ -13,15 +13,12 @@ import (
 	"github.com/streamspace/streamspace/portal/store"
 )
 
-// RefreshCookie holds a browser's refresh token, sent only to the auth
-// routes.
-const RefreshCookie = "ss_refresh"
-
 // AuthAPI signs people in and out.
 type AuthAPI struct {
 	Store  store.Store
 	Tokens *auth.Tokens
-	// SecureCookies marks cookies Secure (set when serving over TLS).
+	// SecureCookies marks cookies Secure (set when serving over TLS), and
+	// gives them the names only their own host can set (auth.Cookies).
 	SecureCookies bool
 	// Limiter slows password guessing; nil allows every attempt.
 	Limiter *auth.LoginLimiter
@@ -125,7 +122,7 @@ func (a *AuthAPI) refreshToken(c *gin.Context) string {
 	if body.RefreshToken != "" {
 		return body.RefreshToken
 	}
-	ck, _ := c.Cookie(RefreshCookie)
+	ck, _ := c.Cookie(a.Cookies().Refresh)
 	return ck
 }
 
@@ -136,8 +133,9 @@ func (a *AuthAPI) respond(c *gin.Context, p auth.Pair) {
 
 func (a *AuthAPI) clearCookies(c *gin.Context) {
 	c.SetSameSite(http.SameSiteLaxMode)
-	c.SetCookie(auth.AccessCookie, "", -1, "/", "", a.SecureCookies, true)
-	c.SetCookie(RefreshCookie, "", -1, "/api/v1/auth", "", a.SecureCookies, true)
+	names := a.Cookies()
+	c.SetCookie(names.Access, "", -1, "/", "", a.SecureCookies, true)
+	c.SetCookie(names.Refresh, "", -1, refreshCookiePath, "", a.SecureCookies, true)
 }
 
 // applyIdentity mirrors u into its User object. The request does not fail

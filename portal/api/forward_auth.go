@@ -95,8 +95,7 @@ func (a *ForwardAuthAPI) Count(c *gin.Context) {
 // opens session B's host, and every way it fails answers alike.
 func (a *ForwardAuthAPI) Authenticate(portal gin.HandlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		_, noPortalCookie := c.Request.Cookie(auth.AccessCookie)
-		if a == nil || a.Apps == nil || c.GetHeader("Authorization") != "" || noPortalCookie == nil {
+		if a == nil || a.Apps == nil || c.GetHeader("Authorization") != "" || hasAccessCookie(c.Request) {
 			portal(c)
 			return
 		}
@@ -236,4 +235,16 @@ func hostOnly(hostport string) string {
 		return h
 	}
 	return hostport
+}
+
+// hasAccessCookie reports whether r carries the portal's access cookie under
+// either of its names (auth.Cookies): such a request is the portal's to
+// judge, which reads only the name this portal sets.
+func hasAccessCookie(r *http.Request) bool {
+	for _, secure := range []bool{false, true} {
+		if _, err := r.Cookie(auth.Cookies(secure).Access); err == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -66,7 +66,7 @@ func (a *OIDCAPI) Login(c *gin.Context) {
 	// Lax, not Strict: the provider sends the browser back by a top-level
 	// navigation from its own site, which Lax cookies follow.
 	c.SetSameSite(http.SameSiteLaxMode)
-	c.SetCookie(oidcFlowCookie, sealed, int(oidcFlowTTL.Seconds()), oidcFlowPath, "", a.Auth.SecureCookies, true)
+	c.SetCookie(a.Auth.Cookies().OIDCFlow, sealed, int(oidcFlowTTL.Seconds()), oidcFlowPath, "", a.Auth.SecureCookies, true)
 	c.Redirect(http.StatusFound, to)
 }
 
@@ -79,10 +79,10 @@ func (a *OIDCAPI) Callback(c *gin.Context) {
 		Fail(c, Errorf(http.StatusNotFound, CodeNotFound, "single sign-on is not configured"))
 		return
 	}
-	sealed, _ := c.Cookie(oidcFlowCookie)
+	sealed, _ := c.Cookie(a.Auth.Cookies().OIDCFlow)
 	// One use only, whatever happens next.
 	c.SetSameSite(http.SameSiteLaxMode)
-	c.SetCookie(oidcFlowCookie, "", -1, oidcFlowPath, "", a.Auth.SecureCookies, true)
+	c.SetCookie(a.Auth.Cookies().OIDCFlow, "", -1, oidcFlowPath, "", a.Auth.SecureCookies, true)
 
 	if e := c.Query("error"); e != "" {
 		msg := "the identity provider refused the sign-in: " + clip(e, 64)

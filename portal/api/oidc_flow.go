@@ -13,11 +13,10 @@ import (
 	"github.com/streamspace/streamspace/portal/auth"
 )
 
-// oidcFlowCookie carries a sign-in in progress from its start to the
-// callback. Only the callback's path receives it.
+// The flow cookie (auth.OIDCFlowCookie) carries a sign-in in progress from
+// its start to the callback. Only the callback's path receives it.
 const (
-	oidcFlowCookie = "ss_oidc"
-	oidcFlowPath   = "/api/v1/auth/oidc"
+	oidcFlowPath = "/api/v1/auth/oidc"
 	// oidcFlowTTL is how long a person has at the provider's login page.
 	oidcFlowTTL = 10 * time.Minute
 )

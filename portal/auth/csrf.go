@@ -12,10 +12,7 @@ import (
 // the access cookie must repeat the value of the readable CSRF cookie in a
 // header, which a page of another site cannot do. Bearer-token clients are
 // not browsers riding on cookies and are exempt.
-const (
-	CSRFCookie = "ss_csrf"
-	CSRFHeader = "X-CSRF-Token"
-)
+const CSRFHeader = "X-CSRF-Token"
 
 // NewCSRFToken returns a fresh token for the CSRF cookie.
 func NewCSRFToken() string {
@@ -23,9 +20,9 @@ func NewCSRFToken() string {
 	return t
 }
 
-// RequireCSRF refuses cookie-authenticated mutations without a matching
-// header.
-func RequireCSRF(forbidden func(*gin.Context, string)) gin.HandlerFunc {
+// RequireCSRF refuses cookie-authenticated mutations without a header
+// matching the cookie named csrfCookie (CookieNames.CSRF).
+func RequireCSRF(csrfCookie string, forbidden func(*gin.Context, string)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		switch c.Request.Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -36,10 +33,10 @@ func RequireCSRF(forbidden func(*gin.Context, string)) gin.HandlerFunc {
 			c.Next()
 			return
 		}
-		cookie, err := c.Cookie(CSRFCookie)
+		cookie, err := c.Cookie(csrfCookie)
 		header := c.GetHeader(CSRFHeader)
 		if err != nil || cookie == "" || subtle.ConstantTimeCompare([]byte(cookie), []byte(header)) != 1 {
-			forbidden(c, "missing or wrong "+CSRFHeader+" header (copy the "+CSRFCookie+" cookie)")
+			forbidden(c, "missing or wrong "+CSRFHeader+" header (copy the "+csrfCookie+" cookie)")
 			return
 		}
 		c.Next()

@@ -8,9 +8,6 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// AccessCookie holds the access token of a browser.
-const AccessCookie = "ss_access"
-
 // PrincipalKey is where Authenticate stores the caller's *Claims.
 const PrincipalKey = "principal"
 
@@ -30,14 +27,15 @@ func (c *Claims) IsAdmin() bool { return c != nil && c.Role == "admin" }
 func (c *Claims) MayUse(user string) bool { return c.IsAdmin() || (c != nil && c.Subject == user) }
 
 // Authenticate accepts a Bearer token (API clients) or the access cookie
-// (the browser) and refuses the request otherwise. unauthorized renders the
-// refusal (the API's error shape).
-func Authenticate(t *Tokens, unauthorized func(*gin.Context, string)) gin.HandlerFunc {
+// (the browser; accessCookie is its name, CookieNames.Access) and refuses
+// the request otherwise. unauthorized renders the refusal (the API's error
+// shape).
+func Authenticate(t *Tokens, accessCookie string, unauthorized func(*gin.Context, string)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		token := ""
 		if h := c.GetHeader("Authorization"); strings.HasPrefix(h, "Bearer ") {
 			token = strings.TrimPrefix(h, "Bearer ")
-		} else if ck, err := c.Cookie(AccessCookie); err == nil {
+		} else if ck, err := c.Cookie(accessCookie); err == nil {
 			token = ck
 		}
 		if token == "" {

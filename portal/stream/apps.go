@@ -143,7 +143,7 @@ func (a *Apps) now() time.Time {
 
 // CookieName is the apps host's credential: __Host- under TLS (the browser
 // then refuses it with a Domain attribute, a path other than /, or from
-// plain HTTP). It never starts with PortalCookiePrefix.
+// plain HTTP). It is never one of auth.IsPortalCookie's.
 func (a *Apps) CookieName() string {
 	if a.Portal.Scheme == "https" {
 		return "__Host-" + AppsCookie

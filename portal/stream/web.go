@@ -17,12 +17,6 @@ import (
 	"github.com/streamspace/streamspace/portal/auth"
 )
 
-// PortalCookiePrefix starts the name of every cookie the portal sets. The
-// session's web client never sees them (its app could otherwise read the
-// user's tokens) and may not set them (nor sign the user out, nor in as
-// someone else).
-const PortalCookiePrefix = "ss_"
-
 // AppsCookie names an apps host's credential (Apps.CookieName); like the
 // portal's cookies, the session neither sees it nor may set it.
 const AppsCookie = "streamspace-app"
@@ -122,8 +116,11 @@ func isWebSocket(r *http.Request) bool {
 }
 
 // ours tells the portal's and the apps host's cookies from the app's own.
+// The session's web client never sees them (its app could otherwise read
+// the user's tokens) and may not set them (nor sign the user out, nor in as
+// someone else).
 func ours(name string) bool {
-	return strings.HasPrefix(name, PortalCookiePrefix) || name == AppsCookie || name == "__Host-"+AppsCookie
+	return auth.IsPortalCookie(name) || name == AppsCookie || name == "__Host-"+AppsCookie
 }
 
 // stripPortalCookies removes the portal's cookies (and the apps host's

@@ -144,7 +144,7 @@ func TestSignIn_createsTheUser_issuesTokens_andReturnsToThePage(t *testing.T) {
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != "/sessions/abc?tab=files" {
 		t.Fatalf("callback: %d to %q, want 302 to the page the sign-in started from", resp.StatusCode, loc)
 	}
-	access, refresh, csrf := cookie(resp, auth.AccessCookie), cookie(resp, api.RefreshCookie), cookie(resp, auth.CSRFCookie)
+	access, refresh, csrf := cookie(resp, auth.AccessCookie), cookie(resp, auth.RefreshCookie), cookie(resp, auth.CSRFCookie)
 	if access == nil || !access.HttpOnly || refresh == nil || refresh.Path != "/api/v1/auth" || csrf == nil || csrf.HttpOnly {
 		t.Fatalf("cookies %v: want the ones a password sign-in sets", resp.Cookies())
 	}

@@ -67,7 +67,7 @@ func ssoLogin(t *testing.T, p *portal, u oidctest.User) (refresh string, clk *cl
 	clk, w = &clock{now: time.Now()}, &watcher{}
 	p.Tokens.Now, p.Tokens.RecheckEvery, p.Tokens.Provider, p.Tokens.Watcher = clk.Now, recheckEvery, p.OIDC, w
 	resp := p.signIn(t, oidctest.NewBrowser(), "/", u.Email, u.Password)
-	rt, access := cookie(resp, api.RefreshCookie), cookie(resp, auth.AccessCookie)
+	rt, access := cookie(resp, auth.RefreshCookie), cookie(resp, auth.AccessCookie)
 	if resp.StatusCode != http.StatusFound || rt == nil || access == nil {
 		t.Fatalf("sign-in: %d", resp.StatusCode)
 	}

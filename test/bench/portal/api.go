@@ -24,7 +24,6 @@ import (
 	"github.com/streamspace/streamspace/test/testenv"
 )
 
-
 type apiConfig struct {
 	sessions int
 	perUser  int

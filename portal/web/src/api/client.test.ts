@@ -30,6 +30,13 @@ describe('API client', () => {
     expect(calls[1].headers['Content-Type']).toBe('application/json');
   });
 
+  it('prefers the __Host- CSRF cookie (TLS) over a plain-named one a sibling host could plant', async () => {
+    const { calls } = stubFetch({ 'POST /api/v1/sessions': json(201, {}) });
+    const api = createApiClient({ cookies: () => 'ss_csrf=planted; __Host-ss_csrf=mine' });
+    await api.request('/sessions', { method: 'POST', body: {} });
+    expect(calls[0].headers['X-CSRF-Token']).toBe('mine');
+  });
+
   it('renews the sign-in once on a 401 and retries the request', async () => {
     const { callsTo } = stubFetch({
       'GET /api/v1/users/me': [apiError(401, 'unauthenticated', 'token expired'), json(200, { username: 'alice' })],

@@ -1,4 +1,4 @@
-import { CSRF_COOKIE, CSRF_HEADER, readCookie } from './csrf';
+import { CSRF_HEADER, readCSRF } from './csrf';
 import { ApiError } from './errors';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -75,7 +75,7 @@ export function createApiClient(options: ApiClientOptions = {}): ApiClient {
       body = JSON.stringify(opts.body);
     }
     if (MUTATIONS.has(method)) {
-      const csrf = readCookie(CSRF_COOKIE, cookies());
+      const csrf = readCSRF(cookies());
       if (csrf) headers[CSRF_HEADER] = csrf;
     }
     return doFetch(baseUrl + path + queryString(opts.query), {

@@ -523,6 +523,53 @@ func TestChart_rulesAndDashboardsFromFiles(t *testing.T) {
 	}
 }
 
+// TestChart_scrapeJobsAreTheRulesJobs: the alert rules find the agent and
+// the portal by job name; whatever a release is called, its ServiceMonitors
+// must give its targets exactly those names, or the "down" alerts fire for
+// a platform that is up.
+func TestChart_scrapeJobsAreTheRulesJobs(t *testing.T) {
+	rules, err := os.ReadFile(filepath.Join(chartDir(), "files", "rules", "streamspace.rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := helm(t, "template", "edu", chartDir(), "--set", "gitSync.url=https://git.example.com/platform.git", "--set", "metrics.serviceMonitor.enabled=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := index(decode(t, out))
+	for _, c := range []string{"agent", "portal"} {
+		job := "streamspace-" + c
+		if !strings.Contains(string(rules), `job="`+job+`"`) {
+			t.Fatalf("the rules no longer name the job %s: update this test and the ServiceMonitors together", job)
+		}
+		sm := objs["ServiceMonitor/edu-streamspace-"+c]
+		if sm == nil {
+			t.Fatalf("no ServiceMonitor for the %s in release edu; rendered %v", c, keys(objs))
+		}
+		endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+		got := ""
+		for _, e := range endpoints {
+			relabelings, _, _ := unstructured.NestedSlice(e.(map[string]any), "relabelings")
+			for _, r := range relabelings {
+				if r := r.(map[string]any); r["targetLabel"] == "job" {
+					got, _ = r["replacement"].(string)
+				}
+			}
+		}
+		if got != job {
+			t.Errorf("release edu's %s targets are scraped as job %q, the rules look for %q", c, got, job)
+		}
+	}
+}
+
+func keys(objs map[string]*unstructured.Unstructured) []string {
+	var out []string
+	for k := range objs {
+		out = append(out, k)
+	}
+	return out
+}
+
 // copyChart copies chart/ into a temporary folder, to add files to it.
 func copyChart(t *testing.T) string {
 	t.Helper()

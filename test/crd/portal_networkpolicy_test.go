@@ -109,6 +109,13 @@ func TestPortalNetworkPolicy_rendersSelectsThePortal_andAllowsOnlyWhatItNeeds(t 
 	sessions := map[string]bool{}
 	iso := find[networkingv1.NetworkPolicy](t, build(t, "environments/prod"), "NetworkPolicy", "session-isolation")
 	for _, r := range iso.Spec.Ingress {
+		fromPortal := false
+		for _, peer := range r.From {
+			fromPortal = fromPortal || peer.PodSelector != nil && selects(t, *peer.PodSelector, portal.Spec.Template.Labels)
+		}
+		if !fromPortal {
+			continue // another peer's rule (the agent's, to the idle reporter)
+		}
 		for _, p := range r.Ports {
 			sessions[p.Port.String()] = true
 			if !toSessions[p.Port.IntVal] {

@@ -69,15 +69,19 @@ func (r *SessionReconciler) reconcileDeadlines(ctx context.Context, sc *scope) c
 			since = started
 		}
 		timeout := r.idleTimeout(sc)
-		if !sc.now.Before(since.Add(timeout)) {
+		lead := r.idleProbeLead(timeout)
+		if !sc.now.Before(since.Add(timeout - lead)) {
 			// Input the stream proxy could not see (idle.go).
 			since = r.moveIdleDeadline(ctx, sc, since, timeout)
 		}
 		deadline := since.Add(timeout)
 		s.Status.IdleDeadline = &metav1.Time{Time: deadline}
-		if !sc.now.Before(deadline) {
+		switch {
+		case !sc.now.Before(deadline):
 			r.changeState(ctx, s, streamv1.StateHibernated, streamv1.ReasonIdleTimeout)
-		} else {
+		case lead > 0 && sc.now.Before(deadline.Add(-lead)):
+			later(deadline.Add(-lead))
+		default:
 			later(deadline)
 		}
 	}

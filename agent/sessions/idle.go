@@ -101,10 +101,12 @@ func (o IdleReporterOptions) addTo(spec *corev1.PodSpec) {
 const maxIdleReply = 4 << 10
 
 // inputSeen asks the session pod's idle reporter when the X server last
-// saw input from a person. It is asked only at the idle deadline, so once
-// per idleTimeout at most. The zero time means no answer: the caller keeps
-// lastActivity, as without a reporter, and an Event says why.
-func (r *SessionReconciler) inputSeen(ctx context.Context, sc *scope) time.Time {
+// saw input from a person. It is asked only near the idle deadline
+// (idleProbeLead), so a few times per idleTimeout at most. The zero time
+// means no answer: the caller keeps lastActivity, as without a reporter,
+// and at the deadline (sayWhy: when the fallback decides) an Event says
+// why.
+func (r *SessionReconciler) inputSeen(ctx context.Context, sc *scope, sayWhy bool) time.Time {
 	o := r.Options.IdleReporter
 	if !o.Enabled() {
 		return time.Time{}
@@ -113,8 +115,11 @@ func (r *SessionReconciler) inputSeen(ctx context.Context, sc *scope) time.Time 
 	idle, err := r.askIdleReporter(ctx, s)
 	if err != nil {
 		ctrl.LoggerFrom(ctx).Info("Idle reporter did not answer; the idle deadline uses lastActivity", "error", err.Error())
+		if !sayWhy {
+			return time.Time{}
+		}
 		r.events.Eventf(s, corev1.EventTypeWarning, streamv1.ReasonIdleReporterUnavailable, "Hibernate",
-			"Idle reporter did not answer (%s); hibernating on the stream's last input", err)
+			"Idle reporter did not answer (%s); the idle deadline is the stream's last input's", err)
 		return time.Time{}
 	}
 	// Whole seconds, as status.lastActivity stores it: the deadline of
@@ -206,13 +211,30 @@ var idleClient = &http.Client{
 	},
 }
 
-// moveIdleDeadline is the idle step's use of the reporter: at the
-// deadline, input the X server saw after since moves lastActivity there,
+// IdleWarningLead is how long before the idle deadline the web UI warns
+// that the session will hibernate (portal/web's IDLE_WARNING_MS; a test
+// keeps them equal).
+const IdleWarningLead = 2 * time.Minute
+
+// idleProbeLead is how long before the idle deadline the reporter is first
+// asked: from when the viewer starts warning, so that a person whose input
+// the proxy cannot see is not warned while typing (the deadline moves
+// first); it is asked again at the deadline itself. At most half the idle
+// timeout, so a short one is not probed all along. 0: no reporter.
+func (r *SessionReconciler) idleProbeLead(timeout time.Duration) time.Duration {
+	if !r.Options.IdleReporter.Enabled() {
+		return 0
+	}
+	return min(IdleWarningLead, timeout/2)
+}
+
+// moveIdleDeadline is the idle step's use of the reporter: near the
+// deadline (idleProbeLead), input the X server saw after since moves lastActivity there,
 // and the deadline with it. It returns the (possibly moved) start of the
 // idle period.
 func (r *SessionReconciler) moveIdleDeadline(ctx context.Context, sc *scope, since time.Time, timeout time.Duration) time.Time {
 	s := sc.session
-	input := r.inputSeen(ctx, sc)
+	input := r.inputSeen(ctx, sc, !sc.now.Before(since.Add(timeout)))
 	if !input.After(since) {
 		return since
 	}

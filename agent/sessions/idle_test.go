@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +24,7 @@ import (
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/sessionpod/xidle"
 	"github.com/streamspace/streamspace/test/freeport"
+	"github.com/streamspace/streamspace/test/testenv"
 	"github.com/streamspace/streamspace/test/vnctest"
 )
 
@@ -209,6 +213,64 @@ func TestSession_idleReporter_inputTheProxyCannotSee_keepsSessionRunning_thenHib
 	}, idle+15*time.Second, 100*time.Millisecond).Should(Succeed())
 	g.Expect(hibernatedAt).To(BeTemporally(">=", lastKey.Add(idle-time.Second)))
 	g.Expect(eventsOf(g, ns, s.Name, streamv1.ReasonIdleReporterUnavailable)).To(BeEmpty())
+}
+
+// The reporter is asked from when the viewer starts warning (a person
+// typing where the proxy cannot see is never warned), not only at the
+// deadline.
+func TestSession_idleReporter_askedBeforeTheViewerWarns(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	mustCreate(t, template(ns, "light"))
+	vnc := vnctest.StartT(t, vnctest.Options{})
+	const idle = time.Minute // lead: min(IdleWarningLead, idle/2) = 30 s
+	lead := min(sessions.IdleWarningLead, idle/2)
+	s := runningWithPod(t, ns, "erin-early", idle, startReporter(t, vnc.Display))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	viewer, err := vnctest.Dial(ctx, vnc.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Close()
+	// The warning window opens in 3 s, the deadline is lead later.
+	old := time.Now().Truncate(time.Second).Add(-idle + lead + 3*time.Second)
+	backdate(t, s, old)
+	deadline := old.Add(idle)
+	g.Eventually(func(g Gomega) {
+		got := getSession(g, ns, s.Name)
+		g.Expect(got.Status.LastActivity.Time).To(BeTemporally("==", old), "backdated")
+		g.Expect(got.Status.IdleDeadline.Time).To(BeTemporally("==", deadline), "backdated")
+	}, 3*time.Second, 20*time.Millisecond).Should(Succeed())
+	// Input the proxy does not see, a second after the stream became
+	// ready (status times are whole seconds; input in the second the
+	// stream became ready is not counted).
+	time.Sleep(1200 * time.Millisecond)
+	if err := viewer.Key(0x61); err != nil {
+		t.Fatal(err)
+	}
+	g.Eventually(func(g Gomega) {
+		got := getSession(g, ns, s.Name)
+		g.Expect(got.Status.LastActivity.Time).To(BeTemporally(">", old.Add(10*time.Second)), "lastActivity moved to the X server's input")
+		g.Expect(got.Status.IdleDeadline.Time).To(BeTemporally(">", deadline), "the deadline moved")
+	}, lead-5*time.Second, 100*time.Millisecond).Should(Succeed())
+	g.Expect(time.Now()).To(BeTemporally("<", deadline), "moved before the deadline, while the viewer would warn")
+}
+
+// The lead is the web UI's warning time.
+func TestIdleWarningLead_isTheViewersWarning(t *testing.T) {
+	ts, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "portal", "web", "src", "features", "viewer", "useIdleWarning.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`IDLE_WARNING_MS = (\d+) \* 60_000`).FindSubmatch(ts)
+	if m == nil {
+		t.Fatal("useIdleWarning.ts no longer declares IDLE_WARNING_MS = <n> * 60_000: update this test")
+	}
+	if want := string(m[1]) + "m0s"; sessions.IdleWarningLead.String() != want {
+		t.Errorf("IdleWarningLead %s, the viewer warns %s before", sessions.IdleWarningLead, want)
+	}
 }
 
 func TestSession_idleReporter_longIdle_hibernatesAtDeadline(t *testing.T) {

@@ -199,14 +199,19 @@ type rfbShared struct {
 }
 
 // newRFBFilters are the two filters of one RFB stream: from the browser to
-// the session and back. For KasmVNC the server side is not framed (nil):
-// KasmVNC's updates carry its own encodings, so clipboard out and server
-// message lengths are KasmVNC's own business there (its DLP settings).
+// the session and back. For KasmVNC the server side is not framed:
+// KasmVNC's updates carry its own encodings, so server message lengths are
+// KasmVNC's own business there, and so would clipboard out be — which the
+// portal then cannot promise: a template that forbids it gets no KasmVNC
+// stream at all (kasmClipboardOutRefused), never one that leaks.
 func newRFBFilters(d rfbDialect, p Policy, r *refusals) (toSession, toBrowser filter) {
 	s := &rfbShared{}
 	c := &rfbClient{s: s, dialect: d, policy: p, refusals: r}
 	c.parse = c.next
 	if d == dialectKasmVNC {
+		if !p.ClipboardOut {
+			return c, kasmClipboardOutRefused{}
+		}
 		return c, nil
 	}
 	v := &rfbServer{s: s, policy: p, refusals: r}
@@ -540,4 +545,13 @@ func framableEncodings(h []byte) []byte {
 	}
 	binary.BigEndian.PutUint16(out[2:4], uint16((len(out)-4)/4))
 	return out
+}
+
+// kasmClipboardOutRefused ends a KasmVNC stream at the session's first
+// byte, saying why: the proxy does not read KasmVNC's server messages, so
+// it cannot drop the clipboard a template's clipboardOut: false forbids.
+type kasmClipboardOutRefused struct{}
+
+func (kasmClipboardOutRefused) filter(_, _ []byte, _, _ bool) ([]byte, bool, error) {
+	return nil, false, &ProtocolError{Msg: "the template forbids clipboard out, which the portal cannot enforce on KasmVNC streams"}
 }

@@ -196,3 +196,21 @@ func TestRFBClient_unsupportedHandshakes_endTheStream(t *testing.T) {
 		{name: "SetPixelFormat", in: append([]byte{0}, make([]byte, 19)...), err: "after the first update request"},
 	}...))
 }
+
+// KasmVNC's server side is not read, so a template that forbids clipboard
+// out gets no KasmVNC stream at all: ended at the session's first byte,
+// saying why (1008), rather than one that would carry the clipboard.
+func TestRFB_KasmVNC_clipboardOutForbidden_streamRefused(t *testing.T) {
+	_, toBrowser := newRFBFilters(dialectKasmVNC, Policy{ClipboardOut: false, ClipboardIn: true, MaxClipboard: DefaultMaxClipboard}, nil)
+	if toBrowser == nil {
+		t.Fatal("clipboardOut false: the session's side passes unread")
+	}
+	_, _, err := toBrowser.filter(nil, []byte("RFB 003.008\n"), true, true)
+	status, reason, ok := closeOf(err)
+	if !ok || status != websocket.StatusPolicyViolation || !strings.Contains(reason, "clipboard out") {
+		t.Errorf("closed %v %q (%v), want 1008 naming clipboard out", status, reason, err)
+	}
+	if _, toBrowser := newRFBFilters(dialectKasmVNC, Policy{ClipboardOut: true, MaxClipboard: DefaultMaxClipboard}, nil); toBrowser != nil {
+		t.Error("clipboardOut true: KasmVNC's own encodings are left unread, as before")
+	}
+}

@@ -132,14 +132,17 @@ func TestWebClient_onARealNode_inChromium(t *testing.T) {
 	var deadline time.Time
 	openStreams := -1.0
 	waitFor(t, idle+time.Minute, "the idle session hibernates with its tab open", func() (bool, string) {
+		// The gauge first: read before the session, it cannot see a stream
+		// the hibernation (decided after) has already closed.
+		open := portalGauge(t, base, `streamspace_portal_stream_connections{kind="web"}`)
 		if err := k.Get(ctx, client.ObjectKeyFromObject(s), s); err != nil {
 			return false, err.Error()
 		}
-		if s.Status.Phase == streamv1.PhaseRunning {
+		if s.Status.Phase == streamv1.PhaseRunning && s.DesiredState() == streamv1.StateRunning {
 			if s.Status.IdleDeadline != nil {
 				deadline = s.Status.IdleDeadline.Time
 			}
-			openStreams = portalGauge(t, base, `streamspace_portal_stream_connections{kind="web"}`)
+			openStreams = open
 		}
 		return s.Status.Phase == streamv1.PhaseHibernated && podsOf(t, k, name) == 0,
 			fmt.Sprintf("%s/%s, deadline in %s", s.Spec.State, s.Status.Phase, time.Until(deadline).Round(time.Second))

@@ -4,7 +4,7 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 // Condition accessors, so the kinds the agent writes conditions on work with
 // the shared condition and patch helpers (github.com/fluxcd/pkg/runtime/
-// conditions). Plugin has none yet: no controller writes its status.
+// conditions).
 
 // GetConditions returns the status conditions.
 func (o *Template) GetConditions() []metav1.Condition { return o.Status.Conditions }
@@ -35,3 +35,9 @@ func (o *PluginRepository) GetConditions() []metav1.Condition { return o.Status.
 
 // SetConditions replaces the status conditions.
 func (o *PluginRepository) SetConditions(c []metav1.Condition) { o.Status.Conditions = c }
+
+// GetConditions returns the status conditions.
+func (o *Plugin) GetConditions() []metav1.Condition { return o.Status.Conditions }
+
+// SetConditions replaces the status conditions.
+func (o *Plugin) SetConditions(c []metav1.Condition) { o.Status.Conditions = c }

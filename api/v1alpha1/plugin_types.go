@@ -52,6 +52,30 @@ type PluginStatus struct {
 	// InstalledVersion is the version in use.
 	// +optional
 	InstalledVersion string `json:"installedVersion,omitempty"`
+	// Revision is the commit spec.version resolved to
+	// ("<ref>@sha1:<hash>", as the repository's catalog).
+	// +optional
+	Revision string `json:"revision,omitempty"`
+	// Artifact is the WebAssembly module at Revision, pinned by digest
+	// (wasm plugins only).
+	// +optional
+	Artifact *PluginArtifact `json:"artifact,omitempty"`
+	// Manifest is the plugin's plugin.yaml at Revision, as JSON (type,
+	// events, permissions, configSchema, entry).
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +optional
+	Manifest *apiextensionsv1.JSON `json:"manifest,omitempty"`
+}
+
+// PluginArtifact is a file of the plugin repository at a commit, pinned by
+// its digest.
+type PluginArtifact struct {
+	// Path of the file in the repository.
+	Path string `json:"path"`
+	// SHA256 of the file, hex.
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	SHA256 string `json:"sha256"`
 }
 
 // Plugin is a plugin installed from a PluginRepository.
@@ -63,6 +87,7 @@ type PluginStatus struct {
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.spec.version`
 // +kubebuilder:printcolumn:name="Enabled",type=boolean,JSONPath=`.spec.enabled`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Plugin struct {
 	metav1.TypeMeta   `json:",inline"`

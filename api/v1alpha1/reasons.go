@@ -105,3 +105,31 @@ const (
 	// the catalog is not published until it is fixed.
 	ReasonPolicyInvalid = "PolicyInvalid"
 )
+
+// Plugin reasons (Ready of a Plugin).
+const (
+	// ReasonInstalled: the plugin's version resolved to a commit, its
+	// artifact and config were checked and every permission is approved.
+	ReasonInstalled = "Installed"
+	// ReasonPermissionsPending: the manifest asks for permissions that
+	// spec.approvedPermissions does not grant (the message names them).
+	ReasonPermissionsPending = "PermissionsPending"
+	// ReasonConfigInvalid: spec.config breaks the plugin's JSON Schema
+	// (the message is the schema's).
+	ReasonConfigInvalid = "ConfigInvalid"
+	// ReasonVersionNotFound: the repository has no such plugin at
+	// spec.version.
+	ReasonVersionNotFound = "VersionNotFound"
+	// ReasonArtifactMismatch: the plugin's module does not have the digest
+	// its manifest declares.
+	ReasonArtifactMismatch = "ArtifactMismatch"
+	// ReasonBeyondTrust: the plugin asks for a permission riskier than its
+	// repository may be granted (the plugin permission policy).
+	ReasonBeyondTrust = "BeyondTrust"
+	// ReasonDisabled: spec.enabled is false; the plugin is resolved but
+	// receives nothing.
+	ReasonDisabled = "Disabled"
+	// ReasonRepositoryUnavailable: the plugin's PluginRepository is
+	// missing, not indexed yet, or cannot be fetched.
+	ReasonRepositoryUnavailable = "RepositoryUnavailable"
+)

@@ -55,6 +55,13 @@ const (
 	AdminSyncReconcile   = "admin.sync.reconcile"
 	AdminTemplatePropose = "admin.template.propose"
 	AdminQuotaPropose    = "admin.quota.propose"
+	// plugin changes, each proposed to Git (detail: "<mode> <url or commit>")
+	AdminPluginInstall   = "admin.plugin.install"
+	AdminPluginEnable    = "admin.plugin.enable"
+	AdminPluginDisable   = "admin.plugin.disable"
+	AdminPluginConfigure = "admin.plugin.configure"
+	AdminPluginApprove   = "admin.plugin.approve"
+	AdminPluginUninstall = "admin.plugin.uninstall"
 )
 
 // System is the actor the log names for what the platform did by itself

@@ -1,5 +1,6 @@
 // Package store is the portal's persistent state: users with their local
-// credentials, refresh tokens, the audit log and session history. One
+// credentials, refresh tokens, the audit log, session history and the
+// plugin event outbox with each plugin's delivery state. One
 // interface, two databases: PostgreSQL in production and an embedded,
 // pure-Go SQLite by default (no server to run).
 package store
@@ -120,8 +121,85 @@ type SessionRecord struct {
 	HibernatedSeconds int64
 }
 
+// OutboxEvent is one platform event in the plugin event outbox.
+type OutboxEvent struct {
+	// ID is the outbox's sequence number, set by RecordEvent: ids grow in
+	// the order events are recorded and are never reused.
+	ID      int64
+	Type    string
+	Subject string
+	// At is when it happened; RecordedAt when the outbox got it.
+	At         time.Time
+	RecordedAt time.Time
+	// Data is the event's JSON payload.
+	Data []byte
+	// Key, when set, makes recording idempotent: an event whose Key was
+	// recorded before is the same event seen again, not a new one.
+	Key string
+}
+
+// PluginDelivery is the delivery state of one installed plugin.
+type PluginDelivery struct {
+	Plugin string
+	// Delivered and Failed count events since the plugin was installed
+	// (failed: given up on, permanently or after the last retry);
+	// Pending counts events recorded for it and not done yet.
+	Delivered, Failed, Pending int64
+	// Attempts made on the event being retried now (0: none failing).
+	Attempts int
+	// LastError of the latest failed attempt ("" once one succeeds).
+	LastError   string
+	LastAttempt *time.Time
+	LastSuccess *time.Time
+}
+
+// DeliveryProgress is what a dispatcher reports for one plugin.
+type DeliveryProgress struct {
+	// Through: every event with an id up to it is done for the plugin.
+	Through int64
+	// Delivered and Failed are added to the plugin's counts.
+	Delivered, Failed int64
+	Attempts          int
+	LastError         string
+	// LastAttempt and LastSuccess replace the stored ones when set.
+	LastAttempt, LastSuccess *time.Time
+}
+
+// Outbox is the plugin event outbox and each plugin's place in it.
+type Outbox interface {
+	// RecordEvent appends e and sets its ID and RecordedAt; it reports
+	// false (and records nothing) when e.Key was recorded before.
+	RecordEvent(ctx context.Context, e *OutboxEvent) (bool, error)
+	// EventsAfter returns up to limit events with an id above after and
+	// one of types, by id.
+	EventsAfter(ctx context.Context, after int64, types []string, limit int) ([]OutboxEvent, error)
+	// LastEventID is the highest id recorded (0: none).
+	LastEventID(ctx context.Context) (int64, error)
+
+	// StartPluginDelivery makes plugin receive types from now on and
+	// returns the id it has done everything through: a plugin new or
+	// stopped before starts at the newest event (what happened before
+	// its install or while it was off is not replayed); a started one
+	// keeps its place (a portal restart).
+	StartPluginDelivery(ctx context.Context, plugin string, types []string) (int64, error)
+	// StopPluginDelivery marks plugin off (disabled): it keeps its counts.
+	StopPluginDelivery(ctx context.Context, plugin string) error
+	// ForgetPlugin drops plugin's delivery state (uninstalled).
+	ForgetPlugin(ctx context.Context, plugin string) error
+	SavePluginDelivery(ctx context.Context, plugin string, p DeliveryProgress) error
+	// PluginDeliveries returns every plugin's delivery state, by name.
+	PluginDeliveries(ctx context.Context) ([]PluginDelivery, error)
+	// PruneEvents deletes events recorded before a time that every
+	// started plugin is done with, and beyond that the oldest events
+	// past the newest keep, whatever their state; it returns how many
+	// went.
+	PruneEvents(ctx context.Context, before time.Time, keep int64) (int64, error)
+}
+
 // Store is the portal's persistence.
 type Store interface {
+	Outbox
+
 	CreateUser(ctx context.Context, u *User) error
 	UserByName(ctx context.Context, username string) (*User, error)
 	ListUsers(ctx context.Context) ([]User, error)

@@ -43,8 +43,12 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("migrate postgres: %w", err)
 	}
-	return sqlstore.New(db, sqlstore.Dialect{Numbered: true, IsUniqueViolation: isUnique}), nil
+	return sqlstore.New(db, sqlstore.Dialect{Numbered: true, IsUniqueViolation: isUnique, LockOutbox: lockOutbox}), nil
 }
+
+// lockOutbox is a transaction-scoped advisory lock (released at commit
+// or rollback) that orders outbox inserts; the key is arbitrary, fixed.
+const lockOutbox = `SELECT pg_advisory_xact_lock(7316240501)`
 
 func isUnique(err error) bool {
 	var e *pgconn.PgError

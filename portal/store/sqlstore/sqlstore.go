@@ -22,6 +22,10 @@ type Dialect struct {
 	Numbered bool
 	// IsUniqueViolation recognises a unique-constraint error.
 	IsUniqueViolation func(error) bool
+	// LockOutbox, run first in a transaction, serialises outbox inserts
+	// until it ends (so ids commit in order); empty where the database
+	// has one writer anyway.
+	LockOutbox string
 }
 
 // Store is a store.Store on a *sql.DB.

@@ -26,6 +26,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"provider logins":        providerLogins,
 		"must change password":   mustChangePassword,
 		"spent tickets":          spentTickets,
+		"outbox":                 outbox,
+		"plugin deliveries":      pluginDeliveries,
+		"prune events":           pruneEvents,
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)

@@ -5,6 +5,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// ConditionDelivering of a Plugin is the portal's (field manager
+// streamspace-portal, beside the agent's conditions): False with
+// ReasonRuntimeStopped when the plugin's runtime stopped an event (a
+// sandbox limit, an unapproved host, a module that cannot run), True with
+// ReasonDelivered once an event gets through again.
+const ConditionDelivering = "Delivering"
+
 // PluginSpec is an installed plugin.
 type PluginSpec struct {
 	// Repository the plugin comes from.

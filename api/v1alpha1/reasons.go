@@ -133,3 +133,13 @@ const (
 	// missing, not indexed yet, or cannot be fetched.
 	ReasonRepositoryUnavailable = "RepositoryUnavailable"
 )
+
+// Plugin delivery reasons (Delivering of a Plugin, written by the portal).
+const (
+	// ReasonDelivered: the latest event reached the plugin.
+	ReasonDelivered = "Delivered"
+	// ReasonRuntimeStopped: the plugin's runtime stopped an event for good
+	// (the message says why: time or memory limit, unapproved host, a
+	// receiver refusing it).
+	ReasonRuntimeStopped = "RuntimeStopped"
+)

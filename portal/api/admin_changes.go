@@ -113,23 +113,12 @@ func (a *ChangesAPI) propose(c *gin.Context, kind string, live client.Object, sp
 	ctx, cancel := context.WithTimeout(c, 2*time.Minute)
 	defer cancel()
 	res, err := a.Writer.Propose(ctx, gitwrite.Change{Kind: kind, Name: name, Object: edited, Base: live, Actor: p.Subject, ActorEmail: email, Reason: req.Reason})
-	switch {
-	case errors.Is(err, gitwrite.ErrNoChange):
+	if errors.Is(err, gitwrite.ErrNoChange) {
 		c.JSON(http.StatusOK, gin.H{"unchanged": true, "message": fmt.Sprintf("%s %s already is as asked in Git", kind, name)})
 		return
-	case errors.Is(err, gitwrite.ErrInvalidChange):
-		Fail(c, Errorf(http.StatusBadRequest, CodeInvalid, err.Error()))
-		return
-	case errors.Is(err, gitwrite.ErrNotFound):
-		Fail(c, Errorf(http.StatusNotFound, CodeNotFound, err.Error()+": it was not created from Git, so it cannot be changed through Git"))
-		return
-	case errors.Is(err, gitwrite.ErrAmbiguous), errors.Is(err, gitwrite.ErrConflict):
-		Fail(c, Errorf(http.StatusConflict, CodeConflict, err.Error()))
-		return
-	case err != nil:
-		// also ErrAuthentication: a 401 would read as the admin's own
-		// sign-in having expired
-		Fail(c, Errorf(http.StatusBadGateway, CodeUpstream, "the platform repository refused the change: "+err.Error()))
+	}
+	if err != nil {
+		Fail(c, writeBackError(err))
 		return
 	}
 	detail := res.Mode + " " + res.Commit
@@ -138,6 +127,21 @@ func (a *ChangesAPI) propose(c *gin.Context, kind string, live client.Object, sp
 	}
 	audited(c, a.Audit, map[string]string{"Template": audit.AdminTemplatePropose, "Quota": audit.AdminQuotaPropose}[kind], name, detail)
 	c.JSON(http.StatusAccepted, res)
+}
+
+// writeBackError is the API's answer to a write-back that failed.
+func writeBackError(err error) error {
+	switch {
+	case errors.Is(err, gitwrite.ErrInvalidChange):
+		return Errorf(http.StatusBadRequest, CodeInvalid, err.Error())
+	case errors.Is(err, gitwrite.ErrNotFound):
+		return Errorf(http.StatusNotFound, CodeNotFound, err.Error()+": it was not created from Git, so it cannot be changed through Git")
+	case errors.Is(err, gitwrite.ErrAmbiguous), errors.Is(err, gitwrite.ErrConflict):
+		return Errorf(http.StatusConflict, CodeConflict, err.Error())
+	}
+	// also ErrAuthentication: a 401 would read as the admin's own sign-in
+	// having expired
+	return Errorf(http.StatusBadGateway, CodeUpstream, "the platform repository refused the change: "+err.Error())
 }
 
 // invalidObject turns the API server's field errors into the API's.

@@ -180,9 +180,15 @@ type VolumeMount struct {
 	// MountPath inside the container.
 	// +kubebuilder:validation:Pattern=`^/`
 	MountPath string `json:"mountPath"`
+	// SizeLimit of the scratch volume (every mount but a persistent home);
+	// the node evicts a session that writes more. Default 2Gi.
+	// +optional
+	SizeLimit *resource.Quantity `json:"sizeLimit,omitempty"`
 }
 
 // TemplateSecurity is the security context of a session container.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.addCapabilities) || size(self.addCapabilities) == 0 || (has(self.runAsNonRoot) && !self.runAsNonRoot)",message="addCapabilities needs runAsNonRoot: false: a non-root app cannot use capabilities"
 type TemplateSecurity struct {
 	// RunAsNonRoot runs the app as RunAsUser with every capability dropped.
 	// Images that start as root and drop privileges themselves (the
@@ -202,7 +208,28 @@ type TemplateSecurity struct {
 	// container runtime's 64Mi default).
 	// +optional
 	SharedMemory *resource.Quantity `json:"sharedMemory,omitempty"`
+	// AddCapabilities are the Linux capabilities the app keeps: every
+	// session container drops ALL and gets back only these. An image that
+	// starts as root and drops to its user itself (the linuxserver.io s6
+	// images) needs a few; a non-root app cannot use any.
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=14
+	// +optional
+	AddCapabilities []LinuxCapability `json:"addCapabilities,omitempty"`
+	// AllowPrivilegeEscalation lets the app's processes gain privileges
+	// (setuid binaries such as sudo, file capabilities). Off unless an image
+	// cannot start without it.
+	// +kubebuilder:default=false
+	// +optional
+	AllowPrivilegeEscalation *bool `json:"allowPrivilegeEscalation,omitempty"`
 }
+
+// LinuxCapability is a capability a session container may keep: only one
+// that container runtimes grant an ordinary container by default, so no
+// template can ask for more than that (never SYS_ADMIN, NET_ADMIN,
+// SYS_PTRACE…).
+// +kubebuilder:validation:Enum=AUDIT_WRITE;CHOWN;DAC_OVERRIDE;FOWNER;FSETID;KILL;MKNOD;NET_BIND_SERVICE;NET_RAW;SETFCAP;SETGID;SETPCAP;SETUID;SYS_CHROOT
+type LinuxCapability string
 
 // DataPolicy controls what crosses between the user's device and a session.
 type DataPolicy struct {

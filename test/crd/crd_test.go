@@ -92,6 +92,8 @@ func TestCRDs_rejectBadInputWithAClearMessage(t *testing.T) {
 		{"image :latest", template("c", "lscr.io/linuxserver/firefox:latest", "30m"), "must not use the mutable :latest tag"},
 		{"malformed duration", template("d", "x/y:1.0", "30 minutes"), `spec.idleTimeout: Invalid value: "30 minutes"`},
 		{"stream port not exposed", strings.Replace(template("e", "x/y:1.0", "30m"), "port: 6080}", "port: 7000}", 1), "stream.port must be one of ports[].containerPort"},
+		{"capabilities for a non-root app", template("f", "x/y:1.0", "30m") + "  security: {addCapabilities: [CHOWN]}\n", "addCapabilities needs runAsNonRoot: false"},
+		{"a capability beyond the runtime's default", template("g", "x/y:1.0", "30m") + "  security: {runAsNonRoot: false, addCapabilities: [SYS_ADMIN]}\n", `Unsupported value: "SYS_ADMIN"`},
 		{"unknown state", `
 apiVersion: stream.space/v1alpha1
 kind: Session

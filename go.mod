@@ -3,6 +3,7 @@ module github.com/streamspace/streamspace
 go 1.26.0
 
 require (
+	github.com/cloudevents/sdk-go/v2 v2.16.2
 	github.com/coder/websocket v1.8.15
 	github.com/coreos/go-oidc/v3 v3.21.0
 	github.com/dexidp/dex v0.0.0-20260303133905-11d2eeb52b42

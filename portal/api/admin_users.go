@@ -14,6 +14,7 @@ import (
 
 	"github.com/streamspace/streamspace/agent/quota"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/plugins/event"
 	"github.com/streamspace/streamspace/portal/audit"
 	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/store"
@@ -31,6 +32,9 @@ type AdminUsersAPI struct {
 	// Watcher hears of disabled, deleted and demoted accounts, whose open
 	// streams it closes; nil: nobody listens.
 	Watcher auth.AccountWatcher
+	// Events records user.created, user.updated and user.deleted; nil:
+	// none.
+	Events UserEvents
 }
 
 // Accounts are the users, their tokens and the audit log, as admins
@@ -165,6 +169,7 @@ func (a *AdminUsersAPI) Create(c *gin.Context) {
 		return
 	}
 	audited(c, a.Audit, audit.AdminUserCreate, u.Username, "role="+u.Role+" source="+u.Source)
+	userEvent(c, a.Events, event.UserCreated, u)
 	applyIdentity(c, a.Identities, u)
 	c.JSON(http.StatusCreated, a.view(u))
 }
@@ -245,6 +250,7 @@ func (a *AdminUsersAPI) Update(c *gin.Context) {
 		a.Watcher.AccountChanged(u.Username, u, "an admin changed the account: "+strings.Join(changed, ", "))
 	}
 	audited(c, a.Audit, audit.AdminUserUpdate, u.Username, fmt.Sprint(changed))
+	userEvent(c, a.Events, event.UserUpdated, u)
 	applyIdentity(c, a.Identities, u)
 	c.JSON(http.StatusOK, a.view(u))
 }
@@ -272,6 +278,7 @@ func (a *AdminUsersAPI) Delete(c *gin.Context) {
 		a.Watcher.AccountChanged(u.Username, nil, "an admin deleted the account")
 	}
 	audited(c, a.Audit, audit.AdminUserDelete, u.Username, "source="+u.Source)
+	userEvent(c, a.Events, event.UserDeleted, u)
 	u.Disabled = true
 	applyIdentity(c, a.Identities, u)
 	c.Status(http.StatusNoContent)

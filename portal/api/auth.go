@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/streamspace/streamspace/plugins/event"
 	"github.com/streamspace/streamspace/portal/audit"
 	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/store"
@@ -26,6 +27,8 @@ type AuthAPI struct {
 	// each sign-in; nil skips it.
 	Identities *Identities
 	Audit      *audit.Log
+	// Events records user.login and user.logout (OIDC's too); nil: none.
+	Events UserEvents
 }
 
 type loginRequest struct {
@@ -72,6 +75,7 @@ func (a *AuthAPI) Login(c *gin.Context) {
 		return
 	}
 	RecordAudit(c, a.Audit, u.Username, audit.Login, "", "local")
+	userEvent(c, a.Events, event.UserLogin, u)
 	applyIdentity(c, a.Identities, u)
 	a.respond(c, p)
 }
@@ -107,6 +111,7 @@ func (a *AuthAPI) Logout(c *gin.Context) {
 	}
 	if p := auth.Principal(c); p != nil {
 		RecordAudit(c, a.Audit, p.Subject, audit.Logout, "", "")
+		userEvent(c, a.Events, event.UserLogout, &store.User{Username: p.Subject, Role: p.Role})
 	}
 	a.clearCookies(c)
 	c.Status(http.StatusNoContent)

@@ -60,6 +60,19 @@ func (i *Identities) Apply(ctx context.Context, u *store.User) error {
 	return err
 }
 
+// UserEvents records account events for plugins (user.*: the portal's is
+// portal/plugins.Events); nil records none. Recording never fails the
+// request: the change it tells of is made already.
+type UserEvents interface {
+	User(ctx context.Context, eventType string, u *store.User)
+}
+
+func userEvent(ctx context.Context, ev UserEvents, eventType string, u *store.User) {
+	if ev != nil {
+		ev.User(ctx, eventType, u)
+	}
+}
+
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}

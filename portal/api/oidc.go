@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/streamspace/streamspace/plugins/event"
 	"github.com/streamspace/streamspace/portal/audit"
 	"github.com/streamspace/streamspace/portal/auth"
 )
@@ -127,6 +128,10 @@ func (a *OIDCAPI) Callback(c *gin.Context) {
 		return
 	}
 	RecordAudit(c, a.Auth.Audit, u.Username, audit.Login, "", "oidc")
+	if u.CreatedAt.Equal(u.UpdatedAt) { // created by this sign-in (Upsert updates an existing account)
+		userEvent(c, a.Auth.Events, event.UserCreated, u)
+	}
+	userEvent(c, a.Auth.Events, event.UserLogin, u)
 	// The provider's groups reach the User object (and so group quotas)
 	// as a password sign-in's do.
 	applyIdentity(c, a.Auth.Identities, u)

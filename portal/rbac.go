@@ -13,7 +13,13 @@ package portal
 //   - services, and pods with their replicasets and deployments: read, to
 //     check that what the stream proxy dials is the session's own (its
 //     Service, or its pod by IP where cluster DNS is not available);
-//   - leases: elect the replica that records session history.
+//   - leases: elect the replica that records session history (and the one
+//     that delivers plugin events);
+//   - plugins: read, and apply their Delivering condition (the plugin
+//     event dispatcher);
+//   - secrets: get only, for a webhook plugin's signing key
+//     (plugin-<name>-signing; the portal caches, lists and watches no
+//     Secrets, and uses a key only from a Secret its Plugin owns).
 //
 // +kubebuilder:rbac:groups=stream.space,resources=sessions,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=stream.space,resources=sessions/status,verbs=patch
@@ -24,3 +30,6 @@ package portal
 // +kubebuilder:rbac:groups=apps,resources=replicasets;deployments,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=stream.space,resources=plugins,verbs=get;list;watch
+// +kubebuilder:rbac:groups=stream.space,resources=plugins/status,verbs=patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get

@@ -34,22 +34,43 @@ var (
 	// ErrConflict: the branch moved while the change was being written,
 	// again after one retry, or the new branch already exists.
 	ErrConflict = errors.New("the branch moved during write-back")
+	// ErrAlreadyExists: a create found the object, or the file it would
+	// write, already in the repository.
+	ErrAlreadyExists = errors.New("object already defined in the platform repository")
 )
 
 // Kinds that the portal may write back. Anything else is edited in Git.
-var Kinds = []string{"Template", "Quota"}
+var Kinds = []string{"Template", "Quota", "Plugin"}
+
+// Op is what a Change does to its object.
+type Op string
+
+const (
+	// OpEdit (the zero value) changes an object already in Git, in place.
+	OpEdit Op = ""
+	// OpCreate adds a new object in a file of its own, placed beside the
+	// objects of its kind and listed in the nearest kustomization.
+	OpCreate Op = "create"
+	// OpDelete removes the object's document, and its file and
+	// kustomization entry when nothing else is in that file.
+	OpDelete Op = "delete"
+)
 
 // Change is one object as an admin wants it to be.
 type Change struct {
+	// Op is OpEdit, OpCreate or OpDelete.
+	Op Op
 	// Kind is "Template" or "Quota".
 	Kind string
 	// Name of the object (metadata.name).
 	Name string
-	// Object is the desired object: *v1alpha1.Template, *v1alpha1.Quota or
-	// *unstructured.Unstructured. Only its spec (every top-level field but
-	// apiVersion, kind, metadata and status) is written: metadata in Git is
-	// kept as it is, because a live object's metadata carries what the
-	// overlay, the agent and the API server added.
+	// Object is the desired object: *v1alpha1.Template, *v1alpha1.Quota,
+	// *v1alpha1.Plugin or *unstructured.Unstructured. For an edit only its
+	// spec (every top-level field but apiVersion, kind, metadata and status)
+	// is written: metadata in Git is kept as it is, because a live object's
+	// metadata carries what the overlay, the agent and the API server added.
+	// A create writes the whole object but only the labels and annotations
+	// of its metadata (the overlay sets the namespace). A delete needs none.
 	Object runtime.Object
 	// Base, when set, is the object the admin's edit started from, usually
 	// the live object the handler read. Then only the fields where Object
@@ -68,6 +89,10 @@ type Change struct {
 	// Reason is the admin's summary; its first line becomes the commit and
 	// pull request title.
 	Reason string
+	// UsedBy, for a delete, names who still uses the object (sessions such
+	// as "alice/firefox-1 (Running)"): the pull request lists them and says
+	// that the agent's prune keeps the object until they are gone.
+	UsedBy []string
 }
 
 // Mode says how a change was proposed.
@@ -90,8 +115,11 @@ type Result struct {
 	URL string `json:"url,omitempty"`
 	// Number of the pull request (pull-request mode).
 	Number int `json:"number,omitempty"`
-	// File is the repository path of the edited file.
+	// File is the repository path of the edited, created or deleted file.
 	File string `json:"file"`
+	// Files are all the paths the commit changes (a create or delete also
+	// changes a kustomization).
+	Files []string `json:"files,omitempty"`
 	// Changes lists the changed fields, e.g. "spec.limits.memory: 24Gi → 32Gi".
 	Changes []string `json:"changes"`
 	// Warnings are things the admin should know, e.g. an overlay that
@@ -101,6 +129,9 @@ type Result struct {
 
 // validate checks the change before anything is cloned.
 func (c Change) validate() error {
+	if c.Op != OpEdit && c.Op != OpCreate && c.Op != OpDelete {
+		return fmt.Errorf("%w: unknown operation %q (create, delete or an edit)", ErrInvalidChange, c.Op)
+	}
 	if !slices.Contains(Kinds, c.Kind) {
 		return fmt.Errorf("%w: kind %q cannot be written back (only %s)", ErrInvalidChange, c.Kind, strings.Join(Kinds, ", "))
 	}
@@ -112,6 +143,14 @@ func (c Change) validate() error {
 	}
 	if strings.ContainsAny(c.ActorEmail, "\r\n<> ") {
 		return fmt.Errorf("%w: %s %s: actor email %q is not an address", ErrInvalidChange, c.Kind, c.Name, c.ActorEmail)
+	}
+	for _, u := range c.UsedBy {
+		if strings.ContainsAny(u, "\r\n") {
+			return fmt.Errorf("%w: %s %s: a user of the object must be named on one line", ErrInvalidChange, c.Kind, c.Name)
+		}
+	}
+	if c.Op == OpDelete && isNil(c.Object) {
+		return nil
 	}
 	if isNil(c.Object) {
 		return fmt.Errorf("%w: %s %s: no object", ErrInvalidChange, c.Kind, c.Name)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -35,15 +38,23 @@ func (w *Writer) clone(ctx context.Context, dir string) (*git.Repository, error)
 	return repo, nil
 }
 
-// commit records file as the bot, at now.
-func (w *Writer) commit(repo *git.Repository, file, message string, now time.Time) (*object.Commit, error) {
+// commit records files (written or removed in the clone at dir) as the
+// bot, at now.
+func (w *Writer) commit(dir string, repo *git.Repository, files []string, message string, now time.Time) (*object.Commit, error) {
 	wt, err := repo.Worktree()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := wt.Add(file); err != nil {
-		return nil, fmt.Errorf("stage %s: %w", file, err)
+	for _, file := range files {
+		stage := wt.Add
+		if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(file))); errors.Is(err, fs.ErrNotExist) {
+			stage = wt.Remove
+		}
+		if _, err := stage(file); err != nil {
+			return nil, fmt.Errorf("stage %s: %w", file, err)
+		}
 	}
+	file := strings.Join(files, ", ")
 	sig := &object.Signature{Name: w.cfg.Author.Name, Email: w.cfg.Author.Email, When: now}
 	hash, err := wt.Commit(message, &git.CommitOptions{Author: sig, Committer: sig})
 	if err != nil {

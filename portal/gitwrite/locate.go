@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -72,6 +73,12 @@ type header struct {
 	Metadata   struct {
 		Name string `yaml:"name"`
 	} `yaml:"metadata"`
+	// Spec.Category of a Template, to place a new one beside its kin.
+	Spec struct {
+		Category string `yaml:"category"`
+	} `yaml:"spec"`
+	// Resources of a Kustomization, which list the files of its objects.
+	Resources []string `yaml:"resources"`
 	// Patches of a Kustomization, to warn about overlays.
 	Patches []struct {
 		Path   string `yaml:"path"`
@@ -82,18 +89,15 @@ type header struct {
 	} `yaml:"patches"`
 }
 
-// locate finds the one document that defines kind/name under the search
-// paths of repo. It also returns warnings about kustomizations that patch
-// the object, since there a changed field may keep the overlay's value.
-func locate(repo string, paths []string, kind, name string) (*document, []string, error) {
-	where := "the repository"
+// scan calls visit for every document of every YAML file under the search
+// paths of repo whose text mentions one of words (all files without words).
+// Folders named testdata and dot-folders are skipped; documents that do not
+// parse are skipped too, since the agent reports broken YAML, not the
+// write-back.
+func scan(repo string, paths []string, words []string, visit func(d *document, h *header)) error {
 	if len(paths) == 0 {
 		paths = []string{"."}
-	} else {
-		where = strings.Join(paths, ", ")
 	}
-	var found []*document
-	var warnings []string
 	for _, p := range paths {
 		root := filepath.Join(repo, filepath.FromSlash(p))
 		err := filepath.WalkDir(root, func(file string, e fs.DirEntry, err error) error {
@@ -113,7 +117,7 @@ func locate(repo string, paths []string, kind, name string) (*document, []string
 			if err != nil {
 				return err
 			}
-			if !bytes.Contains(data, []byte(kind)) {
+			if len(words) > 0 && !slices.ContainsFunc(words, func(w string) bool { return bytes.Contains(data, []byte(w)) }) {
 				return nil
 			}
 			rel, err := filepath.Rel(repo, file)
@@ -124,28 +128,50 @@ func locate(repo string, paths []string, kind, name string) (*document, []string
 			for _, r := range splitDocuments(data) {
 				d := &document{file: rel, data: data, start: r[0], end: r[1], node: &yaml.Node{}}
 				var h header
-				// A document that does not parse cannot be the one to edit;
-				// the agent reports broken YAML, not the write-back.
 				if yaml.Unmarshal(d.body(), d.node) != nil || d.node.Decode(&h) != nil {
 					continue
 				}
-				switch {
-				case h.Kind == kind && strings.HasPrefix(h.APIVersion, streamv1.GroupVersion.Group+"/") && h.Metadata.Name == name:
-					found = append(found, d)
-				case h.Kind == "Kustomization":
-					for _, patch := range h.Patches {
-						if t := patch.Target; t != nil && t.Kind == kind && (t.Name == "" || t.Name == name) {
-							warnings = append(warnings, fmt.Sprintf("%s patches %s %s: a field changed here keeps the overlay's value in that environment", rel, kind, name))
-							break
-						}
-					}
-				}
+				visit(d, &h)
 			}
 			return nil
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("search %s for %s %q: %w", p, kind, name, err)
+			return fmt.Errorf("search %s: %w", p, err)
 		}
+	}
+	return nil
+}
+
+// defines says whether h is the header of kind/name of our API group.
+func (h *header) defines(kind, name string) bool {
+	return h.Kind == kind && strings.HasPrefix(h.APIVersion, streamv1.GroupVersion.Group+"/") && (name == "" || h.Metadata.Name == name)
+}
+
+// locate finds the one document that defines kind/name under the search
+// paths of repo. It also returns warnings about kustomizations that patch
+// the object, since there a changed field may keep the overlay's value.
+func locate(repo string, paths []string, kind, name string) (*document, []string, error) {
+	where := "the repository"
+	if len(paths) > 0 {
+		where = strings.Join(paths, ", ")
+	}
+	var found []*document
+	var warnings []string
+	err := scan(repo, paths, []string{kind}, func(d *document, h *header) {
+		switch {
+		case h.defines(kind, name):
+			found = append(found, d)
+		case h.Kind == "Kustomization":
+			for _, patch := range h.Patches {
+				if t := patch.Target; t != nil && t.Kind == kind && (t.Name == "" || t.Name == name) {
+					warnings = append(warnings, fmt.Sprintf("%s patches %s %s: a field changed here keeps the overlay's value in that environment", d.file, kind, name))
+					break
+				}
+			}
+		}
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %q: %w", kind, name, err)
 	}
 	sort.Strings(warnings)
 	switch len(found) {

@@ -96,6 +96,9 @@ func truncate(s string, n int) string {
 func title(c Change, changes []string) string {
 	summary, _, _ := strings.Cut(strings.TrimSpace(c.Reason), "\n")
 	summary = strings.TrimSpace(summary)
+	if summary == "" && c.Op != OpEdit {
+		summary = string(c.Op)
+	}
 	if summary == "" {
 		// The fields, not their values: those are in the body, and an
 		// image reference alone would fill the title.
@@ -123,9 +126,16 @@ func commitMessage(c Change, file string, changes []string) string {
 		b.WriteString(strings.TrimSpace(rest))
 		b.WriteString("\n\n")
 	}
-	fmt.Fprintf(&b, "Changed in %s through the StreamSpace portal:\n", file)
+	if c.Op == OpEdit {
+		fmt.Fprintf(&b, "Changed in %s through the StreamSpace portal:\n", file)
+	} else {
+		fmt.Fprintf(&b, "%s %s %s through the StreamSpace portal:\n", opVerb[c.Op], c.Kind, c.Name)
+	}
 	for _, ch := range changes {
 		fmt.Fprintf(&b, "- %s\n", ch)
+	}
+	if len(c.UsedBy) > 0 {
+		fmt.Fprintf(&b, "\nStill used by: %s\n", strings.Join(c.UsedBy, ", "))
 	}
 	fmt.Fprintf(&b, "\nRequested-by: %s\n", c.Actor)
 	if c.ActorEmail != "" {
@@ -133,6 +143,8 @@ func commitMessage(c Change, file string, changes []string) string {
 	}
 	return b.String()
 }
+
+var opVerb = map[Op]string{OpCreate: "Created", OpDelete: "Deleted"}
 
 // maxPatch keeps the pull request body well under GitHub's 65536
 // characters.
@@ -142,16 +154,31 @@ const maxPatch = 30000
 // changes.
 func pullRequestBody(c Change, base, file string, changes, warnings []string, patch string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** asked for this change to %s `%s` in the StreamSpace portal.\n\n", c.Actor, c.Kind, c.Name)
+	if c.Op == OpEdit {
+		fmt.Fprintf(&b, "**%s** asked for this change to %s `%s` in the StreamSpace portal.\n\n", c.Actor, c.Kind, c.Name)
+	} else {
+		fmt.Fprintf(&b, "**%s** asked to %s %s `%s` in the StreamSpace portal.\n\n", c.Actor, c.Op, c.Kind, c.Name)
+	}
 	if r := strings.TrimSpace(c.Reason); r != "" {
 		for _, line := range strings.Split(r, "\n") {
 			fmt.Fprintf(&b, "> %s\n", line)
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "Changed fields in `%s`:\n\n", file)
+	if c.Op == OpEdit {
+		fmt.Fprintf(&b, "Changed fields in `%s`:\n\n", file)
+	} else {
+		b.WriteString("Changes:\n\n")
+	}
 	for _, ch := range changes {
 		fmt.Fprintf(&b, "- `%s`\n", ch)
+	}
+	if len(c.UsedBy) > 0 {
+		fmt.Fprintf(&b, "\n**Still in use.** These sessions use %s `%s`:\n\n", c.Kind, c.Name)
+		for _, u := range c.UsedBy {
+			fmt.Fprintf(&b, "- %s\n", u)
+		}
+		fmt.Fprintf(&b, "\nAfter the merge the agent's prune keeps %s `%s` in the cluster while they exist (GitSync condition PruneBlocked) and deletes it once they are gone; nobody's session is cut short.\n", c.Kind, c.Name)
 	}
 	for i, w := range warnings {
 		if i == 0 {

@@ -83,12 +83,15 @@ func (w *Writer) Propose(ctx context.Context, c Change) (*Result, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	edited, err := desired(c.Object)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s %s: %v", ErrInvalidChange, c.Kind, c.Name, err)
+	var edited, base map[string]any
+	if c.Op == OpEdit {
+		var err error
+		if edited, err = desired(c.Object); err != nil {
+			return nil, fmt.Errorf("%w: %s %s: %v", ErrInvalidChange, c.Kind, c.Name, err)
+		}
 	}
-	var base map[string]any
-	if !isNil(c.Base) {
+	if c.Op == OpEdit && !isNil(c.Base) {
+		var err error
 		if base, err = desired(c.Base); err != nil {
 			return nil, fmt.Errorf("%w: %s %s: base: %v", ErrInvalidChange, c.Kind, c.Name, err)
 		}
@@ -120,12 +123,20 @@ func (w *Writer) attempt(ctx context.Context, c Change, edited, base map[string]
 	if err != nil {
 		return nil, err
 	}
-	res, err := rewrite(dir, w.cfg.Paths, c, edited, base)
+	var res *Result
+	switch c.Op {
+	case OpCreate:
+		res, err = create(dir, w.cfg.Paths, c)
+	case OpDelete:
+		res, err = remove(dir, w.cfg.Paths, c)
+	default:
+		res, err = rewrite(dir, w.cfg.Paths, c, edited, base)
+	}
 	if err != nil {
 		return nil, err
 	}
 	now := w.now()
-	commit, err := w.commit(repo, res.File, commitMessage(c, res.File, res.Changes), now)
+	commit, err := w.commit(dir, repo, res.Files, commitMessage(c, res.File, res.Changes), now)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +190,7 @@ func rewrite(dir string, paths []string, c Change, edited, base map[string]any) 
 	if err := os.WriteFile(path, doc.replaced(body), info.Mode().Perm()); err != nil {
 		return nil, err
 	}
-	return &Result{File: doc.file, Changes: changes, Warnings: warnings}, nil
+	return &Result{File: doc.file, Files: []string{doc.file}, Changes: changes, Warnings: warnings}, nil
 }
 
 // pullRequest pushes the commit to a new branch and opens a pull request
@@ -189,7 +200,11 @@ func (w *Writer) pullRequest(ctx context.Context, repo *git.Repository, c Change
 	if err != nil {
 		return nil, fmt.Errorf("diff of %s: %w", commit.Hash, err)
 	}
-	branch := fmt.Sprintf("streamspace/%s-%s-%s", strings.ToLower(c.Kind), c.Name, now.UTC().Format("20060102-150405"))
+	op := ""
+	if c.Op != OpEdit {
+		op = string(c.Op) + "-"
+	}
+	branch := fmt.Sprintf("streamspace/%s%s-%s-%s", op, strings.ToLower(c.Kind), c.Name, now.UTC().Format("20060102-150405"))
 	if err := w.push(ctx, repo, branch, plumbing.ZeroHash); err != nil {
 		return nil, err
 	}

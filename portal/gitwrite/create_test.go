@@ -16,8 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/agent/gitsync"
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
 
 // checkout writes the tree of c into a new folder, to build it as the

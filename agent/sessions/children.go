@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -74,13 +75,13 @@ func podTemplate(s *streamv1.Session, t *streamv1.Template) corev1.PodTemplateSp
 		if m.Name == streamv1.HomeVolumeName && !s.WantsHome() {
 			// No persistent home asked for: the app still gets a writable
 			// (throw-away) folder at the same path.
-			volumes = append(volumes, corev1.Volume{Name: m.Name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+			volumes = append(volumes, scratchVolume(m))
 		} else if m.Name == streamv1.HomeVolumeName {
 			volumes = append(volumes, corev1.Volume{Name: m.Name, VolumeSource: corev1.VolumeSource{
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: streamv1.HomeVolumeNameFor(s.Spec.User)},
 			}})
 		} else {
-			volumes = append(volumes, corev1.Volume{Name: m.Name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+			volumes = append(volumes, scratchVolume(m))
 		}
 		mounts = append(mounts, corev1.VolumeMount{Name: m.Name, MountPath: m.MountPath})
 	}
@@ -104,16 +105,21 @@ func podTemplate(s *streamv1.Session, t *streamv1.Template) corev1.PodTemplateSp
 		FSGroup:        ptr.To(ptr.Deref(t.Spec.Security.FSGroup, 1000)),
 		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
-	var containerSecurity *corev1.SecurityContext
+	// Every session container drops ALL capabilities, root or not: an app
+	// gets back only what its Template names (the API allows no more than
+	// a runtime's default set).
+	containerSecurity := &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(ptr.Deref(t.Spec.Security.AllowPrivilegeEscalation, false)),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}
+	for _, c := range t.Spec.Security.AddCapabilities {
+		containerSecurity.Capabilities.Add = append(containerSecurity.Capabilities.Add, corev1.Capability(c))
+	}
 	if ptr.Deref(t.Spec.Security.RunAsNonRoot, true) {
 		uid := ptr.Deref(t.Spec.Security.RunAsUser, 1000)
 		podSecurity.RunAsNonRoot = ptr.To(true)
 		podSecurity.RunAsUser = ptr.To(uid)
 		podSecurity.RunAsGroup = podSecurity.FSGroup
-		containerSecurity = &corev1.SecurityContext{
-			AllowPrivilegeEscalation: ptr.To(false),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		}
 	}
 
 	pullPolicy := t.Spec.ImagePullPolicy
@@ -151,6 +157,20 @@ func podTemplate(s *streamv1.Session, t *streamv1.Template) corev1.PodTemplateSp
 			Volumes: volumes,
 		},
 	}
+}
+
+// DefaultScratchSize bounds a scratch volume whose mount names no
+// sizeLimit: a session filling the node's disk is evicted, not the node.
+var DefaultScratchSize = resource.MustParse("2Gi")
+
+// scratchVolume is the throw-away volume of a mount that is not a
+// persistent home, bounded like every emptyDir of a session.
+func scratchVolume(m streamv1.VolumeMount) corev1.Volume {
+	size := DefaultScratchSize.DeepCopy()
+	if m.SizeLimit != nil {
+		size = m.SizeLimit.DeepCopy()
+	}
+	return corev1.Volume{Name: m.Name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &size}}}
 }
 
 // serviceSpec exposes the session's ports inside the cluster; the portal's

@@ -220,6 +220,26 @@ func TestHA_leaderCrashes_followerTakesOver_nothingCreatedTwice(t *testing.T) {
 	t.Logf("the surviving replica logged %d reconcile errors", strings.Count(survivor.log.String(), "Reconciler error"))
 }
 
+// TestHA_gracefulStop_handsOverBeforeTheLeaseRunsOut: a replica stopped
+// the way a rollout or a drain stops it (SIGTERM) releases its lease, so
+// the other leads at once instead of after the lease runs out. The lease
+// here is long (20 s) so that waiting it out cannot pass for a handover.
+func TestHA_gracefulStop_handsOverBeforeTheLeaseRunsOut(t *testing.T) {
+	const lease = 20 * time.Second
+	ns := newNamespace(t)
+	a, b := startAgentWithLease(t, "a", ns, "s", lease), startAgentWithLease(t, "b", ns, "s", lease)
+	first, others := leader(t, 60*time.Second, a, b)
+	next := others[0]
+	stopped := first.stop(t)
+	select {
+	case at := <-next.elected:
+		t.Logf("graceful handover: replica %s leads %v after SIGTERM to replica %s (lease %v)",
+			next.name, at.Sub(stopped).Round(time.Millisecond), first.name, lease)
+	case <-time.After(lease):
+		t.Fatalf("replica %s did not lead within the lease (%v) of the stopped replica: it waited the lease out instead of receiving it", next.name, lease)
+	}
+}
+
 func lightTemplate(ns string) *streamv1.Template {
 	return &streamv1.Template{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "light"}, Spec: streamv1.TemplateSpec{
 		DisplayName: "Light desktop", Category: "Utilities", BaseImage: "localhost/streamspace/light:1.0.0",

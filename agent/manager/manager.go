@@ -97,6 +97,11 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 		HealthProbeBindAddress: cfg.ProbeAddr,
 		LeaderElection:         cfg.LeaderElection,
 		LeaderElectionID:       reconciler.AgentName + ".stream.space",
+		// A replica that stops gracefully (a rollout, a drain) hands the
+		// lease over at once instead of leaving the others to wait it out.
+		// Safe: the manager releases it only after its controllers
+		// stopped, and the binary exits when Start returns.
+		LeaderElectionReleaseOnCancel: true,
 		Cache: cache.Options{
 			ByObject: map[client.Object]cache.ByObject{
 				&appsv1.Deployment{}:    {Label: ours},

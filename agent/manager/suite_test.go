@@ -158,6 +158,12 @@ type agent struct {
 // ends (and with the test binary, should that die first).
 func startAgent(t *testing.T, name, ns, secret string) *agent {
 	t.Helper()
+	return startAgentWithLease(t, name, ns, secret, leaseDuration)
+}
+
+// startAgentWithLease is startAgent with a lease of its own length.
+func startAgentWithLease(t *testing.T, name, ns, secret string, lease time.Duration) *agent {
+	t.Helper()
 	api, err := os.ReadFile(apiFile)
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +173,7 @@ func startAgent(t *testing.T, name, ns, secret string) *agent {
 		t.Fatal(err)
 	}
 	recv, probe := freeport.For(t), freeport.For(t)
-	spec, _ := json.Marshal(agentConfig{API: srv, Namespace: ns, Secret: secret, Lease: leaseDuration,
+	spec, _ := json.Marshal(agentConfig{API: srv, Namespace: ns, Secret: secret, Lease: lease,
 		ReceiverAddr: "127.0.0.1:" + strconv.Itoa(recv), ProbeAddr: "127.0.0.1:" + strconv.Itoa(probe)})
 	a := &agent{name: name, elected: make(chan time.Time, 1), log: &syncbuf.Buffer{},
 		receiver: fmt.Sprintf("http://127.0.0.1:%d", recv), probe: fmt.Sprintf("http://127.0.0.1:%d", probe)}
@@ -209,6 +215,19 @@ func (a *agent) crash(t *testing.T) time.Time {
 	}
 	at := time.Now()
 	_ = a.cmd.Wait()
+	return at
+}
+
+// stop ends the replica as Kubernetes does (SIGTERM) and waits for it.
+func (a *agent) stop(t *testing.T) time.Time {
+	t.Helper()
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now()
+	if err := a.cmd.Wait(); err != nil {
+		t.Errorf("replica %s after SIGTERM: %v\n%s", a.name, err, a.log.String())
+	}
 	return at
 }
 

@@ -9,13 +9,17 @@ package history
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/plugins/event"
 	"github.com/streamspace/streamspace/portal/audit"
 	"github.com/streamspace/streamspace/portal/store"
 )
@@ -28,8 +32,28 @@ type Recorder struct {
 	// ended), by audit.System.
 	Audit *audit.Log
 	Cache cache.Cache
-	Log   logr.Logger
-	Now   func() time.Time
+	// Namespace of the Sessions (the platform namespace).
+	Namespace string
+	Log       logr.Logger
+	Now       func() time.Time
+	// Events records each transition as a plugin event (session.*);
+	// nil: none.
+	Events SessionEvents
+	// ReplayWithin: on first sight of a Session (a restart, a new
+	// leader), transitions older than this are not recorded as events
+	// again: the outbox keeps the keys that make a replay a no-op only
+	// that long. Zero: no limit.
+	ReplayWithin time.Duration
+	// Reader confirms, uncached, that a session in the history but not in
+	// the cache is gone (deleted while no replica recorded); nil: the
+	// cache.
+	Reader client.Reader
+}
+
+// SessionEvents records session.* plugin events. key names the
+// transition within the session; recording a key again is a no-op.
+type SessionEvents interface {
+	Session(ctx context.Context, eventType string, s *streamv1.Session, at time.Time, key string)
 }
 
 // Store is where the recorder writes the session history.
@@ -37,6 +61,7 @@ type Store interface {
 	StartSession(ctx context.Context, r store.SessionRecord) error
 	RecordHibernation(ctx context.Context, session string, seconds int64) error
 	EndSession(ctx context.Context, session string, at time.Time, reason string) error
+	SessionHistory(ctx context.Context, since time.Time) ([]store.SessionRecord, error)
 }
 
 // Start registers the recorder on the Session informer and runs until ctx
@@ -72,6 +97,12 @@ func (r *Recorder) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if r.Events != nil {
+		// once the replay of existing Sessions has been handled
+		if toolscache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
+			r.missedDeletes(ctx)
+		}
+	}
 	<-ctx.Done()
 	return inf.RemoveEventHandler(reg)
 }
@@ -93,6 +124,7 @@ func (r *Recorder) Observe(ctx context.Context, old, s *streamv1.Session) {
 		was = old.Status.Phase
 	}
 	is := s.Status.Phase
+	r.events(ctx, old, s)
 	if was == is {
 		return
 	}
@@ -141,6 +173,9 @@ func (r *Recorder) hibernationOver(ctx context.Context, asleep *streamv1.Session
 }
 
 func (r *Recorder) deleted(ctx context.Context, s *streamv1.Session) {
+	if r.Events != nil {
+		r.Events.Session(ctx, event.SessionDeleted, s, r.now(), "deleted")
+	}
 	if s.Status.Phase == streamv1.PhaseTerminated {
 		return // its end is recorded
 	}
@@ -149,6 +184,99 @@ func (r *Recorder) deleted(ctx context.Context, s *streamv1.Session) {
 	}
 	r.check(s, "end", r.Store.EndSession(ctx, s.Name, r.now(), "Deleted"))
 	r.audit(ctx, audit.SessionEnd, s, "Deleted")
+}
+
+// events records the plugin events of the change from old (nil: first
+// sight) to s. Every transition has a key of its own (a start by when it
+// was requested, a hibernation by when it happened), so a replay records
+// only what no replica recorded before: a restart neither repeats nor,
+// as far as the Session's status still shows it, misses a transition.
+func (r *Recorder) events(ctx context.Context, old, s *streamv1.Session) {
+	if r.Events == nil {
+		return
+	}
+	first := old == nil
+	horizon := time.Time{}
+	if first && r.ReplayWithin > 0 {
+		horizon = r.now().Add(-r.ReplayWithin)
+	}
+	emit := func(eventType, key string, at time.Time) {
+		if !at.Before(horizon) {
+			r.Events.Session(ctx, eventType, s, at, key)
+		}
+	}
+	if first {
+		emit(event.SessionCreated, "created", s.CreationTimestamp.Time)
+	}
+	was, is := streamv1.SessionPhase(""), s.Status.Phase
+	if old != nil {
+		was = old.Status.Phase
+	}
+	// a start (launch or wake) that reached Running: seen now, or, on
+	// first sight, told by its stream-ready time even if the session has
+	// since moved on
+	if st := s.Status.LastStart; st != nil && (is == streamv1.PhaseRunning && was != is || first && st.StreamReadyAt != nil) {
+		eventType := event.SessionStarted
+		if st.Kind == streamv1.StartWake {
+			eventType = event.SessionWoken
+		}
+		at := r.now()
+		if st.StreamReadyAt != nil {
+			at = st.StreamReadyAt.Time
+		}
+		emit(eventType, strings.ToLower(st.Kind)+"/"+st.RequestedAt.UTC().Format(time.RFC3339Nano), at)
+	}
+	if is == streamv1.PhaseHibernated && was != is && s.Status.HibernatedAt != nil {
+		emit(event.SessionHibernated, "hibernated/"+s.Status.HibernatedAt.UTC().Format(time.RFC3339Nano), s.Status.HibernatedAt.Time)
+	}
+	if is == streamv1.PhaseTerminated && was != is {
+		at := r.now()
+		if s.Status.TerminatedAt != nil {
+			at = s.Status.TerminatedAt.Time
+		}
+		emit(event.SessionStopped, "stopped", at)
+	}
+}
+
+// missedDeletes records session.deleted for sessions in the history (of
+// the replay window) that no longer exist: deleted while no replica
+// recorded. Their history end is recorded too when it is missing.
+func (r *Recorder) missedDeletes(ctx context.Context) {
+	since := time.Time{}
+	if r.ReplayWithin > 0 {
+		since = r.now().Add(-r.ReplayWithin)
+	}
+	records, err := r.Store.SessionHistory(ctx, since)
+	if err != nil {
+		r.Log.Error(err, "Session history not read: sessions deleted while no replica recorded get no session.deleted event")
+		return
+	}
+	var reader client.Reader = r.Cache
+	if r.Reader != nil {
+		reader = r.Reader
+	}
+	// one list, read now from the API server (not a per-session get: the
+	// window may hold thousands of ended sessions)
+	var live streamv1.SessionList
+	if err := reader.List(ctx, &live, client.InNamespace(r.Namespace)); err != nil {
+		r.Log.Error(err, "Sessions not listed: sessions deleted while no replica recorded get no session.deleted event")
+		return
+	}
+	exists := make(map[string]bool, len(live.Items))
+	for _, s := range live.Items {
+		exists[s.Name] = true
+	}
+	for _, rec := range records {
+		if exists[rec.Session] {
+			continue
+		}
+		gone := &streamv1.Session{ObjectMeta: metav1.ObjectMeta{Name: rec.Session, Namespace: r.Namespace}}
+		gone.Spec.User, gone.Spec.Template = rec.Username, rec.Template
+		if rec.EndedAt == nil {
+			r.check(gone, "end", r.Store.EndSession(ctx, rec.Session, r.now(), "Deleted"))
+		}
+		r.Events.Session(ctx, event.SessionDeleted, gone, r.now(), "deleted")
+	}
 }
 
 func (r *Recorder) audit(ctx context.Context, action string, s *streamv1.Session, detail string) {

@@ -1,0 +1,136 @@
+// Package plugins is the portal's side of plugins: the outbox producer
+// that records each platform event once (Events), and, on the leader
+// replica, the dispatcher that delivers them to every enabled plugin that
+// subscribed and may receive them (Dispatcher), through the plugin's
+// runtime (plugins/webhook, plugins/wasm).
+package plugins
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-logr/logr"
+
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/plugins/event"
+	"github.com/streamspace/streamspace/portal/store"
+)
+
+// maxField bounds each text field of a payload (a state-reason annotation
+// is free text anyone who can edit the Session writes).
+const maxField = 256
+
+// Events records platform events in the outbox. Its methods never fail
+// the caller: an event that cannot be recorded is logged and counted
+// (streamspace_plugin_events_record_errors_total). A nil *Events records
+// nothing.
+type Events struct {
+	Store   store.Outbox
+	Metrics *Metrics
+	Log     logr.Logger
+	// Now is the clock (tests); nil: time.Now.
+	Now func() time.Time
+
+	wake chan struct{}
+}
+
+// NewEvents returns the producer writing to s.
+func NewEvents(s store.Outbox, m *Metrics, log logr.Logger) *Events {
+	return &Events{Store: s, Metrics: m, Log: log, wake: make(chan struct{}, 1)}
+}
+
+// Recorded is signalled (coalesced) after each event this process
+// records, so a dispatcher in the same process delivers at once instead
+// of at its next poll.
+func (e *Events) Recorded() <-chan struct{} { return e.wake }
+
+func (e *Events) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// UserData is the payload of user.* events: who, and their role; never
+// credentials, tokens, e-mail or groups.
+type UserData struct {
+	Username string `json:"username"`
+	Role     string `json:"role"`
+	Source   string `json:"source"`
+	Disabled bool   `json:"disabled,omitempty"`
+}
+
+// User records a user.* event about u, now.
+func (e *Events) User(ctx context.Context, eventType string, u *store.User) {
+	if e == nil || u == nil {
+		return
+	}
+	e.record(ctx, eventType, u.Username, e.now(), "", UserData{Username: clip(u.Username), Role: clip(u.Role), Source: clip(u.Source), Disabled: u.Disabled})
+}
+
+// SessionData is the payload of session.* events.
+type SessionData struct {
+	Session  string `json:"session"`
+	User     string `json:"user"`
+	Template string `json:"template"`
+	Phase    string `json:"phase,omitempty"`
+	// Reason why its state last changed (idle timeout, user request…).
+	Reason string `json:"reason,omitempty"`
+}
+
+// Session records a session.* event about s that happened at at. key
+// names the transition (unique for the session): the same key recorded
+// again (a replay after a restart) is not a new event.
+func (e *Events) Session(ctx context.Context, eventType string, s *streamv1.Session, at time.Time, key string) {
+	if e == nil || s == nil {
+		return
+	}
+	e.record(ctx, eventType, s.Name, at, s.Name+"/"+key, SessionData{Session: s.Name, User: clip(s.Spec.User), Template: clip(s.Spec.Template),
+		Phase: string(s.Status.Phase), Reason: clip(s.Annotations[streamv1.StateReasonAnnotation])})
+}
+
+func (e *Events) record(ctx context.Context, eventType, subject string, at time.Time, key string, payload any) {
+	data, err := json.Marshal(payload)
+	if err == nil {
+		var recorded bool
+		recorded, err = e.Store.RecordEvent(ctx, &store.OutboxEvent{Type: eventType, Subject: subject, At: at, Data: data, Key: key})
+		if err == nil {
+			if recorded && e.Metrics != nil {
+				e.Metrics.Recorded.WithLabelValues(eventType).Inc()
+			}
+			if recorded && e.wake != nil {
+				select {
+				case e.wake <- struct{}{}:
+				default:
+				}
+			}
+			return
+		}
+	}
+	if e.Metrics != nil {
+		e.Metrics.RecordErrors.Inc()
+	}
+	if !errors.Is(err, context.Canceled) {
+		e.Log.Error(err, "Plugin event not recorded", "type", eventType, "subject", subject)
+	}
+}
+
+// clip bounds a payload field, on a rune boundary.
+func clip(s string) string {
+	if len(s) <= maxField {
+		return s
+	}
+	s = s[:maxField]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// ToEvent is an outbox row as the runtimes see it.
+func ToEvent(e store.OutboxEvent, source string) event.Event {
+	return event.Event{ID: formatID(e.ID), Type: e.Type, Source: source, Subject: e.Subject, Time: e.At, Data: json.RawMessage(e.Data)}
+}

@@ -34,6 +34,7 @@ import (
 	"github.com/streamspace/streamspace/portal/gitwrite"
 	"github.com/streamspace/streamspace/portal/history"
 	"github.com/streamspace/streamspace/portal/leader"
+	"github.com/streamspace/streamspace/portal/plugins"
 	"github.com/streamspace/streamspace/portal/store"
 	"github.com/streamspace/streamspace/portal/store/postgres"
 	"github.com/streamspace/streamspace/portal/store/sqlite"
@@ -79,7 +80,7 @@ func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
 	}
 	defer st.close()
 	h, err := NewHandlers(Components{
-		Client: st.client, Namespace: cfg.Namespace, Store: st.db, Audit: st.audit, Registry: reg, Log: cfg.Log,
+		Client: st.client, Namespace: cfg.Namespace, Store: st.db, Audit: st.audit, Events: st.events, Registry: reg, Log: cfg.Log,
 		Tokens:        &auth.Tokens{Store: st.db, Key: st.key, Issuer: "streamspace", RecheckEvery: cfg.SSORecheck},
 		LoginLimiter:  auth.NewLoginLimiter(12*time.Second, 5), // 5 tries, then 5 a minute
 		SecureCookies: cfg.SecureCookies, OIDC: cfg.OIDC, Writer: st.writer, StreamViaPodIP: cfg.StreamViaPodIP,
@@ -101,6 +102,9 @@ func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
 // records session history when several replicas run (--leader-elect).
 const HistoryLease = "streamspace-portal-history"
 
+// PluginsLease is the Lease whose holder delivers plugin events.
+const PluginsLease = "streamspace-portal-plugins"
+
 // state is what the portal opens before it serves: the Kubernetes cache
 // (started, synced), the store, the audit log, the signing key and the
 // write-back.
@@ -110,6 +114,7 @@ type state struct {
 	audit        *audit.Log
 	key          []byte
 	writer       *gitwrite.Writer
+	events       *plugins.Events
 	cacheStopped <-chan error
 	close        func()
 }
@@ -147,13 +152,26 @@ func openState(ctx context.Context, cfg Config, restCfg *rest.Config, reg promet
 	if st.audit, err = audit.NewLog(db, cfg.Log.WithName("audit"), reg); err != nil {
 		return fail(err)
 	}
-	var recorder manager.Runnable = &history.Recorder{Store: db, Audit: st.audit, Cache: mgr.GetCache(), Log: cfg.Log.WithName("history")}
+	pluginMetrics, err := plugins.NewMetrics(reg)
+	if err != nil {
+		return fail(err)
+	}
+	st.events = plugins.NewEvents(db, pluginMetrics, cfg.Log.WithName("plugins"))
+	var recorder manager.Runnable = &history.Recorder{Store: db, Audit: st.audit, Cache: mgr.GetCache(), Log: cfg.Log.WithName("history"),
+		Namespace: cfg.Namespace, Events: st.events, ReplayWithin: plugins.DefaultRetention, Reader: mgr.GetAPIReader()}
+	var dispatcher manager.Runnable = &plugins.Dispatcher{Client: mgr.GetClient(), Namespace: cfg.Namespace, Cache: mgr.GetCache(),
+		Store: db, Events: st.events, Source: cfg.PublicURL, Metrics: pluginMetrics, Log: cfg.Log.WithName("plugins"),
+		Runtime: &plugins.Runtime{Reader: mgr.GetAPIReader(), Namespace: cfg.Namespace}}
 	if cfg.LeaderElection {
-		// one replica of several records; losing the lease stops the
-		// recording, never the replica's requests and streams
+		// one replica of several records and delivers; losing a lease
+		// stops that task, never the replica's requests and streams
 		recorder = &leader.Only{Config: restCfg, Namespace: cfg.Namespace, Name: HistoryLease, Task: recorder, Log: cfg.Log.WithName("history")}
+		dispatcher = &leader.Only{Config: restCfg, Namespace: cfg.Namespace, Name: PluginsLease, Task: dispatcher, Log: cfg.Log.WithName("plugins")}
 	}
 	if err := mgr.Add(recorder); err != nil {
+		return fail(err)
+	}
+	if err := mgr.Add(dispatcher); err != nil {
 		return fail(err)
 	}
 	// the cache outlives ctx until the requests it answers have drained
@@ -199,7 +217,9 @@ type Components struct {
 	// Audit is the audit log; nil: one writing to Store, its lost records
 	// counted on Registry.
 	Audit *audit.Log
-	Log   logr.Logger
+	// Events records user events for plugins; nil: none.
+	Events *plugins.Events
+	Log    logr.Logger
 
 	SecureCookies bool
 	// LoginLimiter slows password guessing; nil allows every attempt.
@@ -249,7 +269,7 @@ func NewHandlers(c Components) (Handlers, error) {
 	tokens.Watcher = proxy
 	c.Tokens = &tokens
 	authAPI := &api.AuthAPI{Store: c.Store, Tokens: c.Tokens, SecureCookies: c.SecureCookies, Limiter: c.LoginLimiter,
-		Identities: identities, Audit: auditLog}
+		Identities: identities, Audit: auditLog, Events: c.Events}
 	forwardAuth, err := api.NewForwardAuthAPI(c.Registry, k8s, ns, c.IngressHost)
 	if err != nil {
 		return Handlers{}, err
@@ -281,7 +301,7 @@ func NewHandlers(c Components) (Handlers, error) {
 		Users:          &api.UsersAPI{Client: k8s, Namespace: ns},
 		Tokens:         &api.TokensAPI{Store: c.Store, Tokens: c.Tokens, Audit: auditLog},
 		Stream:         proxy,
-		AdminUsers:     &api.AdminUsersAPI{Store: c.Store, Tokens: c.Tokens, Client: k8s, Namespace: ns, Identities: identities, Audit: auditLog, Watcher: proxy},
+		AdminUsers:     &api.AdminUsersAPI{Store: c.Store, Tokens: c.Tokens, Client: k8s, Namespace: ns, Identities: identities, Audit: auditLog, Watcher: proxy, Events: c.Events},
 		Analytics:      &api.AnalyticsAPI{History: c.Store, Client: k8s, Namespace: ns},
 		Platform:       &api.PlatformAPI{Client: k8s, Namespace: ns, Audit: auditLog},
 		Changes:        &api.ChangesAPI{Client: k8s, Namespace: ns, Writer: c.Writer, Users: c.Store, Audit: auditLog},

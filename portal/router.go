@@ -132,12 +132,8 @@ func NewRouter(h Handlers) *gin.Engine {
 	admin.GET("/audit", h.AdminUsers.ListAudit)
 	admin.GET("/analytics", h.Analytics.Get)
 	admin.GET("/quotas", h.Platform.ListQuotas)
-	admin.POST("/quotas", h.Changes.CreateQuota)               // → pull request
-	admin.PUT("/quotas/:name", h.Changes.UpdateQuota)          // → pull request
-	admin.DELETE("/quotas/:name", h.Changes.DeleteQuota)       // → pull request
-	admin.POST("/templates", h.Changes.CreateTemplate)         // → pull request, from an image
-	admin.PUT("/templates/:name", h.Changes.UpdateTemplate)    // → pull request
-	admin.DELETE("/templates/:name", h.Changes.DeleteTemplate) // → pull request naming its sessions
+	admin.PUT("/quotas/:name", h.Changes.UpdateQuota)       // → pull request
+	admin.PUT("/templates/:name", h.Changes.UpdateTemplate) // → pull request
 	admin.GET("/sync", h.Platform.ListSyncs)
 	admin.POST("/sync/:name/reconcile", h.Platform.Reconcile)
 

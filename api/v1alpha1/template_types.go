@@ -53,8 +53,13 @@ type TemplateSpec struct {
 	// +optional
 	Description string `json:"description,omitempty"`
 
-	// Category groups templates in the catalog.
-	// +kubebuilder:validation:Enum="Web Browsers";"Development";"Office";"Graphics";"3D";"Media";"Utilities";"Desktops";"Communication";"Education";"Science";"Games"
+	// Category groups templates in the catalog. Any name people understand
+	// ("Audio & Video", "Administration"); `streamspace validate` warns
+	// about one outside the recommended list (catalog.Recommended), so that
+	// a typo stands out. One line, no leading or trailing spaces.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^\S(.*\S)?$`
 	Category string `json:"category"`
 
 	// Icon is the URL (https or a data: URI) of the app's icon.

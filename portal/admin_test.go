@@ -259,8 +259,12 @@ func TestAuthorization_matrix(t *testing.T) {
 		{http.MethodGet, "/api/v1/admin/audit"},
 		{http.MethodGet, "/api/v1/admin/analytics"},
 		{http.MethodGet, "/api/v1/admin/quotas"},
+		{http.MethodPost, "/api/v1/admin/quotas"},
 		{http.MethodPut, "/api/v1/admin/quotas/default"},
+		{http.MethodDelete, "/api/v1/admin/quotas/default"},
+		{http.MethodPost, "/api/v1/admin/templates"},
 		{http.MethodPut, "/api/v1/admin/templates/firefox"},
+		{http.MethodDelete, "/api/v1/admin/templates/firefox"},
 		{http.MethodGet, "/api/v1/admin/sync"},
 		{http.MethodPost, "/api/v1/admin/sync/platform/reconcile"},
 	}

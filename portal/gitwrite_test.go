@@ -162,8 +162,15 @@ func TestWriteBack_quotaEditBecomesAPullRequest(t *testing.T) {
 	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "default"}, live); err != nil || *live.Spec.Limits.MaxRunningSessions != 2 {
 		t.Errorf("the portal wrote the Quota itself: %v %v", err, live.Spec.Limits.MaxRunningSessions)
 	}
+	// other tests propose other quotas: only this one's counts
 	events, _ := db.AuditLog(context.Background(), store.AuditFilter{Action: "admin.quota.propose"})
-	if len(events) != 1 || !strings.Contains(events[0].Detail, "pull/7") {
+	var mine []store.AuditEvent
+	for _, e := range events {
+		if e.Target == "default" {
+			mine = append(mine, e)
+		}
+	}
+	if len(mine) != 1 || !strings.Contains(mine[0].Detail, "pull/7") {
 		t.Errorf("audit: %+v", events)
 	}
 	// an edit that changes nothing is answered as such, with no commit

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,14 +14,13 @@ import (
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal/audit"
-	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/gitwrite"
 	"github.com/streamspace/streamspace/portal/store"
 )
 
-// ChangesAPI serves PUT /api/v1/admin/templates/{name} and
-// /api/v1/admin/quotas/{name}: an admin's edit becomes a pull request (or a
-// commit) in the platform repository. The portal never writes the object
+// ChangesAPI serves POST, PUT and DELETE of /api/v1/admin/templates and
+// /api/v1/admin/quotas: an admin's create, edit or delete becomes a pull
+// request (or a commit) in the platform repository. The portal never writes the object
 // itself; the change reaches the cluster when the agent syncs it from Git,
 // after review.
 type ChangesAPI struct {
@@ -58,8 +56,7 @@ func (a *ChangesAPI) UpdateQuota(c *gin.Context) {
 }
 
 func (a *ChangesAPI) propose(c *gin.Context, kind string, live client.Object, spec func(client.Object) any) {
-	if a.Writer == nil {
-		Fail(c, Errorf(http.StatusServiceUnavailable, CodeUnavailable, "write-back is not configured: set the platform repository (STREAMSPACE_GIT_URL) and its write credentials"))
+	if !a.configured(c) {
 		return
 	}
 	var req ChangeRequest
@@ -105,28 +102,22 @@ func (a *ChangesAPI) propose(c *gin.Context, kind string, live client.Object, sp
 		Fail(c, kubeError(err))
 		return
 	}
-	p := auth.Principal(c)
-	email := ""
-	if u, err := a.Users.UserByName(c, p.Subject); err == nil {
-		email = u.Email
+	if res := a.write(c, gitwrite.Change{Kind: kind, Name: name, Object: edited, Base: live, Reason: req.Reason}); res != nil {
+		c.JSON(http.StatusAccepted, res)
 	}
-	ctx, cancel := context.WithTimeout(c, 2*time.Minute)
-	defer cancel()
-	res, err := a.Writer.Propose(ctx, gitwrite.Change{Kind: kind, Name: name, Object: edited, Base: live, Actor: p.Subject, ActorEmail: email, Reason: req.Reason})
-	if errors.Is(err, gitwrite.ErrNoChange) {
-		c.JSON(http.StatusOK, gin.H{"unchanged": true, "message": fmt.Sprintf("%s %s already is as asked in Git", kind, name)})
-		return
-	}
-	if err != nil {
-		Fail(c, writeBackError(err))
-		return
-	}
+}
+
+// proposed records a write-back in the audit log: the action names the
+// kind, the detail the operation and where it went.
+func (a *ChangesAPI) proposed(c *gin.Context, kind, name string, op gitwrite.Op, res *gitwrite.Result) {
 	detail := res.Mode + " " + res.Commit
 	if res.URL != "" {
 		detail = res.Mode + " " + res.URL
 	}
+	if op != gitwrite.OpEdit {
+		detail = string(op) + ": " + detail
+	}
 	audited(c, a.Audit, map[string]string{"Template": audit.AdminTemplatePropose, "Quota": audit.AdminQuotaPropose}[kind], name, detail)
-	c.JSON(http.StatusAccepted, res)
 }
 
 // writeBackError is the API's answer to a write-back that failed.
@@ -136,7 +127,7 @@ func writeBackError(err error) error {
 		return Errorf(http.StatusBadRequest, CodeInvalid, err.Error())
 	case errors.Is(err, gitwrite.ErrNotFound):
 		return Errorf(http.StatusNotFound, CodeNotFound, err.Error()+": it was not created from Git, so it cannot be changed through Git")
-	case errors.Is(err, gitwrite.ErrAmbiguous), errors.Is(err, gitwrite.ErrConflict):
+	case errors.Is(err, gitwrite.ErrAmbiguous), errors.Is(err, gitwrite.ErrConflict), errors.Is(err, gitwrite.ErrAlreadyExists):
 		return Errorf(http.StatusConflict, CodeConflict, err.Error())
 	}
 	// also ErrAuthentication: a 401 would read as the admin's own sign-in

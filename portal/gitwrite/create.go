@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/catalog"
 )
 
 // defaultFolders is where the first object of a kind goes when the
@@ -193,7 +193,7 @@ func placement(repo, kind, category string, siblings, sameCategory []*document) 
 	if len(siblings) == 0 {
 		folder := defaultFolders[kind]
 		if kind == "Template" && category != "" {
-			folder = path.Join(folder, Slug(category))
+			folder = path.Join(folder, catalog.Slug(category))
 		}
 		return folder
 	}
@@ -205,7 +205,7 @@ func placement(repo, kind, category string, siblings, sameCategory []*document) 
 	if err != nil || path.Dir(kust) == folder {
 		return folder
 	}
-	return path.Join(path.Dir(kust), Slug(category))
+	return path.Join(path.Dir(kust), catalog.Slug(category))
 }
 
 func commonestFolder(docs []*document) string {
@@ -220,21 +220,6 @@ func commonestFolder(docs []*document) string {
 		}
 	}
 	return best
-}
-
-var notSlug = regexp.MustCompile(`[^a-z0-9]+`)
-
-// Slug is a category as a folder name or label value: "Audio & Video"
-// becomes "audio-video".
-func Slug(category string) string {
-	s := strings.Trim(notSlug.ReplaceAllString(strings.ToLower(category), "-"), "-")
-	if len(s) > 63 {
-		s = strings.TrimRight(s[:63], "-")
-	}
-	if s == "" {
-		return "other"
-	}
-	return s
 }
 
 // nearestKustomization is the kustomization file in folder or the closest

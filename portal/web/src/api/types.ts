@@ -1196,7 +1196,37 @@ export interface paths {
             };
         };
         put?: never;
-        post?: never;
+        /** Propose a new Quota: a pull request (or a commit) adding its file to the platform repository; the agent applies it once merged (admin) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["QuotaCreate"];
+                };
+            };
+            responses: {
+                /** @description Proposed */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ChangeResult"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+                502: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -1541,6 +1571,84 @@ export interface paths {
             };
         };
         post?: never;
+        /** Propose deleting a Quota: a pull request (or a commit) removing its document and kustomization entry; its users fall back to the next quota that names them (admin) */
+        delete: {
+            parameters: {
+                query: {
+                    /** @description Titles the pull request (at most 200 characters) */
+                    reason: string;
+                };
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Proposed */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeleteResult"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+                502: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Propose a new Template from an image reference; ports, stream, home mount, environment, security and resources follow the catalog's template of the same image family (admin) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TemplateCreate"];
+                };
+            };
+            responses: {
+                /** @description Proposed */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TemplateCreated"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+                502: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -1599,7 +1707,39 @@ export interface paths {
             };
         };
         post?: never;
-        delete?: never;
+        /** Propose deleting a Template: a pull request (or a commit) removing its document and kustomization entry; the pull request names the sessions that use it, and prune keeps it until they are gone (admin) */
+        delete: {
+            parameters: {
+                query: {
+                    /** @description Titles the pull request (at most 200 characters) */
+                    reason: string;
+                };
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Proposed */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeleteResult"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+                502: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -1900,6 +2040,40 @@ export interface components {
             /** @description Titles the pull request */
             reason: string;
         };
+        TemplateCreate: {
+            /** @description Image reference pinned to a tag or digest (not :latest) */
+            image: string;
+            /** @description Default: the image's repository name */
+            name?: string;
+            displayName?: string;
+            /** @description Default: the category of the template it follows */
+            category?: string;
+            description?: string;
+            stream?: components["schemas"]["StreamSpec"];
+            /** @description Where the user's home is mounted; needed with stream for an image family the catalog does not hold */
+            homePath?: string;
+            /** @description Titles the pull request */
+            reason: string;
+        };
+        TemplateCreated: {
+            result: components["schemas"]["ChangeResult"];
+            /** @description The Template as proposed */
+            template: Record<string, unknown>;
+            /** @description Where each convention came from */
+            notes: string[];
+        };
+        QuotaCreate: {
+            name: string;
+            /** @description The Quota's whole spec (as in the CRD) */
+            spec: Record<string, unknown>;
+            /** @description Titles the pull request */
+            reason: string;
+        };
+        DeleteResult: {
+            result: components["schemas"]["ChangeResult"];
+            /** @description Sessions still using the Template (user/session (phase)); prune keeps it until they are gone */
+            usedBy?: string[];
+        };
         ChangeResult: {
             /** @enum {string} */
             mode?: "pull-request" | "commit";
@@ -1909,6 +2083,8 @@ export interface components {
             url?: string;
             number?: number;
             file?: string;
+            /** @description Every path the commit changes */
+            files?: string[];
             changes?: string[];
             warnings?: string[];
         };

@@ -202,6 +202,9 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up plugin repository controller: %w", err)
 	}
+	if err := (&plugins.PluginReconciler{Client: mgr.GetClient(), Recorder: events, Reconciles: reconciles}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up plugin controller: %w", err)
+	}
 	if cfg.ReceiverAddr != "" && len(cfg.ReceiverSecret) > 0 {
 		requests, err := gitsync.NewReceiverMetrics(reg)
 		if err != nil {
@@ -224,6 +227,9 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 	if !cfg.DisableWebhooks {
 		if err := (&quota.SessionValidator{}).SetupWebhookWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("set up session webhook: %w", err)
+		}
+		if err := (&plugins.PluginValidator{}).SetupWebhookWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("set up plugin webhook: %w", err)
 		}
 		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 			return nil, err

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
@@ -100,10 +101,33 @@ func (o *Only) Start(ctx context.Context) error {
 			<-taskDone
 			if ctx.Err() == nil {
 				log.Info("Lease lost: task stopped, campaigning again")
+			} else if err := release(lock, id); err != nil {
+				log.Error(err, "Could not release the lease: another replica takes over when it runs out")
 			}
 		}
 	}
 	return nil
+}
+
+// release hands the lease over on a graceful stop, once the task has
+// ended (client-go's ReleaseOnCancel would release it while the task may
+// still be finishing), so another replica takes over at its next retry
+// instead of after LeaseDuration. It writes only a lease this replica
+// still holds.
+func release(lock resourcelock.Interface, id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rec, _, err := lock.Get(ctx)
+	if err != nil {
+		return err
+	}
+	if rec.HolderIdentity != id {
+		return nil
+	}
+	now := metav1.NewTime(time.Now())
+	return lock.Update(ctx, resourcelock.LeaderElectionRecord{
+		LeaderTransitions: rec.LeaderTransitions, LeaseDurationSeconds: 1, RenewTime: now, AcquireTime: now,
+	})
 }
 
 func or(d, def time.Duration) time.Duration {

@@ -174,10 +174,14 @@ func (r *GitSyncReconciler) reconcile(ctx context.Context, sc *syncScope) (ctrl.
 // desired objects are not in memory after a restart), checks it out into
 // sc.dir and reports progress. With nothing new it only retries prunes that
 // were blocked, and reports changed=false. Sets Ready=False (stalled) with
-// CredentialsInvalid when the auth secret cannot be read, and FetchFailed
-// when the remote cannot be reached.
+// CredentialsInvalid when the auth secret cannot be read, FetchFailed
+// when the remote cannot be reached, and NotConfigured when there is no
+// URL: a placeholder GitSync fails closed, applying and pruning nothing.
 func (r *GitSyncReconciler) reconcileSource(ctx context.Context, sc *syncScope) (changed bool, _ error) {
 	gs := sc.gs
+	if gs.Spec.URL == "" {
+		return false, reconciler.Stall(streamv1.ReasonNotConfigured, "No repository to sync: set spec.url to your platform repository (and spec.secretRef for a private one)")
+	}
 	src, err := r.source(ctx, gs)
 	if err != nil {
 		return false, reconciler.Stall(streamv1.ReasonCredentialsInvalid, "%s", err.Error()) // a spec or secret change brings us back

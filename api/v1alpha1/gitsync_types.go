@@ -44,8 +44,11 @@ const (
 // overlay to make the cluster match.
 type GitSyncSpec struct {
 	// URL of the repository: https://, ssh://, file:// or an absolute path.
+	// Unset, nothing is synced (Ready=False, NotConfigured) until it is set:
+	// deploy/ ships so, following no repository by default.
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(https?|ssh|file)://') || self.startsWith('/')",message="url must be https://, ssh://, file:// or an absolute path"
-	URL string `json:"url"`
+	// +optional
+	URL string `json:"url,omitempty"`
 	// Ref to follow.
 	// +optional
 	Ref GitReference `json:"ref,omitempty"`

@@ -76,6 +76,9 @@ const (
 
 // GitSync reasons.
 const (
+	// ReasonNotConfigured: spec.url is unset; nothing is synced until the
+	// operator sets it (Ready=False, Stalled).
+	ReasonNotConfigured      = "NotConfigured"
 	ReasonCredentialsInvalid = "CredentialsInvalid"
 	ReasonFetchFailed        = "FetchFailed"
 	ReasonBuildFailed        = "BuildFailed"

@@ -157,6 +157,7 @@ func (v *Validator) Repo(root string) ([]Problem, int, error) {
 		problems = append(problems, v.Object(o)...)
 	}
 	problems = append(problems, references(objects)...)
+	problems = append(problems, pluginConfigs(root, objects)...)
 	problems = append(problems, overlays(root)...)
 	sort.SliceStable(problems, func(i, j int) bool {
 		if problems[i].File != problems[j].File {

@@ -103,6 +103,15 @@ func OpenAt(ctx context.Context, src *gitsync.Source, revision string) (*Reposit
 	return Open(ctx, src, true)
 }
 
+// Head is the revision the clone's ref points at ("<ref>@sha1:<hash>").
+func (r *Repository) Head() (string, error) {
+	head, err := r.git.Head()
+	if err != nil {
+		return "", err
+	}
+	return head.Name().Short() + "@sha1:" + head.Hash().String(), nil
+}
+
 // Close removes the clone.
 func (r *Repository) Close() error { return os.RemoveAll(r.dir) }
 

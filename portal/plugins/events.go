@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -35,7 +36,23 @@ type Events struct {
 	Now func() time.Time
 
 	wake chan struct{}
+
+	// group commit: events recorded at once by concurrent requests are
+	// written in one transaction (one sync to disk) by whichever caller
+	// finds no write under way; the others wait for it
+	mu       sync.Mutex
+	queue    []*pending
+	flushing bool
 }
+
+type pending struct {
+	e    *store.OutboxEvent
+	err  error
+	done chan struct{}
+}
+
+// maxBatch bounds one transaction of the group commit.
+const maxBatch = 256
 
 // NewEvents returns the producer writing to s.
 func NewEvents(s store.Outbox, m *Metrics, log logr.Logger) *Events {
@@ -95,8 +112,9 @@ func (e *Events) Session(ctx context.Context, eventType string, s *streamv1.Sess
 func (e *Events) record(ctx context.Context, eventType, subject string, at time.Time, key string, payload any) {
 	data, err := json.Marshal(payload)
 	if err == nil {
-		var recorded bool
-		recorded, err = e.Store.RecordEvent(ctx, &store.OutboxEvent{Type: eventType, Subject: subject, At: at, Data: data, Key: key})
+		ev := &store.OutboxEvent{Type: eventType, Subject: subject, At: at, Data: data, Key: key}
+		err = e.write(ctx, ev)
+		recorded := ev.ID != 0
 		if err == nil {
 			if recorded && e.Metrics != nil {
 				e.Metrics.Recorded.WithLabelValues(eventType).Inc()
@@ -116,6 +134,42 @@ func (e *Events) record(ctx context.Context, eventType, subject string, at time.
 	if !errors.Is(err, context.Canceled) {
 		e.Log.Error(err, "Plugin event not recorded", "type", eventType, "subject", subject)
 	}
+}
+
+// write records ev, in the same transaction as the events other callers
+// record at the same moment. It returns once ev is committed (or not).
+func (e *Events) write(ctx context.Context, ev *store.OutboxEvent) error {
+	p := &pending{e: ev, done: make(chan struct{})}
+	e.mu.Lock()
+	e.queue = append(e.queue, p)
+	if e.flushing {
+		e.mu.Unlock()
+		<-p.done // the writer under way takes it in its next transaction
+		return p.err
+	}
+	e.flushing = true
+	for len(e.queue) > 0 {
+		batch := e.queue[:min(len(e.queue), maxBatch)]
+		e.queue = e.queue[len(batch):]
+		e.mu.Unlock()
+		es := make([]*store.OutboxEvent, len(batch))
+		for i, b := range batch {
+			es[i] = b.e
+		}
+		// others' events ride on this call: this request's end must not
+		// cancel them
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err := e.Store.RecordEvents(wctx, es)
+		cancel()
+		for _, b := range batch {
+			b.err = err
+			close(b.done)
+		}
+		e.mu.Lock()
+	}
+	e.flushing = false
+	e.mu.Unlock()
+	return p.err
 }
 
 // clip bounds a payload field, on a rune boundary.

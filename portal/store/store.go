@@ -170,6 +170,9 @@ type Outbox interface {
 	// RecordEvent appends e and sets its ID and RecordedAt; it reports
 	// false (and records nothing) when e.Key was recorded before.
 	RecordEvent(ctx context.Context, e *OutboxEvent) (bool, error)
+	// RecordEvents appends several events at once (one transaction); an
+	// event whose Key was recorded before is left with ID 0.
+	RecordEvents(ctx context.Context, es []*OutboxEvent) error
 	// EventsAfter returns up to limit events with an id above after and
 	// one of types, by id.
 	EventsAfter(ctx context.Context, after int64, types []string, limit int) ([]OutboxEvent, error)

@@ -12,39 +12,53 @@ import (
 	"github.com/streamspace/streamspace/portal/store"
 )
 
-// RecordEvent appends e to the outbox. The insert runs under the
-// dialect's outbox lock so that ids commit in the order they are drawn:
-// otherwise a reader could see id N+1 committed before id N and move past
-// N for good.
+// RecordEvent appends e to the outbox (RecordEvents of one).
 func (s *Store) RecordEvent(ctx context.Context, e *store.OutboxEvent) (bool, error) {
+	if err := s.RecordEvents(ctx, []*store.OutboxEvent{e}); err != nil {
+		return false, err
+	}
+	return e.ID != 0, nil
+}
+
+// RecordEvents appends es in one transaction (one commit, one sync to
+// disk, for many events). The inserts run under the dialect's outbox lock
+// so that ids commit in the order they are drawn: otherwise a reader could
+// see id N+1 committed before id N and move past N for good.
+func (s *Store) RecordEvents(ctx context.Context, es []*store.OutboxEvent) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("record event: %w", err)
+		return fmt.Errorf("record events: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	if s.d.LockOutbox != "" {
 		if _, err := tx.ExecContext(ctx, s.d.LockOutbox); err != nil {
-			return false, fmt.Errorf("record event: lock outbox: %w", err)
+			return fmt.Errorf("record events: lock outbox: %w", err)
 		}
 	}
-	var key any
-	if e.Key != "" {
-		key = e.Key
-	}
+	insert := s.q(`INSERT INTO plugin_events (type, subject, at, recorded_at, data, dedup_key) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (dedup_key) DO NOTHING RETURNING id`)
 	recorded := time.Now().UTC()
-	err = tx.QueryRowContext(ctx, s.q(`INSERT INTO plugin_events (type, subject, at, recorded_at, data, dedup_key) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (dedup_key) DO NOTHING RETURNING id`), e.Type, e.Subject, e.At.UTC(), recorded, string(e.Data), key).Scan(&e.ID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil // recorded before
-	}
-	if err != nil {
-		return false, fmt.Errorf("record event %s: %w", e.Type, err)
+	for _, e := range es {
+		var key any
+		if e.Key != "" {
+			key = e.Key
+		}
+		e.ID = 0
+		err := tx.QueryRowContext(ctx, insert, e.Type, e.Subject, e.At.UTC(), recorded, string(e.Data), key).Scan(&e.ID)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) { // no row: recorded before
+			return fmt.Errorf("record event %s: %w", e.Type, err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("record event %s: %w", e.Type, err)
+		for _, e := range es {
+			e.ID = 0
+		}
+		return fmt.Errorf("record events: %w", err)
 	}
-	e.RecordedAt = recorded
-	return true, nil
+	for _, e := range es {
+		e.RecordedAt = recorded
+	}
+	return nil
 }
 
 // in returns "(?, ?, …)" for n values.

@@ -65,6 +65,19 @@ func outbox(t *testing.T, s store.Store) {
 		t.Errorf("head %d %v, want %d", head, err, started.ID)
 	}
 
+	// a batch: one transaction; a key recorded before, or twice in the
+	// batch, is left with id 0
+	batch := []*store.OutboxEvent{
+		{Type: "user.login", Subject: "bob", At: at, Data: []byte(`{}`)},
+		{Type: "session.started", Subject: "s1", At: at, Data: []byte(`{}`), Key: "s1/started"},
+		{Type: "session.stopped", Subject: "s1", At: at, Data: []byte(`{}`), Key: "s1/stopped"},
+		{Type: "session.stopped", Subject: "s1", At: at, Data: []byte(`{}`), Key: "s1/stopped"},
+	}
+	must(t, s.RecordEvents(ctx, batch))
+	if !(batch[0].ID > started.ID && batch[1].ID == 0 && batch[2].ID > batch[0].ID && batch[3].ID == 0) || batch[2].RecordedAt.IsZero() {
+		t.Errorf("batch ids %d %d %d %d", batch[0].ID, batch[1].ID, batch[2].ID, batch[3].ID)
+	}
+
 	// racing recorders of one key (two replicas, a replay): one wins
 	var mu sync.Mutex
 	won := race(t, 8, errLost, func(int) error {

@@ -127,6 +127,10 @@ bench-gitsync: test-ground ## Sync a generated catalog of 1,000 templates: full 
 bench-e2e: system-deps cluster-binaries ## On a real local node: launch latency per phase (scheduled, image ready, stream ready, first frame), hibernate and wake latency, against the targets (root)
 	go test -count=1 -v -run TestSessionLifecycle_onARealNode ./test/e2e/ 2>&1 | grep -E '^(=== RUN|--- |\s+e2e_test.go:.*(launch|hibernate|wake|installed|deadline))|^(ok|FAIL)'
 
+.PHONY: bench-plugins
+bench-plugins: system-deps test-ground ## Plugin events through the outbox to a webhook plugin at a local HTTPS receiver (SQLite and PostgreSQL): events/s and event-to-delivery p50/p99, against 1,000/s and 100 ms
+	go run ./test/bench/plugins -events $(or $(EVENTS),10000)
+
 .PHONY: bench-portal
 bench-portal: system-deps test-ground ## Stream proxy vs direct and nginx (throughput, round trip) and GET /api/v1/sessions over 1,000 sessions; installs nginx if missing
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "==> Installing nginx"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx; }

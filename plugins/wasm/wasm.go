@@ -34,13 +34,14 @@
 //	log(ptr, len i32)                    one log line
 //	fail(ptr, len i32)                   why the event handled now fails
 //	http_do(ptr, len i32) -> n i32       an HTTP request (JSON: method, url, headers, body as base64);
-//	                                     result: JSON status, headers, body (base64). Needs network:<host>
-//	                                     for the URL's host; no redirect to another host.
+//	                                     result: JSON status, headers, body (base64). The URL's host
+//	                                     must be granted as network:<host>; no redirect to another host.
 //	session_hibernate(ptr, len i32) -> n i32            hibernate the named session; needs sessions:hibernate
 //	session_annotate(s, sl, k, kl, v, vl i32) -> n i32  set an annotation on a session; needs sessions:annotate
 //
-// Only the imports a plugin's permissions allow exist: a module importing
-// another is refused when it is loaded, naming the missing permission.
+// The session functions exist only when the plugin's permissions allow
+// them: a module importing one it may not use is refused when it is
+// loaded, naming the missing permission.
 // Refusals during an event (an unapproved host, a request or response over
 // its bound) stop the event with a permanent error naming the reason; a
 // network failure is returned to the module, which may fail the event for

@@ -59,3 +59,18 @@ export const proposeQuota = (name: string, change: Change<QuotaSpec>) =>
 export function isUnchanged(result: ProposeResult): result is ChangeUnchanged {
   return 'unchanged' in result && result.unchanged;
 }
+
+type CreateSchemas = import('./types').components['schemas'];
+export type TemplateCreate = CreateSchemas['TemplateCreate'];
+export type QuotaCreate = Omit<CreateSchemas['QuotaCreate'], 'spec'> & { spec: QuotaSpec };
+export type TemplateCreated = Omit<CreateSchemas['TemplateCreated'], 'result'> & { result: ChangeResult };
+export type DeleteResult = Omit<CreateSchemas['DeleteResult'], 'result'> & { result: ChangeResult };
+
+/** A new template from an image reference; the catalog's conventions fill in the rest. */
+export const createTemplate = (body: TemplateCreate) => http.request<TemplateCreated>('/admin/templates', { method: 'POST', body });
+
+export const createQuota = (body: QuotaCreate) => http.request<ChangeResult>('/admin/quotas', { method: 'POST', body });
+
+/** Proposes removing the object from Git; a DELETE carries its reason in the query. */
+export const deleteFromGit = (kind: 'templates' | 'quotas', name: string, reason: string) =>
+  http.request<DeleteResult>(`/admin/${kind}/${encodeURIComponent(name)}`, { method: 'DELETE', query: { reason } });

@@ -22,6 +22,8 @@ interface Props {
   onPropose: (reason: string) => Promise<ProposeResult>;
   onProposed?: (result: ProposeResult) => void;
   onClose: () => void;
+  /** The submit button's label; default "Propose change". */
+  submitLabel?: string;
 }
 
 /**
@@ -29,7 +31,16 @@ interface Props {
  * request (or a commit) with the given reason as its title, and the dialog
  * shows where it went.
  */
-export function ProposeChangeDialog({ open, title, children, formFields, onPropose, onProposed, onClose }: Props) {
+export function ProposeChangeDialog({
+  open,
+  title,
+  children,
+  formFields,
+  onPropose,
+  onProposed,
+  onClose,
+  submitLabel = 'Propose change',
+}: Props) {
   const [reason, setReason] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
@@ -99,7 +110,7 @@ export function ProposeChangeDialog({ open, title, children, formFields, onPropo
                 Cancel
               </Button>
               <Button type="submit" variant="contained" loading={busy} disabled={!reason.trim()}>
-                Propose change
+                {submitLabel}
               </Button>
             </>
           )}

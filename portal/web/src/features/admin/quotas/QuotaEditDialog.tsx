@@ -4,7 +4,7 @@ import Switch from '@mui/material/Switch';
 import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import { useEffect, useState } from 'react';
-import { proposeQuota, type ProposeResult } from '../../../api/admin';
+import { createQuota, proposeQuota, type ProposeResult } from '../../../api/admin';
 import { ApiError } from '../../../api/errors';
 import type { Quota } from '../../../api/models';
 import { ChipInput } from '../../../components/ChipInput';
@@ -13,29 +13,36 @@ import { formOf, limitFields, specOf, validate, type QuotaForm } from './quotaSp
 
 interface Props {
   quota: Quota | undefined;
+  /** The quota is new: the dialog asks for its name and proposes adding it. */
+  creating?: boolean;
   onClose: () => void;
   onProposed: (quota: Quota, result: ProposeResult) => void;
 }
 
 const formFields = ['spec.default', 'spec.users', 'spec.groups', ...limitFields.map((f) => `spec.limits.${f.key}`)];
 
-export function QuotaEditDialog({ quota, onClose, onProposed }: Props) {
+export function QuotaEditDialog({ quota, creating, onClose, onProposed }: Props) {
   const [form, setForm] = useState<QuotaForm>();
+  const [name, setName] = useState('');
   useEffect(() => {
     if (quota) setForm(formOf(quota));
+    setName('');
   }, [quota]);
 
   const propose = async (reason: string) => {
     const errors = validate(form!);
-    if (Object.keys(errors).length > 0) throw new ApiError(400, 'invalid_request', 'Some limits are not valid.', errors);
+    if (creating && !name.trim()) errors.name = 'Required: the quota’s name, also its file name';
+    if (Object.keys(errors).length > 0) throw new ApiError(400, 'invalid_request', 'Some fields are not valid.', errors);
+    if (creating) return createQuota({ name: name.trim(), spec: specOf(form!), reason });
     return proposeQuota(quota!.name, { spec: specOf(form!), reason });
   };
 
   return (
     <ProposeChangeDialog
       open={Boolean(quota)}
-      title={`Edit quota ${quota?.name ?? ''}`}
-      formFields={formFields}
+      title={creating ? 'New quota' : `Edit quota ${quota?.name ?? ''}`}
+      submitLabel={creating ? 'Propose quota' : undefined}
+      formFields={creating ? ['name', ...formFields] : formFields}
       onPropose={propose}
       onProposed={(r) => quota && onProposed(quota, r)}
       onClose={onClose}
@@ -43,6 +50,18 @@ export function QuotaEditDialog({ quota, onClose, onProposed }: Props) {
       {(errors) =>
         form && (
           <>
+            {creating && (
+              <TextField
+                label="Name"
+                value={name}
+                onChange={(e) => setName(e.target.value)}
+                required
+                fullWidth
+                margin="dense"
+                error={Boolean(errors.name)}
+                helperText={errors.name ?? 'Lower case letters, digits and dashes'}
+              />
+            )}
             <FormControlLabel
               control={<Switch checked={form.default} onChange={(e) => setForm({ ...form, default: e.target.checked })} />}
               label="Default quota (applies to everyone not named in another quota)"

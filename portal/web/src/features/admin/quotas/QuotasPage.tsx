@@ -1,6 +1,9 @@
+import AddIcon from '@mui/icons-material/Add';
+import DeleteIcon from '@mui/icons-material/DeleteOutlineOutlined';
 import EditIcon from '@mui/icons-material/EditOutlined';
 import SpeedIcon from '@mui/icons-material/Speed';
 import Box from '@mui/material/Box';
+import Button from '@mui/material/Button';
 import Chip from '@mui/material/Chip';
 import IconButton from '@mui/material/IconButton';
 import Tooltip from '@mui/material/Tooltip';
@@ -15,6 +18,7 @@ import { PageHeader } from '../../../components/PageHeader';
 import { TableSkeleton } from '../../../components/PageSkeleton';
 import { ResourceView } from '../../../components/ResourceView';
 import { useResource } from '../../../hooks/useResource';
+import { DeleteFromGitDialog } from '../changes/DeleteFromGitDialog';
 import { QuotaEditDialog } from './QuotaEditDialog';
 import { formOf, limitFields } from './quotaSpec';
 
@@ -25,6 +29,8 @@ export default function QuotasPage() {
   const quotas = useResource((signal) => listQuotas(signal), []);
   const notify = useNotify();
   const [editing, setEditing] = useState<Quota>();
+  const [creating, setCreating] = useState<Quota>();
+  const [deleting, setDeleting] = useState<Quota>();
 
   const columns: Column<Quota>[] = [
     { key: 'name', header: 'Quota', cellSx: { fontWeight: 500 }, cell: (q) => q.name },
@@ -58,11 +64,18 @@ export default function QuotasPage() {
         ),
     })),
     actionsColumn((q) => (
-      <Tooltip title="Edit">
-        <IconButton aria-label={`Edit quota ${q.name}`} onClick={() => setEditing(q)} size="small">
-          <EditIcon fontSize="small" />
-        </IconButton>
-      </Tooltip>
+      <>
+        <Tooltip title="Edit">
+          <IconButton aria-label={`Edit quota ${q.name}`} onClick={() => setEditing(q)} size="small">
+            <EditIcon fontSize="small" />
+          </IconButton>
+        </Tooltip>
+        <Tooltip title="Delete">
+          <IconButton aria-label={`Delete quota ${q.name}`} onClick={() => setDeleting(q)} size="small">
+            <DeleteIcon fontSize="small" />
+          </IconButton>
+        </Tooltip>
+      </>
     )),
   ];
 
@@ -71,6 +84,11 @@ export default function QuotasPage() {
       <PageHeader
         title="Quotas"
         subtitle="Limits per user and group; the most specific quota applies (a user's beats a group's, which beats the default)."
+        actions={
+          <Button variant="contained" startIcon={<AddIcon />} onClick={() => setCreating(emptyQuota)}>
+            New quota
+          </Button>
+        }
       />
       <ResourceView
         resource={quotas}
@@ -106,6 +124,19 @@ export default function QuotasPage() {
           )
         }
       />
+      <QuotaEditDialog
+        quota={creating}
+        creating
+        onClose={() => setCreating(undefined)}
+        onProposed={() => notify('New quota proposed', 'success')}
+      />
+      <DeleteFromGitDialog
+        target={deleting && { kind: 'quotas', name: deleting.name, label: `quota ${deleting.name}` }}
+        onClose={() => setDeleting(undefined)}
+        onProposed={(name) => notify(`Deletion of quota ${name} proposed`, 'success')}
+      />
     </>
   );
 }
+
+const emptyQuota: Quota = { name: '', default: false, users: [], groups: [], limits: {} } as unknown as Quota;

@@ -6,7 +6,8 @@ import MenuItem from '@mui/material/MenuItem';
 import Switch from '@mui/material/Switch';
 import TextField from '@mui/material/TextField';
 import { ChipInput } from '../../../components/ChipInput';
-import { categories, fieldPaths, protocols, type EditableTemplateSpec } from './templateSpec';
+import { CategoryField } from './CategoryField';
+import { fieldPaths, protocols, type EditableTemplateSpec } from './templateSpec';
 
 interface Props {
   spec: EditableTemplateSpec;
@@ -37,21 +38,7 @@ export function TemplateForm({ spec, onChange, errors }: Props) {
         helperText={err('displayName')}
         margin="dense"
       />
-      <TextField
-        select
-        label="Category"
-        value={spec.category}
-        onChange={(e) => set({ category: e.target.value })}
-        error={Boolean(err('category'))}
-        helperText={err('category')}
-        margin="dense"
-      >
-        {categories.map((c) => (
-          <MenuItem key={c} value={c}>
-            {c}
-          </MenuItem>
-        ))}
-      </TextField>
+      <CategoryField value={spec.category} onChange={(category) => set({ category })} error={err('category')} />
       <TextField
         label="Description"
         value={spec.description}

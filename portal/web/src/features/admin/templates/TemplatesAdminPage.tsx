@@ -1,6 +1,9 @@
 import AppsIcon from '@mui/icons-material/Apps';
+import AddIcon from '@mui/icons-material/Add';
+import DeleteIcon from '@mui/icons-material/DeleteOutlineOutlined';
 import EditIcon from '@mui/icons-material/EditOutlined';
 import Box from '@mui/material/Box';
+import Button from '@mui/material/Button';
 import Chip from '@mui/material/Chip';
 import IconButton from '@mui/material/IconButton';
 import Tooltip from '@mui/material/Tooltip';
@@ -20,6 +23,8 @@ import { useResource } from '../../../hooks/useResource';
 import { templateMatches } from '../../catalog/filterTemplates';
 import { resourcesLabel } from '../../catalog/TemplateCard';
 import { clipboardPolicy } from '../../viewer/dataPolicy';
+import { DeleteFromGitDialog } from '../changes/DeleteFromGitDialog';
+import { NewTemplateDialog } from './NewTemplateDialog';
 import { TemplateEditDialog } from './TemplateEditDialog';
 
 function clipboardLabel(t: Template): string {
@@ -31,6 +36,8 @@ export default function TemplatesAdminPage() {
   const templates = useResource((signal) => listTemplates(signal), []);
   const notify = useNotify();
   const [editing, setEditing] = useState<Template>();
+  const [creating, setCreating] = useState(false);
+  const [deleting, setDeleting] = useState<Template>();
 
   const columns: Column<Template>[] = [
     {
@@ -53,11 +60,18 @@ export default function TemplatesAdminPage() {
     { key: 'resources', header: 'Resources', cell: (t) => resourcesLabel(t.resources) ?? '—' },
     { key: 'clipboard', header: 'Clipboard', cell: clipboardLabel },
     actionsColumn((t) => (
-      <Tooltip title="Edit">
-        <IconButton aria-label={`Edit ${t.displayName}`} onClick={() => setEditing(t)} size="small">
-          <EditIcon fontSize="small" />
-        </IconButton>
-      </Tooltip>
+      <>
+        <Tooltip title="Edit">
+          <IconButton aria-label={`Edit ${t.displayName}`} onClick={() => setEditing(t)} size="small">
+            <EditIcon fontSize="small" />
+          </IconButton>
+        </Tooltip>
+        <Tooltip title="Delete">
+          <IconButton aria-label={`Delete ${t.displayName}`} onClick={() => setDeleting(t)} size="small">
+            <DeleteIcon fontSize="small" />
+          </IconButton>
+        </Tooltip>
+      </>
     )),
   ];
 
@@ -65,7 +79,12 @@ export default function TemplatesAdminPage() {
     <>
       <PageHeader
         title="Templates"
-        subtitle="The catalog, as synced from Git. An edit here becomes a pull request in the platform repository."
+        subtitle="The catalog, as synced from Git. A new template, an edit or a deletion here becomes a pull request in the platform repository."
+        actions={
+          <Button variant="contained" startIcon={<AddIcon />} onClick={() => setCreating(true)}>
+            New template
+          </Button>
+        }
       />
       <ResourceView
         resource={templates}
@@ -101,6 +120,17 @@ export default function TemplatesAdminPage() {
             isUnchanged(r) ? 'info' : 'success',
           )
         }
+      />
+      <NewTemplateDialog
+        open={creating}
+        categoriesInUse={templates.data?.map((t) => t.category) ?? []}
+        onClose={() => setCreating(false)}
+        onProposed={(name) => notify(`Template ${name} proposed`, 'success')}
+      />
+      <DeleteFromGitDialog
+        target={deleting && { kind: 'templates', name: deleting.name, label: deleting.displayName }}
+        onClose={() => setDeleting(undefined)}
+        onProposed={(name) => notify(`Deletion of template ${name} proposed`, 'success')}
       />
     </>
   );

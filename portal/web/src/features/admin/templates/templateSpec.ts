@@ -1,6 +1,9 @@
 import type { DataPolicy, StreamProtocol, Template } from '../../../api/models';
 
-/** The template categories the CRD accepts. */
+/**
+ * The recommended template categories (catalog.Recommended in Go; a test
+ * keeps the two equal). Any other name is accepted; validate warns about it.
+ */
 export const categories = [
   'Web Browsers',
   'Development',

@@ -15,9 +15,15 @@ import (
 	"path/filepath"
 )
 
+// Toolchain is the Go release that builds the modules this project ships:
+// the same source gives the same bytes only with the same compiler, so
+// every build asks for it (the go command fetches it when the local one
+// differs), and the committed digests stay reproducible.
+const Toolchain = "go1.26.8"
+
 // Build compiles the package in dir into the module out and returns its
-// sha256 (hex). The build is reproducible: no paths, no VCS stamp, no
-// symbol table.
+// sha256 (hex). The build is reproducible: pinned toolchain, no paths, no
+// VCS stamp, no symbol table.
 func Build(ctx context.Context, dir, out string) (string, error) {
 	out, err := filepath.Abs(out)
 	if err != nil {
@@ -26,7 +32,7 @@ func Build(ctx context.Context, dir, out string) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", "build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false",
 		"-ldflags=-s -w", "-o", out, ".")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0", "GOFLAGS=")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0", "GOFLAGS=", "GOTOOLCHAIN="+Toolchain)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

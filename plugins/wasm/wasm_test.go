@@ -322,3 +322,49 @@ func TestPlugin_output_isBounded(t *testing.T) {
 		t.Fatalf("logged %d lines (want 1..%d) and %d drop notes (want 1) of 1000 lines printed", lines, max, dropped)
 	}
 }
+
+// BenchmarkDeliver compares two ways to run a plugin: one instance
+// reused for every event (what the runtime does), and a plugin loaded per
+// event (New: the module decoded, its compiled code from the cache, a
+// fresh instance started; then Deliver and Close), on an event the module
+// handles without a host call.
+func BenchmarkDeliver(b *testing.B) {
+	module := probe(b)
+	ctx := context.Background()
+	plugin := event.Plugin{Name: "bench", Permissions: []string{"events:session.*"}}
+	warm, err := wasm.New(ctx, module, plugin, nil, wasm.Limits{}) // compiles into the cache
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = warm.Close(ctx)
+	b.Run("reused", func(b *testing.B) {
+		d, err := wasm.New(ctx, module, plugin, nil, wasm.Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer d.Close(ctx)
+		if err := d.Deliver(ctx, order("warm", "ok", "")); err != nil { // instantiates
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := range b.N {
+			if err := d.Deliver(ctx, order(fmt.Sprint(i), "ok", "")); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("new-per-event", func(b *testing.B) {
+		for i := range b.N {
+			d, err := wasm.New(ctx, module, plugin, nil, wasm.Limits{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := d.Deliver(ctx, order(fmt.Sprint(i), "ok", "")); err != nil {
+				b.Fatal(err)
+			}
+			_ = d.Close(ctx)
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+}

@@ -3,8 +3,6 @@ package plugins_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -17,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -83,37 +79,30 @@ func run(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-// installPlugin creates a webhook Plugin as the agent leaves it once it
-// is Ready (status.manifest, Ready for its generation) and its signing
-// Secret, owned by it.
 func installPlugin(t *testing.T, ns, name string, enabled bool, events, asks, approved []string) {
 	t.Helper()
+	if err := receiver.Install(context.Background(), env.Client, ns, webhooktest.Plugin{Name: name, Enabled: enabled, Events: events, Asks: asks, ApprovedByAdmin: approved}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setup gives a test its namespace and database, and the store on it.
+func setup(t *testing.T, prefix string) (ns, dsn string, db store.Store) {
+	t.Helper()
 	ctx := context.Background()
-	m, _ := json.Marshal(manifest.Manifest{Name: name, Version: "1.0.0", Type: manifest.TypeWebhook, Events: events, Permissions: asks,
-		Entry: manifest.Entry{Webhook: &manifest.WebhookEntry{URL: receiver.URL(name)}}})
-	p := &streamv1.Plugin{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: streamv1.PluginSpec{Repository: streamv1.LocalObjectReference{Name: "official"}, PluginName: name, Version: "1.0.0",
-			Enabled: enabled, ApprovedPermissions: approved}}
-	if err := env.Client.Create(ctx, p); err != nil {
+	ns, err := env.Namespace(ctx, prefix)
+	if err != nil {
 		t.Fatal(err)
 	}
-	p.Status.Manifest = &apiextensionsv1.JSON{Raw: m}
-	p.Status.Revision = "main@sha1:0123456789abcdef0123456789abcdef01234567"
-	apimeta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: streamv1.ConditionReady, Status: metav1.ConditionTrue,
-		Reason: streamv1.ReasonInstalled, Message: "installed", ObservedGeneration: p.Generation})
-	if err := env.Client.Status().Update(ctx, p); err != nil {
+	if dsn, err = pg.NewDatabase(ctx); err != nil {
 		t.Fatal(err)
 	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	secret := []byte(hex.EncodeToString(key))
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plugin-" + name + "-signing",
-		OwnerReferences: []metav1.OwnerReference{{APIVersion: streamv1.GroupVersion.String(), Kind: "Plugin", Name: name, UID: p.UID, Controller: ptr.To(true)}}},
-		Data: map[string][]byte{"secret": secret}}
-	if err := env.Client.Create(ctx, s); err != nil {
+	pdb, err := postgres.Open(ctx, dsn)
+	if err != nil {
 		t.Fatal(err)
 	}
-	receiver.Expect(name, secret)
+	t.Cleanup(func() { _ = pdb.Close() })
+	return ns, dsn, pdb
 }
 
 // portalProc is one run of the portal as its binary runs it.
@@ -215,19 +204,7 @@ func recorded(t *testing.T, db store.Store) int {
 // events:user.* granted.
 func TestDelivery_allEvents_portalRestartedReceiverFailing(t *testing.T) {
 	ctx := context.Background()
-	ns, err := env.Namespace(ctx, "plugins")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsn, err := pg.NewDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := postgres.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	ns, dsn, db := setup(t, "plugins")
 	both := []string{manifest.PermSessionEvents, manifest.PermUserEvents}
 	sessionOnly := []string{manifest.PermSessionEvents}
 	installPlugin(t, ns, "audit", true, event.Types, both, both)
@@ -417,21 +394,14 @@ func TestDelivery_allEvents_portalRestartedReceiverFailing(t *testing.T) {
 // Delivering=False RuntimeStopped and the reason; the agent's Ready stays.
 func TestDelivery_refused_marksPlugin(t *testing.T) {
 	ctx := context.Background()
-	ns, err := env.Namespace(ctx, "refused")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsn, err := pg.NewDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := postgres.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	ns, dsn, db := setup(t, "refused")
 	receiver.Refuse("refuser", http.StatusUnprocessableEntity)
 	installPlugin(t, ns, "refuser", true, event.Types, []string{manifest.PermSessionEvents}, []string{manifest.PermSessionEvents})
+	// a WebAssembly plugin: this portal has no runtime for it yet
+	if err := receiver.Install(ctx, env.Client, ns, webhooktest.Plugin{Name: "notifier", Enabled: true, Type: manifest.TypeExtension,
+		Events: event.Types, Asks: []string{manifest.PermSessionEvents}, ApprovedByAdmin: []string{manifest.PermSessionEvents}}); err != nil {
+		t.Fatal(err)
+	}
 	startPortal(t, ns, dsn, t.TempDir())
 	eventually(t, 20*time.Second, "the dispatcher started the plugin", func() bool {
 		ds, _ := db.PluginDeliveries(ctx)
@@ -457,6 +427,14 @@ func TestDelivery_refused_marksPlugin(t *testing.T) {
 	if r := apimeta.FindStatusCondition(p.Status.Conditions, streamv1.ConditionReady); r == nil || r.Status != metav1.ConditionTrue {
 		t.Errorf("the agent's Ready condition was touched: %+v", r)
 	}
+	eventually(t, 20*time.Second, "the WebAssembly plugin marked", func() bool {
+		w := &streamv1.Plugin{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "notifier"}, w); err != nil {
+			t.Fatal(err)
+		}
+		c := apimeta.FindStatusCondition(w.Status.Conditions, streamv1.ConditionDelivering)
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == streamv1.ReasonRuntimeStopped && strings.Contains(c.Message, "runtime not available")
+	})
 	eventually(t, 10*time.Second, "the failure counted", func() bool {
 		ds, _ := db.PluginDeliveries(ctx)
 		return len(ds) == 1 && ds[0].Failed == 1 && ds[0].Delivered == 0 && strings.Contains(ds[0].LastError, "422") && ds[0].Attempts == 1

@@ -12,9 +12,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -25,13 +22,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
-	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/plugins/event"
 	"github.com/streamspace/streamspace/plugins/manifest"
 	"github.com/streamspace/streamspace/plugins/webhook"
@@ -109,7 +100,8 @@ func once(ctx context.Context, env *testenv.Env, recv *webhooktest.Receiver, db 
 		return err
 	}
 	plugin := "bench-" + name
-	if err := install(ctx, env, recv, ns, plugin); err != nil {
+	perms := []string{manifest.PermUserEvents}
+	if err := recv.Install(ctx, env.Client, ns, webhooktest.Plugin{Name: plugin, Enabled: true, Events: []string{event.UserLogin}, Asks: perms, ApprovedByAdmin: perms}); err != nil {
 		return err
 	}
 	metrics, err := plugins.NewMetrics(prometheus.NewRegistry())
@@ -171,30 +163,4 @@ func once(ctx context.Context, env *testenv.Env, recv *webhooktest.Receiver, db 
 	fmt.Printf("%-10s %8d %10.0f %10.0f %12s %9s %9s\n", name, n, float64(n)/recorded.Seconds(), float64(n)/total.Seconds(),
 		total.Round(time.Millisecond), lat[len(lat)/2].Round(100*time.Microsecond), lat[len(lat)*99/100].Round(100*time.Microsecond))
 	return nil
-}
-
-// install creates a webhook Plugin, Ready as the agent leaves it, and its
-// signing Secret.
-func install(ctx context.Context, env *testenv.Env, recv *webhooktest.Receiver, ns, name string) error {
-	perms := []string{manifest.PermUserEvents}
-	m, _ := json.Marshal(manifest.Manifest{Name: name, Version: "1.0.0", Type: manifest.TypeWebhook, Events: []string{event.UserLogin}, Permissions: perms,
-		Entry: manifest.Entry{Webhook: &manifest.WebhookEntry{URL: recv.URL(name)}}})
-	p := &streamv1.Plugin{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: streamv1.PluginSpec{Repository: streamv1.LocalObjectReference{Name: "bench"}, PluginName: name, Version: "1.0.0", Enabled: true, ApprovedPermissions: perms}}
-	if err := env.Client.Create(ctx, p); err != nil {
-		return err
-	}
-	p.Status.Manifest = &apiextensionsv1.JSON{Raw: m}
-	apimeta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: streamv1.ConditionReady, Status: metav1.ConditionTrue,
-		Reason: streamv1.ReasonInstalled, Message: "installed", ObservedGeneration: p.Generation})
-	if err := env.Client.Status().Update(ctx, p); err != nil {
-		return err
-	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	secret := []byte(hex.EncodeToString(key))
-	recv.Expect(name, secret)
-	return env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: plugins.SigningSecret(name),
-		OwnerReferences: []metav1.OwnerReference{{APIVersion: streamv1.GroupVersion.String(), Kind: "Plugin", Name: name, UID: p.UID, Controller: ptr.To(true)}}},
-		Data: map[string][]byte{"secret": secret}})
 }

@@ -12,7 +12,9 @@ KUBE_BIN     ?= $(CACHE_DIR)/kube-$(KUBE_VERSION)
 export KUBEBUILDER_ASSETS := $(KUBE_BIN)
 
 CONTROLLER_GEN := go tool controller-gen
-GO_TEST_FLAGS  ?=
+# Real-node packages take turns (one kube-proxy per machine): a package may
+# wait for another's cluster to go down, hence more than go test's 10 min.
+GO_TEST_FLAGS  ?= -timeout 30m
 # The web UI: a Vite + React app, embedded into the portal with -tags ui.
 WEB            := portal/web
 WEB_DEPS       := $(WEB)/node_modules/.package-lock.json
@@ -74,8 +76,8 @@ prom-tools: ## Build promtool, prometheus and alertmanager into the cache (alert
 	@nice -n 19 hack/prom-tools.sh $(CACHE_DIR) promtool prometheus alertmanager
 
 .PHONY: cluster-binaries
-cluster-binaries: ## Also build kube-controller-manager, kube-scheduler, kubelet, kubectl and kwok for a local cluster
-	@hack/kube-binaries.sh $(KUBE_BIN) etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl kwok
+cluster-binaries: ## Also build kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl and kwok for a local cluster
+	@hack/kube-binaries.sh $(KUBE_BIN) etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kwok
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -93,6 +95,7 @@ system-deps: ## Install the Debian packages the tests use when missing: git, pos
 		command -v gcc >/dev/null && [ -e /usr/include/stdio.h ] || missing="$$missing gcc libc6-dev"; \
 		command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
 		command -v ip >/dev/null || missing="$$missing iproute2"; \
+		command -v nft >/dev/null || [ -x /usr/sbin/nft ] || missing="$$missing nftables"; \
 		[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	fi; \
 	if [ -n "$$missing" ]; then echo "==> Installing$$missing"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi

@@ -5,7 +5,7 @@
 # setup-envtest and release downloads cannot reach the internet.
 #
 # usage: hack/kube-binaries.sh <dest-dir> <binary>...
-#   binaries: kube-apiserver etcd kube-controller-manager kube-scheduler kubelet kubectl kwok
+#   binaries: kube-apiserver etcd kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kwok
 #
 # Idempotent: a binary that already exists in <dest-dir> is not rebuilt.
 set -euo pipefail
@@ -55,6 +55,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	_ "k8s.io/kubernetes/cmd/kubelet/app"
+	_ "k8s.io/kubernetes/cmd/kube-proxy/app"
 	_ "k8s.io/kubectl/pkg/cmd"
 )
 GO
@@ -68,7 +69,10 @@ build_kube() {
   local name=$1 pkg=$2 mod
   mod=$(kube_module)
   log "Building $name $KUBE_VERSION (several minutes on 2 cores when the Go build cache is cold)"
-  (cd "$mod" && go build -trimpath -ldflags "$ldflags" -o "$dest/$name.tmp" "$pkg")
+  # -mod=mod: a wrapper prepared before kube-proxy was listed lacks the
+  # requirements only kube-proxy needs (knftables); kubernetes' own go.mod
+  # pins them, so this records those versions, nothing newer.
+  (cd "$mod" && GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$dest/$name.tmp" "$pkg")
   mv "$dest/$name.tmp" "$dest/$name"
 }
 
@@ -91,7 +95,7 @@ build_wrapped() {
 for bin in "$@"; do
   if [ -x "$dest/$bin" ]; then continue; fi
   case "$bin" in
-    kube-apiserver|kube-controller-manager|kube-scheduler|kubelet)
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy)
       build_kube "$bin" "k8s.io/kubernetes/cmd/$bin" ;;
     kubectl)
       build_kube kubectl k8s.io/kubernetes/cmd/kubectl ;;

@@ -2,8 +2,11 @@
 // machine from binaries built by hack/kube-binaries.sh: etcd,
 // kube-apiserver, kube-controller-manager and kube-scheduler as child
 // processes, and a node. As root with usable cgroups the node is real: a
-// kubelet on a private containerd, pods on a CNI bridge (no kube-proxy, no
-// iptables rules). Otherwise kwok simulates a node and says so.
+// kubelet on a private containerd, pods on a CNI bridge, kube-proxy
+// (nftables, its own tables only) so that Services work for pods and for
+// this machine, and the API server on the bridge's gateway address, the one
+// address both this machine and the pods reach. Otherwise kwok simulates a
+// node and says so, and everything stays on loopback.
 //
 // Everything lives under Cluster.Dir (certificates, kubeconfigs, etcd data,
 // containerd's and the kubelet's roots, logs, PIDs); Down stops every process
@@ -29,6 +32,8 @@ const KubeVersion = "v1.37.2"
 // Ports are the loopback ports the components listen on.
 type Ports struct {
 	Etcd, EtcdPeer, APIServer, ControllerManager, Scheduler, Kubelet, KubeletHealthz int
+	// KubeProxy is kube-proxy's healthz port, KubeProxyMetrics its metrics.
+	KubeProxy, KubeProxyMetrics int
 }
 
 // DefaultPorts are uncommon ports, to stay clear of a cluster that may
@@ -36,6 +41,7 @@ type Ports struct {
 var DefaultPorts = Ports{
 	Etcd: 12379, EtcdPeer: 12380, APIServer: 16443,
 	ControllerManager: 17257, Scheduler: 17259, Kubelet: 17250, KubeletHealthz: 17248,
+	KubeProxy: 17256, KubeProxyMetrics: 17255,
 }
 
 // Cluster is one local cluster. The zero values of its optional fields take
@@ -61,6 +67,11 @@ type Cluster struct {
 	Simulated bool
 	// Log receives Down's progress lines (Up writes to its out argument).
 	Log io.Writer
+
+	// apiAddress is the address the API server binds and advertises:
+	// empty for loopback (a simulated node, or an API server started before
+	// the cluster had one), else the bridge's gateway (a real node).
+	apiAddress string
 }
 
 // Status is what runs.
@@ -130,6 +141,8 @@ type state struct {
 	Bridge    string `json:"bridge"`
 	Subnet    string `json:"subnet,omitempty"`
 	Ports     Ports  `json:"ports"`
+	// APIAddress is where the API server listens; empty: 127.0.0.1.
+	APIAddress string `json:"apiAddress,omitempty"`
 }
 
 func (c *Cluster) statePath() string { return filepath.Join(c.Dir, "state.json") }
@@ -147,7 +160,7 @@ func (c *Cluster) readState() (*state, error) {
 }
 
 func (c *Cluster) writeState() error {
-	data, _ := json.MarshalIndent(state{Simulated: c.Simulated, Name: c.Name, Bridge: c.Bridge, Subnet: c.Subnet, Ports: c.Ports}, "", "  ")
+	data, _ := json.MarshalIndent(state{Simulated: c.Simulated, Name: c.Name, Bridge: c.Bridge, Subnet: c.Subnet, Ports: c.Ports, APIAddress: c.apiAddress}, "", "  ")
 	return writeFile(c.statePath(), append(data, '\n'), 0o644)
 }
 
@@ -177,6 +190,7 @@ func (c *Cluster) resolve() error {
 		if c.Ports == (Ports{}) {
 			c.Ports = st.Ports
 		}
+		c.apiAddress = st.APIAddress
 	}
 	if c.Name == "" {
 		c.Name = "streamspace"
@@ -195,6 +209,7 @@ func (c *Cluster) resolve() error {
 		{&c.Ports.Etcd, d.Etcd}, {&c.Ports.EtcdPeer, d.EtcdPeer}, {&c.Ports.APIServer, d.APIServer},
 		{&c.Ports.ControllerManager, d.ControllerManager}, {&c.Ports.Scheduler, d.Scheduler},
 		{&c.Ports.Kubelet, d.Kubelet}, {&c.Ports.KubeletHealthz, d.KubeletHealthz},
+		{&c.Ports.KubeProxy, d.KubeProxy}, {&c.Ports.KubeProxyMetrics, d.KubeProxyMetrics},
 	} {
 		if *p.v == 0 {
 			*p.v = p.def
@@ -246,7 +261,7 @@ func (c *Cluster) Up(ctx context.Context, out io.Writer) (*Status, error) {
 		}
 		fmt.Fprintln(out, "==> No real node: sessions will be simulated (kwok); streaming will not work")
 	} else {
-		if err := c.checkBins("kubelet"); err != nil {
+		if err := c.checkBins("kubelet", "kube-proxy"); err != nil {
 			return nil, err
 		}
 		if c.Subnet == "" || !c.subnetUsable(c.Subnet) {
@@ -255,6 +270,23 @@ func (c *Cluster) Up(ctx context.Context, out io.Writer) (*Status, error) {
 				return nil, err
 			}
 			c.Subnet = subnet
+		}
+	}
+	// The API server listens where pods reach it, the bridge's gateway,
+	// which therefore exists before it starts. One that already runs keeps
+	// the address it was started with.
+	if c.pid("kube-apiserver") == 0 {
+		c.apiAddress = ""
+		if !c.Simulated {
+			ipnet, gw, err := c.gateway()
+			if err != nil {
+				return nil, err
+			}
+			ones, _ := ipnet.Mask.Size()
+			if err := ensureBridge(ctx, c.Bridge, fmt.Sprintf("%s/%d", gw, ones)); err != nil {
+				return nil, err
+			}
+			c.apiAddress = gw.String()
 		}
 	}
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
@@ -363,7 +395,8 @@ func (c *Cluster) components() []component {
 	}
 	return append(comps,
 		component{"containerd", c.containerdHealthy},
-		component{"kubelet", c.kubeletHealthy})
+		component{"kubelet", c.kubeletHealthy},
+		component{"kube-proxy", c.kubeProxyHealthy})
 }
 
 // subnetUsable: no route or address of this machine overlaps subnet, other

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -36,7 +37,7 @@ func TestUpPodDown(t *testing.T) {
 	}
 	c := &Cluster{
 		Dir: dir, Bins: bins, Name: "sslc-test", Bridge: "sslctest0", Log: t.Output(),
-		Ports: Ports{Etcd: 22379, EtcdPeer: 22380, APIServer: 26443, ControllerManager: 27257, Scheduler: 27259, Kubelet: 27250, KubeletHealthz: 27248},
+		Ports: Ports{Etcd: 22379, EtcdPeer: 22380, APIServer: 26443, ControllerManager: 27257, Scheduler: 27259, Kubelet: 27250, KubeletHealthz: 27248, KubeProxy: 27256, KubeProxyMetrics: 27255},
 	}
 	t.Cleanup(func() {
 		if err := c.Down(context.Background()); err != nil {
@@ -44,7 +45,9 @@ func TestUpPodDown(t *testing.T) {
 		}
 		_ = os.RemoveAll(dir)
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// Long enough to wait for another package's cluster (one kube-proxy
+	// per machine: make test's real-node packages take turns).
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 
 	start := time.Now()
@@ -113,6 +116,7 @@ func TestUpPodDown(t *testing.T) {
 		if len(mountsUnder(dir)) == 0 {
 			t.Errorf("expected mounts under %s while pods run", dir)
 		}
+		checkServices(ctx, t, c, cs, st)
 	}
 
 	var pids []int
@@ -143,6 +147,9 @@ func TestUpPodDown(t *testing.T) {
 	}
 	if linkExists(c.Bridge) {
 		t.Errorf("bridge %s still exists", c.Bridge)
+	}
+	if out, err := exec.Command("nft", "list", "table", "ip", "kube-proxy").CombinedOutput(); err == nil {
+		t.Errorf("kube-proxy's nftables table is left after down:\n%s", out)
 	}
 	for _, h := range cgroupHierarchies() {
 		if _, err := os.Stat(filepath.Join(h, c.Name)); err == nil {
@@ -184,5 +191,44 @@ func runPause(ctx context.Context, t *testing.T, cs *kubernetes.Clientset, name 
 			t.Fatalf("pod %s not Running after 60s: %s", name, status)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// checkServices: pods find the API server where it listens, the bridge's
+// gateway (the kubernetes Service's endpoint), and kube-proxy routes that
+// Service's ClusterIP: this machine reaches the API server through it, with
+// the certificate naming the service IP.
+func checkServices(ctx context.Context, t *testing.T, c *Cluster, cs *kubernetes.Clientset, st *Status) {
+	t.Helper()
+	_, gw, _ := c.gateway()
+	if want := "https://" + net.JoinHostPort(gw.String(), "26443"); st.Server != want {
+		t.Errorf("API server at %s, want the bridge's gateway %s", st.Server, want)
+	}
+	var addrs []string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		slices, err := cs.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=kubernetes"})
+		if err == nil && len(slices.Items) > 0 && len(slices.Items[0].Endpoints) > 0 {
+			addrs = slices.Items[0].Endpoints[0].Addresses
+			break
+		}
+	}
+	if len(addrs) != 1 || addrs[0] != gw.String() {
+		t.Errorf("kubernetes Service endpoints %v, want [%s]", addrs, gw)
+	}
+	hc, err := c.tlsClient(c.pki("ca.crt"), "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var body string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if body, err = get(ctx, hc, "https://"+firstServiceIP+"/readyz"); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Errorf("the API server through the kubernetes Service (%s:443, kube-proxy): %v", firstServiceIP, err)
+	} else {
+		t.Logf("API server through its ClusterIP in %.1fs: %s", time.Since(start).Seconds(), body)
 	}
 }

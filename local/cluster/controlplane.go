@@ -48,13 +48,10 @@ func (c *Cluster) etcdArgs() []string {
 }
 
 func (c *Cluster) apiserverArgs() []string {
-	return []string{
-		"--advertise-address=127.0.0.1",
-		"--bind-address=127.0.0.1",
+	args := []string{
+		"--advertise-address=" + c.apiHost(),
+		"--bind-address=" + c.apiHost(),
 		"--secure-port=" + strconv.Itoa(c.Ports.APIServer),
-		// A loopback advertise address makes the default endpoint
-		// reconciler exit.
-		"--endpoint-reconciler-type=none",
 		"--etcd-servers=" + fmt.Sprintf("https://127.0.0.1:%d", c.Ports.Etcd),
 		"--etcd-cafile=" + c.pki("etcd-ca.crt"),
 		"--etcd-certfile=" + c.pki("apiserver-etcd-client.crt"),
@@ -76,6 +73,12 @@ func (c *Cluster) apiserverArgs() []string {
 		"--kubelet-preferred-address-types=Hostname",
 		"--profiling=false",
 	}
+	if c.apiAddress == "" {
+		// A loopback advertise address makes the default endpoint
+		// reconciler exit; on loopback no pod could use the endpoint.
+		args = append(args, "--endpoint-reconciler-type=none")
+	}
+	return args
 }
 
 func (c *Cluster) controllerManagerArgs() []string {

@@ -63,6 +63,14 @@ func (c *Cluster) Down(ctx context.Context) error {
 		_ = os.Remove(c.pidFile(name))
 	}
 
+	// kube-proxy keeps its rules when it stops: delete them (its own
+	// nftables tables) once it is gone.
+	if _, err := os.Stat(c.kubeProxyDir("config.yaml")); err == nil && !c.Simulated {
+		stop("kube-proxy", 10*time.Second)
+		if err := c.cleanupKubeProxy(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	// The kubelet first, so it does not restart the pods removed next.
 	stop("kubelet", 20*time.Second)
 	if c.pid("containerd") != 0 {

@@ -386,7 +386,11 @@ func (c *Cluster) upNode(ctx context.Context, out io.Writer) error {
 	if err := c.ensureRunning(ctx, out, "kubelet", c.kubeletArgs(), pathEnv(), c.kubeletHealthy, 60*time.Second); err != nil {
 		return err
 	}
-	return c.waitNodeReady(ctx, out, since, 120*time.Second, "containerd", "kubelet")
+	if err := c.waitNodeReady(ctx, out, since, 120*time.Second, "containerd", "kubelet"); err != nil {
+		return err
+	}
+	// After the node registers: kube-proxy reads the node's addresses.
+	return c.upKubeProxy(ctx, out)
 }
 
 // cri opens a CRI runtime client on the node's containerd.

@@ -15,6 +15,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -52,13 +54,15 @@ func (c *Cluster) certSpecs() []certSpec {
 	return []certSpec{
 		{name: "apiserver", ca: "ca", cn: "kube-apiserver", server: true,
 			dnsNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-			ips:      []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(firstServiceIP)}},
+			ips:      c.apiserverIPs()},
 		{name: "admin", ca: "ca", cn: "streamspace-admin", orgs: []string{"system:masters"}, client: true},
 		{name: "controller-manager", ca: "ca", cn: "system:kube-controller-manager", client: true},
 		{name: "scheduler", ca: "ca", cn: "system:kube-scheduler", client: true},
 		{name: "kubelet", ca: "ca", cn: "system:node:" + NodeName, orgs: []string{"system:nodes"}, client: true},
 		{name: "kubelet-serving", ca: "ca", cn: NodeName, dnsNames: []string{NodeName}, ips: loopback, server: true},
 		{name: "apiserver-kubelet-client", ca: "ca", cn: apiserverKubeletUser, client: true},
+		// bound to the built-in ClusterRole system:node-proxier
+		{name: "kube-proxy", ca: "ca", cn: "system:kube-proxy", client: true},
 		// etcd has its own CA: a certificate of the cluster CA (a node's, say)
 		// must not open etcd.
 		{name: "etcd-server", ca: "etcd-ca", cn: "etcd", dnsNames: []string{"localhost"}, ips: loopback, server: true, client: true},
@@ -159,8 +163,19 @@ func (c *Cluster) ensureCA(name string) (*keyPair, error) {
 	return c.loadKeyPair(name)
 }
 
+// apiserverIPs are the API server certificate's addresses: loopback, the
+// first service IP (pods call the kubernetes Service) and, on a real node,
+// the bridge's gateway it listens on.
+func (c *Cluster) apiserverIPs() []net.IP {
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(firstServiceIP)}
+	if ip := net.ParseIP(c.apiAddress); ip != nil {
+		ips = append(ips, ip)
+	}
+	return ips
+}
+
 func (c *Cluster) ensureLeaf(spec certSpec, ca *keyPair) error {
-	if kp, err := c.loadKeyPair(spec.name); err == nil && fresh(kp.cert) && kp.cert.CheckSignatureFrom(ca.cert) == nil {
+	if kp, err := c.loadKeyPair(spec.name); err == nil && fresh(kp.cert) && kp.cert.CheckSignatureFrom(ca.cert) == nil && coversIPs(kp.cert, spec.ips) {
 		return nil
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -248,8 +263,31 @@ func (c *Cluster) componentKubeconfig(name string) string {
 	return filepath.Join(c.Dir, "kubeconfigs", name+".kubeconfig")
 }
 
-// Server is the API server's URL.
-func (c *Cluster) Server() string { return fmt.Sprintf("https://127.0.0.1:%d", c.Ports.APIServer) }
+// coversIPs: cert names every address of ips (a cluster whose API server
+// moved to a new address needs a certificate naming it).
+func coversIPs(cert *x509.Certificate, ips []net.IP) bool {
+	for _, want := range ips {
+		if !slices.ContainsFunc(cert.IPAddresses, want.Equal) {
+			return false
+		}
+	}
+	return true
+}
+
+// apiHost is the address the API server listens on.
+func (c *Cluster) apiHost() string {
+	if c.apiAddress != "" {
+		return c.apiAddress
+	}
+	return "127.0.0.1"
+}
+
+// Server is the API server's URL: on loopback, or on a real node at the
+// bridge's gateway (this machine's own address on the bridge, which pods
+// reach too).
+func (c *Cluster) Server() string {
+	return "https://" + net.JoinHostPort(c.apiHost(), strconv.Itoa(c.Ports.APIServer))
+}
 
 // writeKubeconfigs writes the admin kubeconfig and one per component, each
 // with its client certificate embedded.
@@ -263,6 +301,7 @@ func (c *Cluster) writeKubeconfigs() error {
 		"controller-manager": c.componentKubeconfig("controller-manager"),
 		"scheduler":          c.componentKubeconfig("scheduler"),
 		"kubelet":            c.componentKubeconfig("kubelet"),
+		"kube-proxy":         c.componentKubeconfig("kube-proxy"),
 	}
 	for cert, path := range files {
 		certPEM, err := os.ReadFile(c.pki(cert + ".crt"))

@@ -205,6 +205,11 @@ type instance struct {
 	deadline           atomic.Int64 // unix nanoseconds; sleeps end there
 }
 
+// startLimit bounds starting an instance.
+const startLimit = 30 * time.Second
+
+const starting = "starting the module"
+
 // instance returns the running instance, starting one when there is none.
 func (p *plugin) instance(ctx context.Context) (*instance, error) {
 	if p.inst != nil {
@@ -221,13 +226,16 @@ func (p *plugin) instance(ctx context.Context) (*instance, error) {
 		WithWalltime(in.walltime, sys.ClockResolution(time.Microsecond)).
 		WithNanotime(in.nanotime, sys.ClockResolution(time.Microsecond)).
 		WithNanosleep(in.nanosleep)
-	ctx, cancel := context.WithTimeout(ctx, p.limits.PerEvent)
+	// Starting (the module's runtime and package init) is bounded too, by
+	// its own limit: it happens once per instance, not per event, and
+	// takes longer than a handler on a busy machine.
+	ctx, cancel := context.WithTimeout(ctx, max(p.limits.PerEvent, startLimit))
 	defer cancel()
 	c := &call{plugin: p, in: in, deadline: deadlineOf(ctx)}
 	in.deadline.Store(c.deadline)
 	mod, err := p.rt.InstantiateModule(withCall(ctx, c), p.compiled, cfg)
 	if err != nil {
-		return nil, p.stopped(ctx, c, in, "starting", err)
+		return nil, p.stopped(ctx, c, in, starting, err)
 	}
 	in.mod = mod
 	in.alloc = mod.ExportedFunction(exportAlloc)
@@ -322,7 +330,11 @@ func (p *plugin) stopped(ctx context.Context, c *call, in *instance, what string
 	case c.halted != nil:
 		reason = c.halted
 	case exit != nil && exit.ExitCode() == sys.ExitCodeDeadlineExceeded:
-		reason = stop(ErrTimeLimit, "%s took longer than %s; the plugin was stopped", what, p.limits.PerEvent)
+		limit := p.limits.PerEvent
+		if what == starting {
+			limit = max(limit, startLimit)
+		}
+		reason = stop(ErrTimeLimit, "%s took longer than %s; the plugin was stopped", what, limit)
 	case exit != nil && exit.ExitCode() == sys.ExitCodeContextCanceled:
 		// The dispatcher gave up (shutting down, lost leadership): not
 		// the plugin's doing, so the event is retried.

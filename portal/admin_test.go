@@ -267,12 +267,20 @@ func TestAuthorization_matrix(t *testing.T) {
 		{http.MethodDelete, "/api/v1/admin/templates/firefox"},
 		{http.MethodGet, "/api/v1/admin/sync"},
 		{http.MethodPost, "/api/v1/admin/sync/platform/reconcile"},
+		{http.MethodGet, "/api/v1/plugins/proposals"},
+		{http.MethodPost, "/api/v1/plugins/install"},
+		{http.MethodPost, "/api/v1/plugins/x/enable"},
+		{http.MethodPost, "/api/v1/plugins/x/disable"},
+		{http.MethodPut, "/api/v1/plugins/x/config"},
+		{http.MethodPut, "/api/v1/plugins/x/permissions"},
+		{http.MethodDelete, "/api/v1/plugins/x"},
 	}
 	ownRoutes := []struct{ method, path string }{
 		{http.MethodGet, "/api/v1/sessions"}, {http.MethodPost, "/api/v1/sessions"},
 		{http.MethodGet, "/api/v1/templates"}, {http.MethodGet, "/api/v1/users/me"},
 		{http.MethodGet, "/api/v1/tokens"}, {http.MethodPost, "/api/v1/tokens"}, {http.MethodDelete, "/api/v1/tokens/x"},
 		{http.MethodPost, "/api/v1/auth/logout"},
+		{http.MethodGet, "/api/v1/plugins/catalog"}, {http.MethodGet, "/api/v1/plugins/installed"}, {http.MethodGet, "/api/v1/plugins/theme"},
 	}
 	refused := []struct{ who, token string }{
 		{"anonymous", ""},

@@ -41,6 +41,7 @@ type Handlers struct {
 	Analytics  *api.AnalyticsAPI
 	Platform   *api.PlatformAPI
 	Changes    *api.ChangesAPI
+	Plugins    *api.PluginsAPI
 
 	// UI serves the web UI for every GET or HEAD outside /api/ that no
 	// route matches (client-side routes included); nil: no UI.
@@ -106,6 +107,17 @@ func NewRouter(h Handlers) *gin.Engine {
 	signedIn.GET("/tokens", h.Tokens.List)
 	signedIn.POST("/tokens", h.Tokens.Create)
 	signedIn.DELETE("/tokens/:id", h.Tokens.Revoke)
+	signedIn.GET("/plugins/catalog", h.Plugins.Catalog) // every user may browse
+	signedIn.GET("/plugins/installed", h.Plugins.Installed)
+	signedIn.GET("/plugins/theme", h.Plugins.Theme)
+	plugins := signedIn.Group("/plugins", auth.RequireAdmin(forbidden)) // each change → pull request
+	plugins.GET("/proposals", h.Plugins.Proposals)
+	plugins.POST("/install", h.Plugins.Install)
+	plugins.POST("/:id/enable", h.Plugins.Enable)
+	plugins.POST("/:id/disable", h.Plugins.Disable)
+	plugins.PUT("/:id/config", h.Plugins.Configure)
+	plugins.PUT("/:id/permissions", h.Plugins.Approve)
+	plugins.DELETE("/:id", h.Plugins.Uninstall)
 
 	// A template's own web client, in the viewer's iframe. Its requests
 	// carry no CSRF header (the client is not ours), so this path takes
@@ -132,8 +144,12 @@ func NewRouter(h Handlers) *gin.Engine {
 	admin.GET("/audit", h.AdminUsers.ListAudit)
 	admin.GET("/analytics", h.Analytics.Get)
 	admin.GET("/quotas", h.Platform.ListQuotas)
-	admin.PUT("/quotas/:name", h.Changes.UpdateQuota)       // → pull request
-	admin.PUT("/templates/:name", h.Changes.UpdateTemplate) // → pull request
+	admin.POST("/quotas", h.Changes.CreateQuota)               // → pull request
+	admin.PUT("/quotas/:name", h.Changes.UpdateQuota)          // → pull request
+	admin.DELETE("/quotas/:name", h.Changes.DeleteQuota)       // → pull request
+	admin.POST("/templates", h.Changes.CreateTemplate)         // → pull request, from an image
+	admin.PUT("/templates/:name", h.Changes.UpdateTemplate)    // → pull request
+	admin.DELETE("/templates/:name", h.Changes.DeleteTemplate) // → pull request naming its sessions
 	admin.GET("/sync", h.Platform.ListSyncs)
 	admin.POST("/sync/:name/reconcile", h.Platform.Reconcile)
 

@@ -305,6 +305,7 @@ func NewHandlers(c Components) (Handlers, error) {
 		Analytics:      &api.AnalyticsAPI{History: c.Store, Client: k8s, Namespace: ns},
 		Platform:       &api.PlatformAPI{Client: k8s, Namespace: ns, Audit: auditLog},
 		Changes:        &api.ChangesAPI{Client: k8s, Namespace: ns, Writer: c.Writer, Users: c.Store, Audit: auditLog},
+		Plugins:        &api.PluginsAPI{Client: k8s, Namespace: ns, Writer: c.Writer, Users: c.Store, Audit: auditLog, History: c.Store, Deliveries: c.Store},
 	}, nil
 }
 

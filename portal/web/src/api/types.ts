@@ -1797,6 +1797,521 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/plugins/catalog": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The plugin catalog: every PluginRepository's sync state and the plugins it offers (every signed-in user; broken manifests for admins only) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            repositories: components["schemas"]["PluginRepository"][];
+                            plugins: components["schemas"]["CatalogPlugin"][];
+                        };
+                    };
+                };
+                401: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/plugins/installed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Installed plugins: each Plugin object with its state, permissions and their risk (config and proposals for admins only) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            plugins: components["schemas"]["InstalledPlugin"][];
+                        };
+                    };
+                };
+                401: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/plugins/theme": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The theme the UI applies at load: the enabled, Ready ui-theme plugin's palette, or null (the UI's own theme) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            theme: components["schemas"]["PluginTheme"] | null;
+                        };
+                    };
+                };
+                401: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/plugins/proposals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Plugin changes admins proposed, newest first, with their pull requests (admin) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            proposals: components["schemas"]["PluginProposal"][];
+                        };
+                    };
+                };
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/plugins/install": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Propose installing a plugin of the catalog: a new Plugin YAML by pull request (or commit); config checked against the plugin's schema first (admin) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PluginInstall"];
+                };
+            };
+            responses: {
+                /** @description Git already holds this; nothing proposed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Proposed */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ChangeResult"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+                422: components["responses"]["Error"];
+                502: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/plugins/{id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Plugin object's name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Propose enabling a plugin (admin) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The Plugin object's name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["PluginChange"];
+                };
+            };
+            responses: {
+                /** @description Git already holds this; nothing proposed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Proposed */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ChangeResult"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+                422: components["responses"]["Error"];
+                502: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/plugins/{id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Plugin object's name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Propose disabling a plugin (admin) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The Plugin object's name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["PluginChange"];
+                };
+            };
+            responses: {
+                /** @description Git already holds this; nothing proposed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Proposed */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ChangeResult"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+                502: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/plugins/{id}/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Plugin object's name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /** Propose a plugin's whole new configuration; a value its JSON Schema refuses is answered 422 with the schema's message (admin) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The Plugin object's name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PluginConfig"];
+                };
+            };
+            responses: {
+                /** @description Git already holds this; nothing proposed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Proposed */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ChangeResult"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+                422: components["responses"]["Error"];
+                502: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/plugins/{id}/permissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Plugin object's name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /** Propose the plugin's approved permissions (the whole list); only permissions it asks for and within its repository's trust (admin) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The Plugin object's name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PluginPermissions"];
+                };
+            };
+            responses: {
+                /** @description Git already holds this; nothing proposed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Proposed */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ChangeResult"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+                502: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/plugins/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Plugin object's name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Propose uninstalling a plugin: its YAML removed from Git (admin) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The Plugin object's name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["PluginChange"];
+                };
+            };
+            responses: {
+                /** @description Git already holds this; nothing proposed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Proposed */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ChangeResult"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+                502: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2107,6 +2622,149 @@ export interface components {
             origin: string;
             /** Format: date-time */
             expiresAt: string;
+        };
+        PluginRepository: {
+            name: string;
+            url: string;
+            /** @enum {string} */
+            ready: "True" | "False" | "Unknown";
+            reason?: string;
+            message?: string;
+            lastSyncedRevision?: string;
+            maxRisk?: string;
+            plugins: number;
+            broken: {
+                path: string;
+                /** @description file:line: message */
+                problems: string[];
+            }[];
+        };
+        CatalogPermission: {
+            name: string;
+            /** @enum {string} */
+            risk: "low" | "medium" | "high";
+            beyondTrust?: boolean;
+        };
+        CatalogPlugin: {
+            repository: string;
+            name: string;
+            version: string;
+            revision: string;
+            displayName: string;
+            description?: string;
+            /** @enum {string} */
+            type: "extension" | "webhook" | "api-integration" | "ui-theme" | "cli";
+            category?: string;
+            icon?: string;
+            events: string[];
+            permissions: components["schemas"]["CatalogPermission"][];
+            exceedsTrust: boolean;
+            /** @description JSON Schema of the configuration */
+            configSchema?: {
+                [key: string]: unknown;
+            };
+            /** @description Plugin objects installed from it */
+            installed: string[];
+        };
+        PluginPermission: {
+            name: string;
+            /** @enum {string} */
+            risk: "low" | "medium" | "high";
+            description?: string;
+            approved: boolean;
+        };
+        Condition: {
+            type: string;
+            status: string;
+            reason?: string;
+            message?: string;
+            /** Format: date-time */
+            since: string;
+        };
+        PluginProposal: {
+            plugin: string;
+            /** @enum {string} */
+            action: "install" | "enable" | "disable" | "configure" | "approve" | "uninstall";
+            actor: string;
+            /** Format: date-time */
+            at: string;
+            /** @enum {string} */
+            mode: "pull-request" | "commit";
+            url?: string;
+            commit?: string;
+        };
+        PluginDelivery: {
+            delivered: number;
+            failed: number;
+            pending: number;
+            attempts: number;
+            lastError?: string;
+            /** Format: date-time */
+            lastAttempt?: string;
+            /** Format: date-time */
+            lastSuccess?: string;
+        };
+        InstalledPlugin: {
+            name: string;
+            repository: string;
+            pluginName: string;
+            version: string;
+            displayName: string;
+            type?: string;
+            enabled: boolean;
+            approvedPermissions: string[];
+            permissions: components["schemas"]["PluginPermission"][];
+            /** @description admins only */
+            config?: {
+                [key: string]: unknown;
+            };
+            configSchema?: {
+                [key: string]: unknown;
+            };
+            /** @enum {string} */
+            ready: "True" | "False" | "Unknown";
+            reason?: string;
+            message?: string;
+            conditions: components["schemas"]["Condition"][];
+            proposals: components["schemas"]["PluginProposal"][];
+            delivery?: components["schemas"]["PluginDelivery"];
+        };
+        PluginTheme: {
+            plugin: string;
+            displayName: string;
+            palette: {
+                primary?: string;
+                secondary?: string;
+                background?: string;
+                surface?: string;
+                text?: string;
+            };
+        };
+        PluginInstall: {
+            repository: string;
+            plugin: string;
+            version: string;
+            /** @description The Plugin object's name; the plugin's by default */
+            name?: string;
+            enabled?: boolean;
+            config?: {
+                [key: string]: unknown;
+            };
+            approvedPermissions?: string[];
+            reason?: string;
+        };
+        PluginChange: {
+            reason?: string;
+        };
+        PluginConfig: {
+            config: {
+                [key: string]: unknown;
+            };
+            reason?: string;
+        };
+        PluginPermissions: {
+            approvedPermissions: string[];
+            reason?: string;
         };
     };
     responses: {

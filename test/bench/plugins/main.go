@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -35,12 +36,28 @@ import (
 	"github.com/streamspace/streamspace/test/webhooktest"
 )
 
+var lanes int
+
 func main() {
 	n := flag.Int("events", 10000, "Events to record and deliver, per store.")
 	producers := flag.Int("producers", 8, "Goroutines recording events at once (requests being served).")
 	subjects := flag.Int("subjects", 200, "Distinct users the events are about.")
+	flag.IntVar(&lanes, "lanes", 0, "Dispatcher lanes per plugin (0: the portal's default).")
+	profile := flag.String("cpuprofile", "", "Write this process's CPU profile (producer, dispatcher, receiver) to this file.")
 	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*n, *producers, *subjects); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -109,7 +126,7 @@ func once(ctx context.Context, env *testenv.Env, recv *webhooktest.Receiver, db 
 		return err
 	}
 	events := plugins.NewEvents(db, metrics, logr.Discard())
-	d := &plugins.Dispatcher{Client: env.Client, Namespace: ns, Store: db, Events: events, Metrics: metrics, Log: logr.Discard(),
+	d := &plugins.Dispatcher{Client: env.Client, Namespace: ns, Store: db, Events: events, Metrics: metrics, Log: logr.Discard(), Lanes: lanes,
 		Source: "https://portal.example.com", Runtime: &plugins.Runtime{Reader: env.Client, Namespace: ns, Webhook: webhook.Options{RootCAs: recv.Roots}}}
 	dctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -75,7 +75,7 @@ func (r *SessionReconciler) reconcileDeadlines(ctx context.Context, sc *scope) c
 			since = r.moveIdleDeadline(ctx, sc, since, timeout)
 		}
 		deadline := since.Add(timeout)
-		s.Status.IdleDeadline = &metav1.Time{Time: deadline}
+		s.Status.IdleDeadline = idleDeadline(deadline)
 		switch {
 		case !sc.now.Before(deadline):
 			r.changeState(ctx, s, streamv1.StateHibernated, streamv1.ReasonIdleTimeout)
@@ -122,4 +122,11 @@ func startedAt(d *appsv1.Deployment) time.Time {
 	}
 	t, _ := time.Parse(time.RFC3339Nano, d.Annotations[StartedAtAnnotation])
 	return t
+}
+
+// idleDeadline is the deadline as the API stores it (whole seconds), so
+// that a reconcile which finds the same deadline writes nothing.
+func idleDeadline(at time.Time) *metav1.Time {
+	t := metav1.NewTime(at).Rfc3339Copy()
+	return &t
 }

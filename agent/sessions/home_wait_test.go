@@ -132,3 +132,43 @@ func TestSession_homeNotVisibleYet_isAWaitNotAnError(t *testing.T) {
 	g.Expect(status.Phase).To(Equal(streamv1.PhasePending))
 	g.Expect(status.ObservedGeneration).To(BeZero(), "a wait has not handled the generation")
 }
+
+// TestSession_homeNotVisibleYet_readPastTheCache: with an API reader (as
+// the agent is wired), the volume the cache does not show yet is read from
+// the API server, and the launch goes on in the same reconcile instead of
+// going round the work queue again.
+func TestSession_homeNotVisibleYet_readPastTheCache(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	mustCreate(t, template(ns, "light"))
+	mustCreate(t, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: streamv1.HomeVolumeNameFor("lee"), Labels: map[string]string{users.LabelUser: "lee"}},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	})
+	s := session(ns, "lee-light", "lee", "light")
+	mustCreate(t, s)
+
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: manager.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	g.Expect(err).NotTo(HaveOccurred())
+	c, err := client.NewWithWatch(env.Config, client.Options{Scheme: manager.Scheme()})
+	g.Expect(err).NotTo(HaveOccurred())
+	lagging := newStaleCache(c)
+	m, err := sessions.NewMetrics(prometheus.NewRegistry(), c)
+	g.Expect(err).NotTo(HaveOccurred())
+	r := &sessions.SessionReconciler{Client: lagging, APIReader: c, Metrics: m, Options: sessions.Options{Home: users.HomeOptions{DefaultSize: resource.MustParse("1Gi")}}}
+	g.Expect(r.SetupWithManager(ctx, mgr, controller.Options{SkipNameValidation: ptr.To(true)})).To(Succeed())
+
+	// The suite's own controller reconciles this session too, and the
+	// lagging client hides its Deployment: the launch step may then meet
+	// "already exists". What matters here is the home step before it.
+	_, _ = r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(s)})
+	home := lagging.condition(streamv1.ConditionHomeReady)
+	g.Expect(home).NotTo(BeNil(), "HomeReady was patched")
+	g.Expect(home.Status).To(Equal(metav1.ConditionTrue), home.Message)
+	g.Expect(home.Reason).To(Equal(streamv1.ReasonHomeProvisioned))
+}

@@ -70,6 +70,9 @@ type SessionReconciler struct {
 	Reconciles *reconciler.Metrics
 	// Now is the clock; tests leave it nil.
 	Now func() time.Time
+	// APIReader reads past the cache; nil: only the cache (a home volume
+	// another reconcile just created is then waited for).
+	APIReader client.Reader
 
 	shell  *reconciler.Shell
 	events reconciler.Events
@@ -296,6 +299,9 @@ func (r *SessionReconciler) start(ctx context.Context, sc *scope) error {
 	now := metav1.NewTime(sc.now)
 	s.Status.LastStart = &streamv1.StartTimes{Kind: kind, RequestedAt: now}
 	s.Status.LastActivity = &now // a start is activity: a woken session must not hibernate at once
+	// Known now: written with the start instead of by a second status
+	// patch when the Deployment's event brings the session back.
+	s.Status.IdleDeadline = idleDeadline(sc.now.Add(r.idleTimeout(sc)))
 	s.Status.HibernatedAt = nil
 	s.Status.Image = sc.template.Spec.BaseImage
 	s.Status.Phase = streamv1.PhasePending
@@ -323,6 +329,16 @@ func (r *SessionReconciler) reconcileHome(ctx context.Context, sc *scope) error 
 		u = nil
 	}
 	pvc, err := users.EnsureHome(ctx, r.Client, users.DesiredHome(r.Options.Home, s.Namespace, s.Spec.User, u, sc.quota.Limits.HomeStorage))
+	if errors.Is(err, users.ErrHomeNotVisible) && r.APIReader != nil {
+		// Another launch of the same user created it a moment ago: ask the
+		// API server rather than wait for the cache. Waiting sent every such
+		// session (a burst of launches per user) round the work queue
+		// again, behind the whole burst (make bench-controller).
+		live := &corev1.PersistentVolumeClaim{}
+		if gerr := r.APIReader.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: streamv1.HomeVolumeNameFor(s.Spec.User)}, live); gerr == nil {
+			pvc, err = live, nil
+		}
+	}
 	var refused *users.GrowRefusedError
 	switch {
 	case errors.Is(err, users.ErrHomeNotVisible):

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -24,6 +25,7 @@ func main() {
 	flag.StringVar(&cfg.Namespace, "namespace", envOr("STREAMSPACE_NAMESPACE", "streamspace"), "Platform namespace the agent manages (empty: all namespaces).")
 	flag.StringVar(&cfg.MetricsAddr, "metrics-addr", ":8080", "Address of the Prometheus metrics endpoint (\"0\" disables).")
 	flag.StringVar(&cfg.ProbeAddr, "health-addr", ":8081", "Address of /healthz and /readyz (\"0\" disables).")
+	flag.StringVar(&cfg.PprofAddr, "pprof-addr", "", "Address of the Go profiler (net/http/pprof, with block and mutex profiles); empty: off. Never expose it beyond localhost.")
 	flag.StringVar(&cfg.WebhookHost, "webhook-host", "", "Address the admission webhook listens on.")
 	flag.IntVar(&cfg.WebhookPort, "webhook-port", 9443, "Port of the admission webhook.")
 	flag.StringVar(&cfg.WebhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Folder with the webhook's tls.crt and tls.key.")
@@ -31,7 +33,7 @@ func main() {
 	flag.BoolVar(&cfg.LeaderElection, "leader-elect", false, "Elect a leader, for running several replicas.")
 	flag.StringVar(&cfg.SyncAllowedKinds, "sync-allowed-kinds", "ConfigMap", "Kinds a GitSync may apply besides the StreamSpace kinds and NetworkPolicy (Kind or Kind.group, comma-separated).")
 	flag.StringVar(&cfg.ReceiverAddr, "receiver-addr", ":9292", "Address of the Git push webhook receiver (runs when STREAMSPACE_WEBHOOK_SECRET is set).")
-	flag.IntVar(&cfg.SessionWorkers, "session-workers", 4, "Sessions reconciled in parallel.")
+	flag.IntVar(&cfg.SessionWorkers, "session-workers", manager.DefaultSessionWorkers, "Sessions reconciled in parallel.")
 	flag.StringVar(&cfg.Sessions.Home.StorageClassName, "home-storage-class", "", "Storage class of home volumes (ReadWriteMany; empty: the cluster default).")
 	flag.StringVar(&homeSize, "home-size", "10Gi", "Home volume size when neither the User nor its Quota gives one.")
 	flag.StringVar(&cfg.Sessions.Ingress.ClassName, "ingress-class", "", "Ingress class of per-session Ingresses.")
@@ -47,6 +49,11 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	if cfg.PprofAddr != "" && cfg.PprofAddr != "0" {
+		// Sampled, not every event: cheap enough to leave on while profiling.
+		runtime.SetBlockProfileRate(int(time.Millisecond / 10))
+		runtime.SetMutexProfileFraction(10)
+	}
 
 	size, err := resource.ParseQuantity(homeSize)
 	if err != nil {

@@ -163,12 +163,24 @@ func TestPlugin_install(t *testing.T) {
 	g.Eventually(func(g Gomega) []string { return reasonsOf(g, ctx, got) }, 10*time.Second, 100*time.Millisecond).
 		Should(Equal([]string{streamv1.ReasonPermissionsPending, streamv1.ReasonInstalled}))
 
-	// Disabled: still resolved, not ready, saying so.
+	// The portal's own condition (server-side apply, its field manager).
+	delivering := &streamv1.Plugin{
+		TypeMeta:   metav1.TypeMeta{APIVersion: streamv1.GroupVersion.String(), Kind: "Plugin"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: got.Name},
+		Status: streamv1.PluginStatus{Conditions: []metav1.Condition{{Type: "Delivering", Status: metav1.ConditionFalse,
+			Reason: "RuntimeStopped", Message: "time limit", LastTransitionTime: metav1.Now()}}},
+	}
+	g.Expect(env.Client.Status().Patch(ctx, delivering, client.Apply, client.FieldOwner("streamspace-portal"), client.ForceOwnership)).To(Succeed())
+
+	// Disabled: still resolved, not ready, saying so; the portal's
+	// condition is kept.
+	g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(got), got)).To(Succeed())
 	patch = client.MergeFrom(got.DeepCopy())
 	got.Spec.Enabled = false
 	g.Expect(env.Client.Patch(ctx, got, patch)).To(Succeed())
 	got = readyIs(t, ctx, p, metav1.ConditionFalse, streamv1.ReasonDisabled, "disabled")
 	g.Expect(got.Status.Revision).To(Equal(rev2))
+	g.Expect(conditions.GetReason(got, "Delivering")).To(Equal("RuntimeStopped"))
 
 	// The older version: its own commit and module.
 	old := create(t, ctx, newPlugin(ns, "slack-old", "slack", "v1.0.0", `{"channel":"#ops"}`, "events:session.*", "network:hooks.slack.com"))

@@ -238,18 +238,27 @@ func TestDelivery_allEvents_portalRestartedReceiverFailing(t *testing.T) {
 		s.Status.Phase = streamv1.PhaseRunning
 		s.Status.LastStart = &streamv1.StartTimes{Kind: streamv1.StartLaunch, RequestedAt: launched, StreamReadyAt: &launched}
 	})
-	// admin login, bob created, updated, login; session created, started
-	eventually(t, 20*time.Second, "six events recorded", func() bool { return recorded(t, db) >= 6 })
+	s0 := &streamv1.Session{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bob-term-0"}, Spec: streamv1.SessionSpec{User: "bob", Template: "term"}}
+	if err := env.Client.Create(ctx, s0); err != nil {
+		t.Fatal(err)
+	}
+	// the agent's first word: from then on the session is in the history
+	setStatus(t, ns, s0.Name, func(s *streamv1.Session) { s.Status.Phase = streamv1.PhasePending })
+	// admin login, bob created, updated, login; sessions created (2), started
+	eventually(t, 20*time.Second, "seven events recorded", func() bool { return recorded(t, db) >= 7 })
 	a.stop()
 
-	// while no portal runs: the session hibernates
+	// while no portal runs: one session is deleted, the other hibernates
+	if err := env.Client.Delete(ctx, s0); err != nil {
+		t.Fatal(err)
+	}
 	setStatus(t, ns, s.Name, func(s *streamv1.Session) {
 		s.Status.Phase = streamv1.PhaseHibernated
 		s.Status.HibernatedAt = ptr.To(metav1.NewTime(time.Now().Truncate(time.Second)))
 	})
 
 	b := startPortal(t, ns, dsn, stateDir)
-	eventually(t, 20*time.Second, "the missed hibernation recorded on restart", func() bool { return recorded(t, db) >= 7 })
+	eventually(t, 20*time.Second, "the missed hibernation and deletion recorded on restart", func() bool { return recorded(t, db) >= 9 })
 	woken := metav1.NewTime(time.Now().Truncate(time.Second).Add(time.Second))
 	setStatus(t, ns, s.Name, func(s *streamv1.Session) {
 		s.Status.Phase, s.Status.HibernatedAt = streamv1.PhasePending, nil
@@ -268,9 +277,9 @@ func TestDelivery_allEvents_portalRestartedReceiverFailing(t *testing.T) {
 	}
 	b.call(t, http.MethodPost, "/api/v1/auth/logout", bob["accessToken"].(string), map[string]any{"refreshToken": bob["refreshToken"]})
 	b.call(t, http.MethodDelete, "/api/v1/admin/users/bob", admin, nil)
-	// and admin login; bob created, updated, login, logout, deleted; the
-	// session's six
-	eventually(t, 20*time.Second, "all twelve events recorded", func() bool { return recorded(t, db) >= 12 })
+	// the admin login; bob created, updated, login, logout, deleted; the
+	// session's six; the other session's created and deleted
+	eventually(t, 20*time.Second, "all fourteen events recorded", func() bool { return recorded(t, db) >= 14 })
 	receiver.Failing.Store(false) // the receiver is back
 
 	wantSession := []string{event.SessionCreated, event.SessionStarted, event.SessionHibernated, event.SessionWoken, event.SessionStopped, event.SessionDeleted}
@@ -291,6 +300,9 @@ func TestDelivery_allEvents_portalRestartedReceiverFailing(t *testing.T) {
 	got := webhooktest.Unique(receiver.Got("audit"))
 	if types := bySubject(got, s.Name); !slices.Equal(types, wantSession) {
 		t.Errorf("session events, deduplicated by id, in arrival order: %v, want %v", types, wantSession)
+	}
+	if types := bySubject(got, s0.Name); !slices.Equal(types, []string{event.SessionCreated, event.SessionDeleted}) {
+		t.Errorf("the session deleted while no portal ran: %v, want created, deleted", types)
 	}
 	if types := bySubject(got, "bob"); !slices.Equal(types, wantBob) {
 		t.Errorf("bob's events: %v, want %v", types, wantBob)

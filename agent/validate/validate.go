@@ -35,6 +35,8 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/streamspace/streamspace/agent/gitsync"
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/catalog"
 )
 
 // Problem is one thing wrong, where it is.
@@ -42,9 +44,28 @@ type Problem struct {
 	File    string
 	Line    int
 	Message string
+	// Warning: worth a look, but the agent would apply it (an unknown
+	// category). Only errors fail a validation.
+	Warning bool
 }
 
-func (p Problem) String() string { return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Message) }
+func (p Problem) String() string {
+	if p.Warning {
+		return fmt.Sprintf("%s:%d: warning: %s", p.File, p.Line, p.Message)
+	}
+	return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Message)
+}
+
+// Errors counts the problems that are not warnings.
+func Errors(problems []Problem) int {
+	n := 0
+	for _, p := range problems {
+		if !p.Warning {
+			n++
+		}
+	}
+	return n
+}
 
 type kindSchema struct {
 	structural *structuralschema.Structural
@@ -129,9 +150,17 @@ func (o object) name() string {
 }
 
 // Repo validates the content of a platform repository: catalog/,
-// policies/ and environments/ under root. Paths in problems are relative to
-// root.
+// policies/ and environments/ under root, and builds every overlay in
+// environments/. Paths in problems are relative to root.
 func (v *Validator) Repo(root string) ([]Problem, int, error) {
+	return v.RepoOverlays(root, nil)
+}
+
+// RepoOverlays is Repo building the given overlay folders (relative to
+// root) instead of every environments/<name>. The objects each overlay
+// builds are validated again after its patches, since a patch can break an
+// object that is valid in its own file.
+func (v *Validator) RepoOverlays(root string, overlayPaths []string) ([]Problem, int, error) {
 	var problems []Problem
 	var objects []object
 	for _, dir := range []string{"catalog", "policies", "environments"} {
@@ -157,8 +186,13 @@ func (v *Validator) Repo(root string) ([]Problem, int, error) {
 		problems = append(problems, v.Object(o)...)
 	}
 	problems = append(problems, references(objects)...)
+	problems = append(problems, categories(objects)...)
 	problems = append(problems, pluginConfigs(root, objects)...)
-	problems = append(problems, overlays(root)...)
+	built, err := v.overlays(root, overlayPaths, problems)
+	if err != nil {
+		return nil, 0, err
+	}
+	problems = append(problems, built...)
 	sort.SliceStable(problems, func(i, j int) bool {
 		if problems[i].File != problems[j].File {
 			return problems[i].File < problems[j].File
@@ -301,18 +335,67 @@ func references(objects []object) []Problem {
 	return probs
 }
 
-// overlays builds every environments/<name> overlay the way the agent does
-// (confined to the repository) and reports the ones that fail.
-func overlays(root string) []Problem {
-	envs, _ := filepath.Glob(filepath.Join(root, "environments", "*", "kustomization.yaml"))
+// categories warns about a Template whose category is not a recommended
+// one: any category is valid, but "Web Browser" beside "Web Browsers" is
+// more likely a typo than a new group.
+func categories(objects []object) []Problem {
 	var probs []Problem
-	for _, k := range envs {
-		dir, _ := filepath.Rel(root, filepath.Dir(k))
-		if _, err := gitsync.Build(root, dir); err != nil {
-			probs = append(probs, locateBuildError(root, dir, err))
+	for _, o := range objects {
+		if o.gvk().Group != streamv1.GroupVersion.Group || o.gvk().Kind != "Template" {
+			continue
+		}
+		c, _ := nested(o.obj, "spec", "category")
+		if s, ok := c.(string); ok && s != "" && !catalog.IsRecommended(s) {
+			probs = append(probs, Problem{File: o.file, Line: lineOf(o.node, "spec.category"), Warning: true,
+				Message: fmt.Sprintf("Template %s: category %q is not a recommended one (%s); it will be a group of its own in the catalog", o.name(), s, strings.Join(catalog.Recommended, ", "))})
 		}
 	}
 	return probs
+}
+
+// overlays builds the overlays the way the agent does (confined to the
+// repository) and reports the ones that fail, and what their patches broke
+// in objects that are valid in their own files (seen: the problems found
+// in the files, not reported twice).
+func (v *Validator) overlays(root string, paths []string, seen []Problem) ([]Problem, error) {
+	if len(paths) == 0 {
+		envs, _ := filepath.Glob(filepath.Join(root, "environments", "*", "kustomization.yaml"))
+		for _, k := range envs {
+			dir, _ := filepath.Rel(root, filepath.Dir(k))
+			paths = append(paths, dir)
+		}
+	}
+	known := map[string]bool{}
+	for _, p := range seen {
+		known[p.Message] = true
+	}
+	var probs []Problem
+	for _, dir := range paths {
+		dir = filepath.Clean(dir)
+		if filepath.IsAbs(dir) || dir == ".." || strings.HasPrefix(dir, ".."+string(filepath.Separator)) {
+			return nil, fmt.Errorf("overlay %s: give it relative to the repository %s, inside it", dir, root)
+		}
+		if _, err := os.Stat(filepath.Join(root, dir, "kustomization.yaml")); err != nil {
+			return nil, fmt.Errorf("overlay %s: no kustomization.yaml in %s", dir, filepath.Join(root, dir))
+		}
+		objs, err := gitsync.Build(root, dir)
+		if err != nil {
+			probs = append(probs, locateBuildError(root, dir, err))
+			continue
+		}
+		at := filepath.ToSlash(filepath.Join(dir, "kustomization.yaml"))
+		for _, u := range objs {
+			o := object{file: at, node: &yaml.Node{Line: 1}, obj: u.Object}
+			for _, p := range v.Object(o) {
+				if !known[p.Message] {
+					known[p.Message] = true
+					p.Message = fmt.Sprintf("overlay %s builds an invalid object: %s", dir, p.Message)
+					probs = append(probs, p)
+				}
+			}
+		}
+	}
+	return probs, nil
 }
 
 // locateBuildError points at the kustomization line naming the missing or

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/catalog"
 	"github.com/streamspace/streamspace/deploy"
 	"github.com/streamspace/streamspace/test/testenv"
 )
@@ -90,7 +91,7 @@ func TestRepo_brokenFixtures_fileLineMessages(t *testing.T) {
 		"catalog/bad-tag.yaml:8: Template no-tag: spec.baseImage: baseImage must carry a tag or a digest",
 		`catalog/unknown-field.yaml:9: Template unknown-field: unknown field "spec.colour"`,
 		`catalog/duplicate.yaml:8: duplicate key "displayName" (first at line 6)`,
-		"catalog/cel.yaml:7: Template wrong-port: spec.category: Unsupported value: \"Browsers\"",
+		"catalog/cel.yaml:7: warning: Template wrong-port: category \"Browsers\" is not a recommended one (Web Browsers, ",
 		`policies/user.yaml:7: User alice: spec.quota refers to Quota "premium", which is not in the repository`,
 		"catalog/kustomization.yaml:6: overlay environments/test does not build: resource gone.yaml",
 	} {
@@ -109,5 +110,37 @@ func TestObject_celRuleAfterSchema(t *testing.T) {
 	got := load(t).Object(objs[0])
 	if len(got) != 1 || !strings.Contains(got[0].String(), "cel.yaml:6: Template wrong-port: spec: stream.port must be one of ports[].containerPort") {
 		t.Errorf("got %v", got)
+	}
+}
+
+// A category outside the recommended list is a warning, never an error;
+// a patch that breaks an object valid in its own file is an error at the
+// overlay; only the overlays asked for are built.
+func TestRepoOverlays_warningsAndPatchedObjects(t *testing.T) {
+	v := load(t)
+	problems, n, err := v.Repo("testdata/patched")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range problems {
+		got = append(got, p.String())
+	}
+	want := []string{
+		"catalog/synth.yaml:8: warning: Template synth: category \"Audio & Video\" is not a recommended one (" + strings.Join(catalog.Recommended, ", ") + "); it will be a group of its own in the catalog",
+		"environments/prod/kustomization.yaml:1: overlay environments/prod builds an invalid object: Template synth: spec.baseImage: baseImage must not use the mutable :latest tag; pin a version",
+	}
+	if !slices.Equal(got, want) || n != 1 || Errors(problems) != 1 {
+		t.Errorf("got %d objects, %d errors:\n  %s\nwant:\n  %s", n, Errors(problems), strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+
+	problems, _, err = v.RepoOverlays("testdata/patched", []string{"environments/lab"})
+	if err != nil || Errors(problems) != 0 || len(problems) != 1 || !problems[0].Warning {
+		t.Errorf("only the lab overlay: %v %v", problems, err)
+	}
+	for _, bad := range []string{"../broken/environments/test", "environments/none", "/etc"} {
+		if _, _, err := v.RepoOverlays("testdata/patched", []string{bad}); err == nil {
+			t.Errorf("overlay %q was accepted", bad)
+		}
 	}
 }

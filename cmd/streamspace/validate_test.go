@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/streamspace/streamspace/agent/validate"
 )
 
 // The shipped binary, built and run from folders outside the checkout:
@@ -80,5 +84,86 @@ spec:
 		if code != 1 || !strings.Contains(out, want+"\n") || !strings.Contains(out, "Error: 1 problem(s) in ") {
 			t.Errorf("%s: exit %d, want 1 and\n  %s\ngot:\n%s", c.name, code, want, out)
 		}
+	}
+}
+
+// runValidate runs the command in-process and returns its output and
+// error.
+func runValidate(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := validateCommand()
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true // as under the root command; the error is returned
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(io.Discard)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+// The same problems in every output; warnings shown everywhere but only
+// errors fail.
+func TestValidate_outputs(t *testing.T) {
+	repo := filepath.Join("..", "..", "agent", "validate", "testdata", "patched")
+	warning := `Template synth: category "Audio & Video" is not a recommended one (`
+	broken := "overlay environments/prod builds an invalid object: Template synth: spec.baseImage: baseImage must not use the mutable :latest tag; pin a version"
+
+	out, err := runValidate(t, repo)
+	if err == nil || err.Error() != "1 problem(s) in 1 objects" ||
+		!strings.Contains(out, "catalog/synth.yaml:8: warning: "+warning) ||
+		!strings.Contains(out, "environments/prod/kustomization.yaml:1: "+broken+"\n") {
+		t.Errorf("text: %v\n%s", err, out)
+	}
+
+	out, err = runValidate(t, "--output", "json", repo)
+	var got struct {
+		Objects, Errors, Warnings int
+		Problems                  []jsonProblem
+	}
+	if jerr := json.Unmarshal([]byte(out), &got); jerr != nil || err == nil {
+		t.Fatalf("json: %v %v\n%s", jerr, err, out)
+	}
+	if got.Objects != 1 || got.Errors != 1 || got.Warnings != 1 || len(got.Problems) != 2 ||
+		got.Problems[0] != (jsonProblem{File: "catalog/synth.yaml", Line: 8, Severity: "warning", Message: got.Problems[0].Message}) ||
+		!strings.HasPrefix(got.Problems[0].Message, warning) ||
+		got.Problems[1] != (jsonProblem{File: "environments/prod/kustomization.yaml", Line: 1, Severity: "error", Message: broken}) {
+		t.Errorf("json: %+v", got)
+	}
+
+	out, err = runValidate(t, "-o", "github", repo)
+	prefix := filepath.ToSlash(repo) + "/"
+	if err == nil ||
+		!strings.Contains(out, "::warning file="+prefix+"catalog/synth.yaml,line=8,title=streamspace validate::"+warning) ||
+		!strings.Contains(out, "::error file="+prefix+"environments/prod/kustomization.yaml,line=1,title=streamspace validate::"+broken+"\n") {
+		t.Errorf("github: %v\n%s", err, out)
+	}
+
+	// warnings only: exit 0, in every output
+	for format, want := range map[string]string{
+		"text":   "ok: 1 objects valid, overlays build (1 warning(s))\n",
+		"json":   `"warnings": 1`,
+		"github": "::notice title=streamspace validate::1 objects valid, overlays build\n",
+	} {
+		out, err := runValidate(t, "-o", format, "--overlay", "environments/lab", repo)
+		if err != nil || !strings.Contains(out, want) || !strings.Contains(out, "Audio & Video") {
+			t.Errorf("%s, lab overlay only: %v\n%s", format, err, out)
+		}
+	}
+
+	if _, err := runValidate(t, "-o", "xml", repo); err == nil || !strings.Contains(err.Error(), "want text, json or github") {
+		t.Errorf("unknown output: %v", err)
+	}
+	if _, err := runValidate(t, "--overlay", "../../..", repo); err == nil || !strings.Contains(err.Error(), "inside it") {
+		t.Errorf("overlay outside the repository: %v", err)
+	}
+}
+
+// A message or path cannot end the workflow command or start a property.
+func TestGitHubAnnotation_escapes(t *testing.T) {
+	var out bytes.Buffer
+	err := writeGitHub(&out, ".", []validate.Problem{{File: "catalog/a,b:c.yaml", Line: 3, Message: "first line\nsecond 100%"}}, 1)
+	want := "::error file=catalog/a%2Cb%3Ac.yaml,line=3,title=streamspace validate::first line%0Asecond 100%25\n"
+	if err != nil || out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
 	}
 }

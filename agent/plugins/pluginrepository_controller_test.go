@@ -129,10 +129,12 @@ func TestPluginRepository_catalog(t *testing.T) {
 
 	pr := newRepository(t, ctx, ns, "community", repo.URL, "plugins")
 	got := indexedAt(t, ctx, pr, rev1)
-	// No policy: low risk only, so the audit exporter (user events) and the
-	// hibernator are beyond the repository's trust; the theme is not.
+	// No policy: low risk only, so the audit exporter and the Slack
+	// notifier (user events), the session policy and the hibernator
+	// (hibernate) are beyond the repository's trust; the theme is not.
 	g.Expect(got.Status.MaxRisk).To(Equal("low"))
-	g.Expect(names(got)).To(Equal(map[string]bool{"audit-exporter": true, "hibernator": true, "midnight-theme": false}))
+	g.Expect(names(got)).To(Equal(map[string]bool{"audit-exporter": true, "hibernator": true, "midnight-theme": false,
+		"session-policy": true, "slack-notifier": true}))
 	for _, p := range got.Status.Plugins {
 		g.Expect(p.Revision).To(Equal(rev1))
 		if p.Name == "audit-exporter" {
@@ -162,7 +164,7 @@ func TestPluginRepository_catalog(t *testing.T) {
 	got = indexedAt(t, ctx, pr, rev2)
 	g.Expect(got.Status.Broken).To(BeEmpty())
 	g.Expect(names(got)).To(HaveKey("notifier"))
-	g.Expect(names(got)).To(HaveLen(4))
+	g.Expect(names(got)).To(HaveLen(6))
 
 	// The policy trusts this repository up to medium: the audit exporter
 	// and the notifier may now be granted what they ask, the hibernator
@@ -175,7 +177,8 @@ func TestPluginRepository_catalog(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(pr), got)).To(Succeed())
 		g.Expect(got.Status.MaxRisk).To(Equal("medium"))
-		g.Expect(names(got)).To(Equal(map[string]bool{"audit-exporter": false, "hibernator": true, "midnight-theme": false, "notifier": false}))
+		g.Expect(names(got)).To(Equal(map[string]bool{"audit-exporter": false, "hibernator": true, "midnight-theme": false, "notifier": false,
+			"session-policy": true, "slack-notifier": false}))
 		g.Expect(got.Status.LastSyncedRevision).To(Equal(rev2))
 	}, 30*time.Second, 100*time.Millisecond).Should(Succeed())
 }

@@ -14,6 +14,7 @@ function renderApp(route: string, role: 'user' | 'admin') {
     'GET /api/v1/sessions': json(200, { sessions: [] }),
     'GET /api/v1/templates': json(200, { templates: [] }),
     'GET /api/v1/admin/users': json(200, { users: [] }),
+    'GET /api/v1/plugins/theme': json(200, { theme: null }),
   });
   render(
     <ColorModeProvider>
@@ -38,13 +39,26 @@ describe('navigation and admin pages', () => {
   it('shows a user their pages only, and "Not allowed" on an admin page', async () => {
     renderApp('/admin/users', 'user');
     expect(await screen.findByRole('heading', { name: 'Not allowed' })).toBeInTheDocument();
-    expect(await navLinks()).toEqual(['Sessions', 'Catalog', 'API tokens']);
+    expect(await navLinks()).toEqual(['Sessions', 'Catalog', 'Plugins', 'Installed plugins', 'API tokens']);
   });
 
   it('shows an admin the administration pages', async () => {
     renderApp('/admin/users', 'admin');
-    expect(await screen.findByRole('heading', { name: 'Users' })).toBeInTheDocument();
-    expect(await navLinks()).toEqual(['Sessions', 'Catalog', 'API tokens', 'Users', 'Templates', 'Quotas', 'Analytics', 'Sync']);
+    // a page loaded on demand: its module may take a while on a busy machine
+    expect(await screen.findByRole('heading', { name: 'Users' }, { timeout: 10_000 })).toBeInTheDocument();
+    expect(await navLinks()).toEqual([
+      'Sessions',
+      'Catalog',
+      'Plugins',
+      'Installed plugins',
+      'API tokens',
+      'Users',
+      'Templates',
+      'Quotas',
+      'Analytics',
+      'Sync',
+      'Plugin management',
+    ]);
   });
 
   it('opens the dashboard at the root', async () => {

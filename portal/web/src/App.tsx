@@ -10,6 +10,7 @@ import NotFoundPage from './features/errors/NotFoundPage';
 import LoginPage from './features/login/LoginPage';
 import { AppShell } from './layout/AppShell';
 import { ColorModeProvider } from './theme/ColorModeProvider';
+import { PluginTheme } from './theme/PluginTheme';
 
 // Pages most people never open are loaded on demand: the viewer brings
 // noVNC, analytics the charts.
@@ -20,6 +21,9 @@ const TemplatesAdminPage = lazy(() => import('./features/admin/templates/Templat
 const QuotasPage = lazy(() => import('./features/admin/quotas/QuotasPage'));
 const AnalyticsPage = lazy(() => import('./features/admin/analytics/AnalyticsPage'));
 const SyncPage = lazy(() => import('./features/admin/sync/SyncPage'));
+const PluginCatalogPage = lazy(() => import('./features/plugins/PluginCatalogPage'));
+const InstalledPluginsPage = lazy(() => import('./features/plugins/InstalledPluginsPage'));
+const AdminPluginsPage = lazy(() => import('./features/plugins/AdminPluginsPage'));
 
 export function AppRoutes() {
   return (
@@ -28,6 +32,7 @@ export function AppRoutes() {
       <Route
         element={
           <RequireAuth>
+            <PluginTheme />
             <Outlet />
           </RequireAuth>
         }
@@ -45,6 +50,9 @@ export function AppRoutes() {
           <Route path="/dashboard" element={<DashboardPage />} />
           <Route path="/catalog" element={<CatalogPage />} />
           <Route path="/settings/tokens" element={<TokensPage />} />
+          <Route path="/plugins" element={<Navigate to="/plugins/catalog" replace />} />
+          <Route path="/plugins/catalog" element={<PluginCatalogPage />} />
+          <Route path="/plugins/installed" element={<InstalledPluginsPage />} />
           <Route path="/admin" element={<RequireAdmin />}>
             <Route index element={<Navigate to="/admin/users" replace />} />
             <Route path="users" element={<UsersPage />} />
@@ -52,6 +60,7 @@ export function AppRoutes() {
             <Route path="quotas" element={<QuotasPage />} />
             <Route path="analytics" element={<AnalyticsPage />} />
             <Route path="sync" element={<SyncPage />} />
+            <Route path="plugins" element={<AdminPluginsPage />} />
           </Route>
           <Route path="*" element={<NotFoundPage />} />
         </Route>

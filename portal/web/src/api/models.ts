@@ -157,3 +157,16 @@ export interface ChangeUnchanged {
 }
 
 export type AuditEvent = Required<Schemas['AuditEvent']>;
+
+// plugins
+export type PluginType = Schemas['CatalogPlugin']['type'];
+export type PluginRisk = Schemas['CatalogPermission']['risk'];
+export type PluginRepository = Schemas['PluginRepository'];
+export type CatalogPlugin = Schemas['CatalogPlugin'];
+export type PluginPermission = Schemas['PluginPermission'];
+export type PluginProposal = Schemas['PluginProposal'];
+export type PluginDelivery = Schemas['PluginDelivery'];
+export type InstalledPlugin = Schemas['InstalledPlugin'];
+export type PluginTheme = Schemas['PluginTheme'];
+export type PluginInstall = Schemas['PluginInstall'];
+export type PluginCatalog = Answer<'/plugins/catalog', 'get', 200>;

@@ -2,7 +2,7 @@ import CssBaseline from '@mui/material/CssBaseline';
 import { ThemeProvider } from '@mui/material/styles';
 import useMediaQuery from '@mui/material/useMediaQuery';
 import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from 'react';
-import { createAppTheme } from './theme';
+import { createAppTheme, type PluginPalette } from './theme';
 
 export type ColorPreference = 'light' | 'dark' | 'system';
 
@@ -13,6 +13,8 @@ interface ColorMode {
   mode: 'light' | 'dark';
   setPreference: (p: ColorPreference) => void;
   toggle: () => void;
+  /** A theme plugin's palette over the app's own; undefined: none. */
+  setPluginPalette: (p: PluginPalette | undefined) => void;
 }
 
 const STORAGE_KEY = 'streamspace.colorMode';
@@ -33,6 +35,7 @@ export function ColorModeProvider({ children }: { children: ReactNode }) {
   const prefersDark = useMediaQuery('(prefers-color-scheme: dark)', { noSsr: true });
   const [preference, setPreferenceState] = useState<ColorPreference>(storedPreference);
   const mode = preference === 'system' ? (prefersDark ? 'dark' : 'light') : preference;
+  const [pluginPalette, setPluginPalette] = useState<PluginPalette>();
 
   const setPreference = useCallback((p: ColorPreference) => {
     setPreferenceState(p);
@@ -45,10 +48,10 @@ export function ColorModeProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const value = useMemo<ColorMode>(
-    () => ({ preference, mode, setPreference, toggle: () => setPreference(mode === 'dark' ? 'light' : 'dark') }),
+    () => ({ preference, mode, setPreference, toggle: () => setPreference(mode === 'dark' ? 'light' : 'dark'), setPluginPalette }),
     [preference, mode, setPreference],
   );
-  const theme = useMemo(() => createAppTheme(mode), [mode]);
+  const theme = useMemo(() => createAppTheme(mode, pluginPalette), [mode, pluginPalette]);
 
   return (
     <ColorModeContext.Provider value={value}>

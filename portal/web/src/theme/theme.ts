@@ -1,15 +1,41 @@
 import { alpha, createTheme, type PaletteMode, type Theme } from '@mui/material/styles';
 
-/** The app's look: calm, dense enough for admins, clear primary actions. */
-export function createAppTheme(mode: PaletteMode): Theme {
+/** A theme plugin's colours (each #rrggbb; any may be missing). */
+export interface PluginPalette {
+  primary?: string;
+  secondary?: string;
+  background?: string;
+  surface?: string;
+  text?: string;
+}
+
+/** Whether a #rrggbb colour is dark (relative luminance under one half). */
+export function isDark(hex: string): boolean {
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.5;
+}
+
+/**
+ * The app's look: calm, dense enough for admins, clear primary actions.
+ * A theme plugin's palette replaces the accents in both modes; its
+ * background, surface and text only in the mode its background belongs to
+ * (a dark theme's page colours on a light page would hide its text).
+ */
+export function createAppTheme(mode: PaletteMode, plugin?: PluginPalette): Theme {
   const dark = mode === 'dark';
-  const primary = dark ? '#8ea2ff' : '#3451d1';
+  const pageColours = plugin?.background === undefined || isDark(plugin.background) === dark;
+  const primary = plugin?.primary ?? (dark ? '#8ea2ff' : '#3451d1');
+  const background = dark ? { default: '#0f1115', paper: '#171a21' } : { default: '#f5f6f8', paper: '#ffffff' };
   return createTheme({
     palette: {
       mode,
       primary: { main: primary },
-      secondary: { main: dark ? '#4dd0c4' : '#00897b' },
-      background: dark ? { default: '#0f1115', paper: '#171a21' } : { default: '#f5f6f8', paper: '#ffffff' },
+      secondary: { main: plugin?.secondary ?? (dark ? '#4dd0c4' : '#00897b') },
+      background: {
+        default: (pageColours && plugin?.background) || background.default,
+        paper: (pageColours && plugin?.surface) || background.paper,
+      },
+      ...(pageColours && plugin?.text ? { text: { primary: plugin.text } } : {}),
       divider: dark ? 'rgba(255,255,255,0.10)' : 'rgba(15,23,42,0.10)',
     },
     shape: { borderRadius: 10 },

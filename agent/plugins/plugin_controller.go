@@ -135,11 +135,11 @@ func (r *PluginReconciler) reconcile(ctx context.Context, p *streamv1.Plugin) (c
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	m, res, err := r.reconcileVersion(ctx, p, repo)
-	if err != nil || m == nil {
+	m, note, res, err := r.reconcileVersion(ctx, p, repo)
+	if err != nil {
 		return res, err
 	}
-	return res, r.reconcileChecks(p, repo, m)
+	return res, r.reconcileChecks(p, repo, m, note)
 }
 
 // recordTransition records an event when Ready changed status or reason.
@@ -202,44 +202,48 @@ func (r *PluginReconciler) repositoryOf(ctx context.Context, p *streamv1.Plugin)
 
 // reconcileVersion resolves spec.version to a commit and reads the
 // manifest and module there, unless the status already holds them for this
-// version and the repository's catalog did not move. Sets Ready=False
-// (stalled until Git or the spec changes) with VersionNotFound,
-// ManifestInvalid or ArtifactMismatch. When the repository cannot be
-// fetched, a plugin already installed at this version keeps its revision
-// and stays Ready, its message saying why it was not re-resolved; any
-// other is not ready with RepositoryUnavailable, retried with backoff.
-func (r *PluginReconciler) reconcileVersion(ctx context.Context, p *streamv1.Plugin, repo *streamv1.PluginRepository) (*manifest.Manifest, ctrl.Result, error) {
+// spec (generation) and the repository's catalog did not move for this
+// version. Sets Ready=False (stalled until Git or the spec changes) with
+// VersionNotFound, ManifestInvalid or ArtifactMismatch. When only the
+// catalog moved and the repository cannot be read, the plugin keeps its
+// revision (its checks still run, and a Ready message and an event say why
+// it was not re-resolved); otherwise an unreadable repository is
+// RepositoryUnavailable, retried with backoff: a spec change (an approval
+// withdrawn, another repository) is never taken without resolving it.
+func (r *PluginReconciler) reconcileVersion(ctx context.Context, p *streamv1.Plugin, repo *streamv1.PluginRepository) (m *manifest.Manifest, note string, _ ctrl.Result, _ error) {
 	st := &p.Status
 	entry := catalogEntry(repo, p.Spec.PluginName)
-	installed := st.Revision != "" && st.Manifest != nil && artifact.SameVersion(st.InstalledVersion, p.Spec.Version)
 	current := entry != nil && artifact.SameVersion(entry.Version, p.Spec.Version)
-	if installed && (!current || entry.Revision == st.Revision) {
-		m := &manifest.Manifest{}
-		if err := json.Unmarshal(st.Manifest.Raw, m); err == nil && m.Name == p.Spec.PluginName {
-			return m, ctrl.Result{}, nil
+	var kept *manifest.Manifest
+	if st.Revision != "" && st.Manifest != nil && artifact.SameVersion(st.InstalledVersion, p.Spec.Version) && st.ObservedGeneration == p.Generation {
+		kept = &manifest.Manifest{}
+		if err := json.Unmarshal(st.Manifest.Raw, kept); err != nil || kept.Name != p.Spec.PluginName {
+			kept = nil
 		}
+	}
+	if kept != nil && (!current || entry.Revision == st.Revision) {
+		return kept, "", ctrl.Result{}, nil
 	}
 	m, err := r.resolve(ctx, p, repo, entry, current)
 	var mismatch *artifact.MismatchError
 	switch {
 	case errors.As(err, &mismatch):
 		r.forget(p)
-		return nil, ctrl.Result{}, reconciler.Stall(streamv1.ReasonArtifactMismatch, "%s %s: module %s", p.Spec.PluginName, p.Spec.Version, err)
+		return nil, "", ctrl.Result{}, reconciler.Stall(streamv1.ReasonArtifactMismatch, "%s %s: module %s", p.Spec.PluginName, p.Spec.Version, err)
 	case errors.Is(err, artifact.ErrVersionNotFound):
 		r.forget(p)
-		return nil, ctrl.Result{}, reconciler.Stall(streamv1.ReasonVersionNotFound, "%s", versionMessage(p, entry, err))
+		return nil, "", ctrl.Result{}, reconciler.Stall(streamv1.ReasonVersionNotFound, "%s", versionMessage(p, entry, err))
 	case errors.Is(err, errManifest):
 		r.forget(p)
-		return nil, ctrl.Result{}, reconciler.Stall(streamv1.ReasonManifestInvalid, "%s", err)
-	case err != nil && installed && conditions.IsReady(p):
+		return nil, "", ctrl.Result{}, reconciler.Stall(streamv1.ReasonManifestInvalid, "%s", err)
+	case err != nil && kept != nil:
 		r.events.Eventf(p, corev1.EventTypeWarning, streamv1.ReasonRepositoryUnavailable, "Install", "cannot re-resolve %s: %s", p.Spec.Version, err)
-		conditions.MarkTrue(p, streamv1.ConditionReady, streamv1.ReasonInstalled,
-			"Installed %s %s at %s; the repository could not be read to re-resolve it (%s), so this revision is kept", p.Spec.PluginName, st.InstalledVersion, st.Revision, err)
-		return nil, ctrl.Result{RequeueAfter: retryUnavailable}, nil
+		note = fmt.Sprintf("; the repository could not be read to re-resolve it (%s), so this revision is kept", err)
+		return kept, note, ctrl.Result{RequeueAfter: retryUnavailable}, nil
 	case err != nil:
-		return nil, ctrl.Result{}, reconciler.Fail(streamv1.ReasonRepositoryUnavailable, err)
+		return nil, "", ctrl.Result{}, reconciler.Fail(streamv1.ReasonRepositoryUnavailable, err)
 	}
-	return m, ctrl.Result{}, nil
+	return m, "", ctrl.Result{}, nil
 }
 
 var errManifest = errors.New("manifest refused")
@@ -329,8 +333,8 @@ func versionMessage(p *streamv1.Plugin, entry *streamv1.IndexedPlugin, err error
 // repository's trust and the approvals, then enabled. Sets Ready=False
 // (stalled until the spec, Git or the policy changes) with ConfigInvalid,
 // BeyondTrust or PermissionsPending; Ready=False with Disabled; else
-// Ready=True with Installed.
-func (r *PluginReconciler) reconcileChecks(p *streamv1.Plugin, repo *streamv1.PluginRepository, m *manifest.Manifest) error {
+// Ready=True with Installed (note added to its message).
+func (r *PluginReconciler) reconcileChecks(p *streamv1.Plugin, repo *streamv1.PluginRepository, m *manifest.Manifest, note string) error {
 	var config []byte
 	if p.Spec.Config != nil {
 		config = p.Spec.Config.Raw
@@ -368,7 +372,7 @@ func (r *PluginReconciler) reconcileChecks(p *streamv1.Plugin, repo *streamv1.Pl
 		conditions.MarkFalse(p, streamv1.ConditionReady, streamv1.ReasonDisabled, "%s %s is resolved at %s but disabled", m.Name, m.Version, p.Status.Revision)
 		return nil
 	}
-	conditions.MarkTrue(p, streamv1.ConditionReady, streamv1.ReasonInstalled, "Installed %s %s at %s", m.Name, m.Version, p.Status.Revision)
+	conditions.MarkTrue(p, streamv1.ConditionReady, streamv1.ReasonInstalled, "Installed %s %s at %s%s", m.Name, m.Version, p.Status.Revision, note)
 	return nil
 }
 

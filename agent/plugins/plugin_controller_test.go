@@ -262,7 +262,8 @@ func TestPlugin_webhookRefusesBadConfig(t *testing.T) {
 // TestPlugin_repositoryUnreachable: when the repository's catalog moves but
 // the repository cannot be read, an installed plugin keeps its pinned
 // revision and stays Ready, its message and a Warning event saying why; a
-// plugin that never resolved is not ready with RepositoryUnavailable.
+// spec change, or a plugin that never resolved, is not ready with
+// RepositoryUnavailable.
 func TestPlugin_repositoryUnreachable(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
@@ -292,6 +293,17 @@ func TestPlugin_repositoryUnreachable(t *testing.T) {
 	g.Expect(got.Status.Revision).To(Equal(rev2))
 	g.Eventually(func(g Gomega) []string { return reasonsOf(g, ctx, got) }, 10*time.Second, 100*time.Millisecond).
 		Should(ContainElement(streamv1.ReasonRepositoryUnavailable))
+
+	// A spec change is never taken without resolving it: withdrawing an
+	// approval while the repository cannot be read turns the plugin off.
+	patch = client.MergeFrom(got.DeepCopy())
+	got.Spec.ApprovedPermissions = []string{"events:session.*"}
+	g.Expect(env.Client.Patch(ctx, got, patch)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(ok), got)).To(Succeed())
+		g.Expect(conditions.IsFalse(got, streamv1.ConditionReady)).To(BeTrue())
+		g.Expect(conditions.GetReason(got, streamv1.ConditionReady)).To(Equal(streamv1.ReasonRepositoryUnavailable))
+	}, 30*time.Second, 100*time.Millisecond).Should(Succeed())
 
 	fresh := create(t, ctx, newPlugin(ns, "slack-2", "slack", "1.1.0", `{"channel":"#ops"}`, "events:session.*", "network:hooks.slack.com"))
 	got = &streamv1.Plugin{}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	sigsyaml "sigs.k8s.io/yaml"
+
 	"github.com/streamspace/streamspace/agent/validate"
 )
 
@@ -165,5 +167,35 @@ func TestGitHubAnnotation_escapes(t *testing.T) {
 	want := "::error file=catalog/a%2Cb%3Ac.yaml,line=3,title=streamspace validate::first line%0Asecond 100%25\n"
 	if err != nil || out.String() != want {
 		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+// The pre-commit hook this repository offers runs this command.
+func TestPreCommitHook_runsValidate(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", ".pre-commit-hooks.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hooks []struct {
+		ID            string `json:"id"`
+		Entry         string `json:"entry"`
+		Language      string `json:"language"`
+		PassFilenames *bool  `json:"pass_filenames"`
+	}
+	if err := sigsyaml.Unmarshal(data, &hooks); err != nil {
+		t.Fatal(err)
+	}
+	if len(hooks) != 1 || hooks[0].ID != "streamspace-validate" || hooks[0].Language != "golang" ||
+		hooks[0].PassFilenames == nil || *hooks[0].PassFilenames {
+		t.Fatalf("hooks: %+v", hooks)
+	}
+	// go install builds cmd/streamspace as "streamspace"; its validate
+	// subcommand must exist with the arguments the entry gives
+	args := strings.Fields(hooks[0].Entry)
+	if args[0] != "streamspace" || len(args) != 2 {
+		t.Fatalf("entry %q", hooks[0].Entry)
+	}
+	if cmd, _, err := validateCommand().Root().Find(args[1:]); err != nil || cmd.Name() != "validate" {
+		t.Errorf("entry %q does not run validate: %v", hooks[0].Entry, err)
 	}
 }

@@ -12,20 +12,34 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 
 	"github.com/streamspace/streamspace/plugins/event"
 	"github.com/streamspace/streamspace/plugins/manifest"
+	"github.com/streamspace/streamspace/plugins/wasm"
+	"github.com/streamspace/streamspace/plugins/wasm/wasmtest"
 	"github.com/streamspace/streamspace/plugins/webhook"
 	"github.com/streamspace/streamspace/portal/plugins"
 	"github.com/streamspace/streamspace/portal/store"
@@ -107,8 +121,136 @@ func run(n, producers, subjects int) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
+	// the Slack-compatible notifier (WebAssembly, HTTP to its approved
+	// host, here a local HTTPS server), from the SQLite store
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "wasm.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := wasmOnce(ctx, env, db, n, producers, subjects); err != nil {
+		return fmt.Errorf("wasm: %w", err)
+	}
 	fmt.Println("targets: >= 1000 events/s end to end, p99 <= 100ms")
 	return nil
+}
+
+// wasmOnce delivers n events to plugins/repository/slack-notifier run in
+// the wazero sandbox. Its posts carry no event id, so its latency is read
+// from the dispatcher's histogram (record -> delivered), to bucket bounds.
+func wasmOnce(ctx context.Context, env *testenv.Env, db store.Store, n, producers, subjects int) error {
+	dir := filepath.Join(testenv.RepoRoot(), "plugins", "repository", "slack-notifier")
+	raw, err := os.ReadFile(filepath.Join(dir, manifest.FileName))
+	if err != nil {
+		return err
+	}
+	m, problems := manifest.Parse(manifest.FileName, raw)
+	if len(problems) > 0 {
+		return fmt.Errorf("%v", problems)
+	}
+	module, err := os.ReadFile(filepath.Join(dir, m.Entry.Wasm.Module))
+	if err != nil {
+		return err
+	}
+	if sum := sha256.Sum256(module); hex.EncodeToString(sum[:]) != m.Entry.Wasm.SHA256 {
+		return fmt.Errorf("%s does not have its manifest's digest", m.Entry.Wasm.Module)
+	}
+	var posts atomic.Int64
+	slack := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		posts.Add(1)
+	}))
+	defer slack.Close()
+	ns, err := env.Namespace(ctx, "bench-wasm")
+	if err != nil {
+		return err
+	}
+	mj, _ := json.Marshal(m)
+	p := &streamv1.Plugin{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "slack"},
+		Spec: streamv1.PluginSpec{Repository: streamv1.LocalObjectReference{Name: "bench"}, PluginName: m.Name, Version: m.Version, Enabled: true,
+			ApprovedPermissions: m.Permissions, Config: &apiextensionsv1.JSON{Raw: []byte(`{"webhookURL":"https://hooks.slack.com/services/T0/B0/x"}`)}}}
+	if err := env.Client.Create(ctx, p); err != nil {
+		return err
+	}
+	p.Status.Manifest = &apiextensionsv1.JSON{Raw: mj}
+	apimeta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: streamv1.ConditionReady, Status: metav1.ConditionTrue,
+		Reason: streamv1.ReasonInstalled, Message: "installed", ObservedGeneration: p.Generation})
+	if err := env.Client.Status().Update(ctx, p); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	metrics, err := plugins.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	host := wasmtest.NewHost(slack) // every request to the local server, whatever host it names
+	events := plugins.NewEvents(db, metrics, logr.Discard())
+	d := &plugins.Dispatcher{Client: env.Client, Namespace: ns, Store: db, Events: events, Metrics: metrics, Log: logr.Discard(), Lanes: lanes,
+		Runtime: &plugins.Runtime{Reader: env.Client, Namespace: ns,
+			LoadModule: func(context.Context, *streamv1.Plugin) ([]byte, error) { return module, nil },
+			Host:       func(event.Plugin) wasm.Host { return host }}}
+	dctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Start(dctx) }()
+	defer func() {
+		stop()
+		<-done
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if ds, _ := db.PluginDeliveries(ctx); len(ds) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the dispatcher did not start the WebAssembly plugin")
+		}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := p; i < n; i += producers {
+				events.User(ctx, event.UserLogin, &store.User{Username: fmt.Sprintf("user-%d", i%subjects), Role: "user", Source: "local"})
+			}
+		}()
+	}
+	wg.Wait()
+	recorded := time.Since(start)
+	for deadline := time.Now().Add(5 * time.Minute); posts.Load() < int64(n); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			ds, _ := db.PluginDeliveries(ctx)
+			return fmt.Errorf("%d of %d events posted after 5 minutes: %+v", posts.Load(), n, ds)
+		}
+	}
+	total := time.Since(start)
+	p50, p99 := quantiles(reg)
+	fmt.Printf("%-10s %8d %10.0f %10.0f %12s %9s %9s  (latency: <= histogram bucket bound)\n", "wasm", n, float64(n)/recorded.Seconds(), float64(n)/total.Seconds(),
+		total.Round(time.Millisecond), p50, p99)
+	return nil
+}
+
+// quantiles reads p50 and p99 of the delivery latency histogram as the
+// upper bound of the bucket each falls in.
+func quantiles(reg *prometheus.Registry) (p50, p99 string) {
+	families, _ := reg.Gather()
+	for _, f := range families {
+		if f.GetName() != "streamspace_plugin_delivery_latency_seconds" {
+			continue
+		}
+		h := f.GetMetric()[0].GetHistogram()
+		bound := func(q float64) string {
+			want := uint64(q * float64(h.GetSampleCount()))
+			for _, b := range h.GetBucket() {
+				if b.GetCumulativeCount() >= want {
+					return (time.Duration(b.GetUpperBound() * float64(time.Second))).String()
+				}
+			}
+			return "+Inf"
+		}
+		return bound(0.5), bound(0.99)
+	}
+	return "?", "?"
 }
 
 func once(ctx context.Context, env *testenv.Env, recv *webhooktest.Receiver, db store.Store, name string, n, producers, subjects int) error {

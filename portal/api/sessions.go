@@ -32,6 +32,8 @@ type SessionsAPI struct {
 	Client    client.Client
 	Namespace string
 	Audit     *audit.Log
+
+	pages pageCache // encoded list pages by ETag
 }
 
 // SessionView is a session as the API shows it.
@@ -104,31 +106,6 @@ func view(s *streamv1.Session) SessionView {
 		}
 	}
 	return v
-}
-
-// List returns the caller's sessions (all sessions for an admin, or one
-// user's with ?user=).
-func (a *SessionsAPI) List(c *gin.Context) {
-	p := auth.Principal(c)
-	// read-only: the cache's objects are viewed, never changed, so they
-	// need not be copied (the copy was half the cost of a large list)
-	opts := []client.ListOption{client.InNamespace(a.Namespace), client.UnsafeDisableDeepCopy}
-	switch user := c.Query("user"); {
-	case !p.IsAdmin():
-		opts = append(opts, client.MatchingFields{quota.UserField: p.Subject})
-	case user != "":
-		opts = append(opts, client.MatchingFields{quota.UserField: user})
-	}
-	var list streamv1.SessionList
-	if err := a.Client.List(c, &list, opts...); err != nil {
-		Fail(c, err)
-		return
-	}
-	out := make([]SessionView, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, view(&list.Items[i]))
-	}
-	c.JSON(http.StatusOK, gin.H{"sessions": out})
 }
 
 // Get returns one session.

@@ -18,6 +18,7 @@ import (
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal"
+	"github.com/streamspace/streamspace/portal/api"
 	"github.com/streamspace/streamspace/test/firstadmin"
 	"github.com/streamspace/streamspace/test/freeport"
 	"github.com/streamspace/streamspace/test/syncbuf"
@@ -113,16 +114,25 @@ func benchAPI(ctx context.Context, env *testenv.Env, cfg apiConfig) error {
 	fmt.Println("ok")
 
 	fmt.Printf("\nGET /api/v1/sessions, %d sessions in the cache, %d concurrent clients, %v per caller\n", cfg.sessions, cfg.clients, cfg.duration)
-	fmt.Printf("%-8s %9s %10s %12s %10s %10s %12s\n", "caller", "sessions", "requests", "requests/s", "p50", "p99", "response")
+	fmt.Printf("%-36s %9s %10s %12s %10s %10s %12s\n", "caller", "sessions", "requests", "requests/s", "p50", "p99", "response")
+	// The full list is what every request cost before pages; the default
+	// page is what the UI asks for; with If-None-Match a client that
+	// already holds the page gets 304.
 	for _, caller := range []struct {
-		name, token string
-		want        int
-	}{{"admin", admin, cfg.sessions}, {"user", user, cfg.perUser}} {
-		res, err := load(ctx, base+"/api/v1/sessions", caller.token, caller.want, cfg.clients, cfg.duration)
+		name, token, query string
+		want               int
+		revalidate         bool
+	}{
+		{"admin, full list (limit=0)", admin, "?limit=0", cfg.sessions, false},
+		{"admin, default page", admin, "", min(cfg.sessions, api.DefaultSessionPage), false},
+		{"admin, default page, If-None-Match", admin, "", min(cfg.sessions, api.DefaultSessionPage), true},
+		{"user (own)", user, "", cfg.perUser, false},
+	} {
+		res, err := load(ctx, base+"/api/v1/sessions"+caller.query, caller.token, caller.want, cfg.clients, cfg.duration, caller.revalidate)
 		if err != nil {
 			return fmt.Errorf("%s: %w", caller.name, err)
 		}
-		fmt.Printf("%-8s %9d %10d %12.0f %10v %10v %9.1f KB\n", caller.name, caller.want, len(res.latencies),
+		fmt.Printf("%-36s %9d %10d %12.0f %10v %10v %9.1f KB\n", caller.name, caller.want, len(res.latencies),
 			float64(len(res.latencies))/res.elapsed.Seconds(), us(quantile(res.latencies, 0.5)), us(quantile(res.latencies, 0.99)),
 			float64(res.size)/1e3)
 	}
@@ -194,20 +204,34 @@ type loadResult struct {
 // one-second warm-up that is not counted (connections opened, the first
 // allocations of the JSON encoder's buffers made). Every answer must list
 // want sessions.
-func load(ctx context.Context, url, token string, want, clients int, d time.Duration) (loadResult, error) {
+// load runs GET url for d with clients concurrent callers. With
+// revalidate, each request sends the ETag of the first answer and expects
+// 304 Not Modified.
+func load(ctx context.Context, url, token string, want, clients int, d time.Duration, revalidate bool) (loadResult, error) {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 	defer hc.CloseIdleConnections()
+	etag := ""
 	get := func() ([]byte, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
+		if revalidate && etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
 		resp, err := hc.Do(req)
 		if err != nil {
 			return nil, err
 		}
 		defer resp.Body.Close()
 		body, err := io.ReadAll(resp.Body)
-		if err == nil && resp.StatusCode != http.StatusOK {
+		switch {
+		case err != nil:
+		case revalidate && etag != "" && resp.StatusCode != http.StatusNotModified:
+			err = fmt.Errorf("with If-None-Match %s: %s, want 304", etag, resp.Status)
+		case (!revalidate || etag == "") && resp.StatusCode != http.StatusOK:
 			err = fmt.Errorf("%s: %s", resp.Status, body)
+		}
+		if etag == "" {
+			etag = resp.Header.Get("ETag")
 		}
 		return body, err
 	}

@@ -3,9 +3,27 @@ import { readBody } from './client';
 import { http } from './http';
 import type { CreateSession, Session, StreamProtocol } from './models';
 
-/** Sessions: the caller's own, or for an admin everyone's unless user is given. */
-export const listSessions = (signal?: AbortSignal, user?: string) =>
-  http.request<{ sessions: Session[] }>('/sessions', { signal, query: { user } }).then((r) => r.sessions);
+/** One page of GET /sessions; continue asks for the next. */
+interface SessionPage {
+  sessions: Session[];
+  continue?: string;
+}
+
+/**
+ * Sessions: the caller's own, or for an admin everyone's unless user is
+ * given. The API answers in pages; this follows them to the end (a
+ * person's own sessions are few, bounded by their quota).
+ */
+export async function listSessions(signal?: AbortSignal, user?: string): Promise<Session[]> {
+  const all: Session[] = [];
+  let next: string | undefined;
+  do {
+    const page: SessionPage = await http.request<SessionPage>('/sessions', { signal, query: { user, continue: next } });
+    all.push(...page.sessions);
+    next = page.continue;
+  } while (next);
+  return all;
+}
 
 export const getSession = (id: string, signal?: AbortSignal) => http.request<Session>('/sessions/' + encodeURIComponent(id), { signal });
 

@@ -254,11 +254,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** My sessions (admins: all, or ?user=) */
+        /**
+         * My sessions (admins: all, or ?user=), a page at a time in name order
+         * @description Paged as in Kubernetes: a page carries `continue` while more follow; pass it back to get the next. A page walk sees every session that exists throughout it exactly once. A token continues only the query (filters, user) it came from. The answer carries an ETag; sent back in If-None-Match it gets 304 while nothing on the page changed. A non-admin only ever sees their own sessions; asking for another user's gives an empty list.
+         */
         get: {
             parameters: {
-                query?: never;
-                header?: never;
+                query?: {
+                    /** @description Page size, 1 to 1000; 0 for every session */
+                    limit?: number;
+                    /** @description The continue token of the previous page */
+                    continue?: string;
+                    user?: string;
+                    state?: "running" | "hibernated" | "terminated";
+                    template?: string;
+                };
+                header?: {
+                    /** @description The ETag of a page already held */
+                    "If-None-Match"?: string;
+                };
                 path?: never;
                 cookie?: never;
             };
@@ -267,14 +281,27 @@ export interface paths {
                 /** @description OK */
                 200: {
                     headers: {
+                        ETag?: string;
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": {
-                            sessions?: components["schemas"]["Session"][];
+                            sessions: components["schemas"]["Session"][];
+                            /** @description Set while more sessions follow: pass it as ?continue= for the next page */
+                            continue?: string;
+                            /** @description How many sessions follow this page */
+                            remainingItemCount?: number;
                         };
                     };
                 };
+                /** @description Not modified: the page is the one whose ETag was sent */
+                304: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["Error"];
                 401: components["responses"]["Error"];
             };
         };

@@ -189,34 +189,11 @@ func wasmOnce(ctx context.Context, env *testenv.Env, db store.Store, n, producer
 		Runtime: &plugins.Runtime{Reader: env.Client, Namespace: ns,
 			LoadModule: func(context.Context, *streamv1.Plugin) ([]byte, error) { return module, nil },
 			Host:       func(event.Plugin) wasm.Host { return host }}}
-	dctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.Start(dctx) }()
-	defer func() {
-		stop()
-		<-done
-	}()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if ds, _ := db.PluginDeliveries(ctx); len(ds) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the dispatcher did not start the WebAssembly plugin")
-		}
+	start, recorded, stop, err := drive(ctx, d, db, n, producers, subjects)
+	if err != nil {
+		return err
 	}
-	start := time.Now()
-	var wg sync.WaitGroup
-	for p := range producers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := p; i < n; i += producers {
-				events.User(ctx, event.UserLogin, &store.User{Username: fmt.Sprintf("user-%d", i%subjects), Role: "user", Source: "local"})
-			}
-		}()
-	}
-	wg.Wait()
-	recorded := time.Since(start)
+	defer stop()
 	for deadline := time.Now().Add(5 * time.Minute); posts.Load() < int64(n); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			ds, _ := db.PluginDeliveries(ctx)
@@ -228,6 +205,42 @@ func wasmOnce(ctx context.Context, env *testenv.Env, db store.Store, n, producer
 	fmt.Printf("%-10s %8d %10.0f %10.0f %12s %9s %9s  (latency: <= histogram bucket bound)\n", "wasm", n, float64(n)/recorded.Seconds(), float64(n)/total.Seconds(),
 		total.Round(time.Millisecond), p50, p99)
 	return nil
+}
+
+// drive runs d until the plugin has started, records n user.login events
+// from producers goroutines, and returns when they were all recorded and
+// a stop for the dispatcher.
+func drive(ctx context.Context, d *plugins.Dispatcher, db store.Store, n, producers, subjects int) (start time.Time, recorded time.Duration, stop func(), err error) {
+	dctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Start(dctx) }()
+	stop = func() {
+		cancel()
+		<-done
+	}
+	// the dispatcher has started the plugin once its delivery state exists
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if ds, _ := db.PluginDeliveries(ctx); len(ds) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return start, 0, nil, fmt.Errorf("the dispatcher did not start the plugin")
+		}
+	}
+	start = time.Now()
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := p; i < n; i += producers {
+				d.Events.User(ctx, event.UserLogin, &store.User{Username: fmt.Sprintf("user-%d", i%subjects), Role: "user", Source: "local"})
+			}
+		}()
+	}
+	wg.Wait()
+	return start, time.Since(start), stop, nil
 }
 
 // quantiles reads p50 and p99 of the delivery latency histogram as the
@@ -270,40 +283,11 @@ func once(ctx context.Context, env *testenv.Env, recv *webhooktest.Receiver, db 
 	events := plugins.NewEvents(db, metrics, logr.Discard())
 	d := &plugins.Dispatcher{Client: env.Client, Namespace: ns, Store: db, Events: events, Metrics: metrics, Log: logr.Discard(), Lanes: lanes,
 		Source: "https://portal.example.com", Runtime: &plugins.Runtime{Reader: env.Client, Namespace: ns, Webhook: webhook.Options{RootCAs: recv.Roots}}}
-	dctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.Start(dctx) }()
-	defer func() {
-		stop()
-		<-done
-	}()
-	// the dispatcher has started the plugin once its delivery state exists
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		ds, err := db.PluginDeliveries(ctx)
-		if err != nil {
-			return err
-		}
-		if len(ds) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the dispatcher did not start plugin %s", plugin)
-		}
+	start, recorded, stop, err := drive(ctx, d, db, n, producers, subjects)
+	if err != nil {
+		return err
 	}
-
-	start := time.Now()
-	var wg sync.WaitGroup
-	for p := range producers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := p; i < n; i += producers {
-				events.User(ctx, event.UserLogin, &store.User{Username: fmt.Sprintf("user-%d", i%subjects), Role: "user", Source: "local"})
-			}
-		}()
-	}
-	wg.Wait()
-	recorded := time.Since(start)
+	defer stop()
 	for deadline := time.Now().Add(5 * time.Minute); len(recv.Got(plugin)) < n; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d events delivered after 5 minutes", len(recv.Got(plugin)), n)

@@ -117,6 +117,10 @@ ui-test: $(WEB_DEPS) ## Run the web UI's component tests (Vitest + Testing Libra
 e2e-ui: system-deps cluster-binaries ui ## Only the web UI end to end (root): the platform on a real local node, the UI driven in Chromium (portal/web/e2e); screenshots in test-output/ui/
 	go test $(GO_TAGS) -count=1 -v -run 'TestUI' ./test/e2e/
 
+.PHONY: test-chart-install
+test-chart-install: system-deps cluster-binaries helm ## The Helm chart on the real local node (root): static agent and portal images, helm install, launch, stream through the in-cluster portal, hibernate, wake, helm upgrade, helm uninstall (homes kept)
+	STREAMSPACE_TEST_CHART_INSTALL=1 go test -count=1 -v -timeout 40m ./test/install/
+
 .PHONY: bench-controller
 bench-controller: test-ground ## Create 1,000 Sessions against a real API server; print reconcile latency p50/p99, total time and the agent's peak RSS
 	go build -o bin/streamspace-agent ./cmd/streamspace-agent

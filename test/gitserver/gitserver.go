@@ -6,6 +6,7 @@ package gitserver
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
@@ -23,7 +24,11 @@ type Server struct {
 }
 
 // Start serves the bare repositories of a new temporary folder.
-func Start() (*Server, error) {
+func Start() (*Server, error) { return StartAt("") }
+
+// StartAt is Start listening on addr (host:port, e.g. a local node's
+// bridge address that pods reach); empty: a free loopback port.
+func StartAt(addr string) (*Server, error) {
 	backend, err := exec.Command("git", "--exec-path").Output()
 	if err != nil {
 		return nil, fmt.Errorf("git is needed for these tests: %w", err)
@@ -32,13 +37,23 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := httptest.NewServer(&cgi.Handler{
+	srv := httptest.NewUnstartedServer(&cgi.Handler{
 		Path: filepath.Join(strings.TrimSpace(string(backend)), "git-http-backend"),
 		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"},
 		// "Not a git repository" for a test's missing repository is
 		// expected; the client sees the HTTP error.
 		Stderr: io.Discard,
 	})
+	if addr != "" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			_ = os.RemoveAll(root)
+			return nil, err
+		}
+		_ = srv.Listener.Close()
+		srv.Listener = l
+	}
+	srv.Start()
 	return &Server{Root: root, URL: srv.URL, srv: srv}, nil
 }
 

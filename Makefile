@@ -122,9 +122,9 @@ test-chart-install: system-deps cluster-binaries helm ## The Helm chart on the r
 	STREAMSPACE_TEST_CHART_INSTALL=1 go test -count=1 -v -timeout 40m ./test/install/
 
 .PHONY: bench-controller
-bench-controller: test-ground ## Create 1,000 Sessions against a real API server; print reconcile latency p50/p99, total time and the agent's peak RSS
+bench-controller: test-ground ## Create 1,000 Sessions against a real API server beside a bare client-go writer of the same objects (same run): both totals and the ratio, p50/p99 per 100 sessions, agent RSS/CPU; PROFILE=dir adds the agent's CPU/block/mutex profiles
 	go build -o bin/streamspace-agent ./cmd/streamspace-agent
-	go run ./test/bench/controller -agent bin/streamspace-agent -sessions $(or $(SESSIONS),1000)
+	go run ./test/bench/controller -agent bin/streamspace-agent -sessions $(or $(SESSIONS),1000) $(if $(PROFILE),-profile $(PROFILE))
 
 .PHONY: bench-gitsync
 bench-gitsync: test-ground ## Sync a generated catalog of 1,000 templates: full sync, no-op resync, one change, edit-to-drift times

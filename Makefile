@@ -50,6 +50,10 @@ generate-ui-types: $(WEB_DEPS) ## Generate the web UI's API types (portal/web/sr
 dashboards: ## Generate the Grafana dashboards (chart/files/dashboards/*.json) from hack/dashboards (Grafana Foundation SDK)
 	go run ./hack/dashboards -out chart/files/dashboards
 
+.PHONY: plugins-wasm
+plugins-wasm: ## Build the Go WebAssembly plugins of plugins/repository (pinned Go toolchain, reproducible) and write each module's sha256 into its plugin.yaml
+	go run ./plugins/wasm/wasmbuild/build-plugins plugins/repository
+
 .PHONY: fmt
 fmt: ## Format the Go code
 	gofmt -s -w $$(git ls-files '*.go')

@@ -113,6 +113,10 @@ test: system-deps test-ground cluster-binaries prom-tools helm ui-test ui ## Run
 	go vet $(GO_TAGS) ./...
 	go test $(GO_TAGS) $(GO_TEST_FLAGS) ./...
 
+.PHONY: fuzz
+fuzz: test-ground ## Run every Go fuzz target (RFB, Selkies, push receiver, write-back YAML editor, validate, API JSON bodies) for FUZZTIME each (default 60s) and print what each did; a crash fails it and leaves its input in the package's testdata/fuzz, which make test replays
+	bash hack/fuzz.sh
+
 .PHONY: ui-test
 ui-test: $(WEB_DEPS) ## Run the web UI's component tests (Vitest + Testing Library in jsdom)
 	cd $(WEB) && npm test

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fluxcd/pkg/gittestserver"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,7 +27,6 @@ import (
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal"
-	"github.com/streamspace/streamspace/portal/gitwrite"
 	"github.com/streamspace/streamspace/portal/store"
 	"github.com/streamspace/streamspace/portal/web"
 	"github.com/streamspace/streamspace/test/freeport"
@@ -100,33 +96,11 @@ func TestPlugins_inChromium_browseInstallApproveConfigureDeliverDisable(t *testi
 		t.Skip("skipped: " + why)
 	}
 	ctx := context.Background()
-	log.SetOutput(io.Discard)
 	seedPluginRepository(t, "browser-plugins")
 
-	content := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(content, "policies", "plugins"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(content, "policies", "kustomization.yaml"), []byte("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	gitSrv, err := gittestserver.NewTempGitServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(gitSrv.Root()) })
-	gitSrv.Auth("git", "git-write-token")
-	if err := gitSrv.StartHTTP(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(gitSrv.StopHTTP)
-	if err := gitSrv.InitRepo(content, "main", "platform.git"); err != nil {
-		t.Fatal(err)
-	}
-	repo, err := git.PlainOpen(filepath.Join(gitSrv.Root(), "platform.git"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	gitURL, repo := platformRepo(t, map[string]string{
+		"policies/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n",
+	})
 
 	// what the agent does with a merged Plugin, enough for the pages: the
 	// object from Git, and its status (permissions, Ready) from its spec
@@ -189,14 +163,7 @@ func TestPlugins_inChromium_browseInstallApproveConfigureDeliverDisable(t *testi
 		_ = env.Client.DeleteAllOf(context.Background(), &streamv1.Plugin{}, client.InNamespace(ns))
 	})
 	gh := &mergingGitHub{t: t, repo: repo, apply: apply}
-	ghSrv := httptest.NewServer(gh)
-	t.Cleanup(ghSrv.Close)
-	w, err := gitwrite.New(gitwrite.Config{URL: gitSrv.HTTPAddress() + "/platform.git", Paths: []string{"policies"},
-		Auth:   gitwrite.Auth{Username: "git", Token: "git-write-token"},
-		GitHub: &gitwrite.GitHubConfig{BaseURL: ghSrv.URL, Owner: "acme", Repo: "platform", Token: "gh-write-token"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := writerTo(t, gitURL, gh)
 
 	port := freeport.For(t)
 	public := fmt.Sprintf("http://localhost:%d", port)

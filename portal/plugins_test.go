@@ -67,8 +67,6 @@ func seedPluginRepository(t *testing.T, name string) {
 // with pull requests on the GitHub stand-in.
 func pluginPlatform(t *testing.T) (*httptest.Server, *git.Repository, *gitHubStandIn) {
 	t.Helper()
-	log.SetOutput(io.Discard) // gitkit logs every request
-	content := t.TempDir()
 	files := map[string]string{
 		"policies/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - plugins/audit-exporter.yaml\n",
 		"policies/plugins/audit-exporter.yaml": `# Sends every session event to the SIEM.
@@ -85,6 +83,20 @@ spec:
     endpoint: https://siem.example.com/in
 `,
 	}
+	gitURL, repo := platformRepo(t, files)
+	gh := &gitHubStandIn{}
+	own := httptest.NewServer(portal.NewRouter(newHandlers(func(c *portal.Components) { c.Writer = writerTo(t, gitURL, gh) })))
+	t.Cleanup(own.Close)
+	return own, repo, gh
+}
+
+// platformRepo is a platform repository holding files on a real Git
+// server (HTTP, token auth): its URL, and the server's copy to read
+// branches from.
+func platformRepo(t *testing.T, files map[string]string) (string, *git.Repository) {
+	t.Helper()
+	log.SetOutput(io.Discard) // gitkit logs every request
+	content := t.TempDir()
 	for name, text := range files {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(content, name)), 0o755); err != nil {
 			t.Fatal(err)
@@ -106,22 +118,26 @@ spec:
 	if err := gitSrv.InitRepo(content, "main", "platform.git"); err != nil {
 		t.Fatal(err)
 	}
-	gh := &gitHubStandIn{}
+	repo, err := git.PlainOpen(filepath.Join(gitSrv.Root(), "platform.git"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gitSrv.HTTPAddress() + "/platform.git", repo
+}
+
+// writerTo writes back to the repository at gitURL (under policies/),
+// opening pull requests on the GitHub stand-in gh.
+func writerTo(t *testing.T, gitURL string, gh http.Handler) *gitwrite.Writer {
+	t.Helper()
 	ghSrv := httptest.NewServer(gh)
 	t.Cleanup(ghSrv.Close)
-	w, err := gitwrite.New(gitwrite.Config{URL: gitSrv.HTTPAddress() + "/platform.git", Paths: []string{"policies"},
+	w, err := gitwrite.New(gitwrite.Config{URL: gitURL, Paths: []string{"policies"},
 		Auth:   gitwrite.Auth{Username: "git", Token: "git-write-token"},
 		GitHub: &gitwrite.GitHubConfig{BaseURL: ghSrv.URL, Owner: "acme", Repo: "platform", Token: "gh-write-token"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	own := httptest.NewServer(portal.NewRouter(newHandlers(func(c *portal.Components) { c.Writer = w })))
-	t.Cleanup(own.Close)
-	repo, err := git.PlainOpen(filepath.Join(gitSrv.Root(), "platform.git"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return own, repo, gh
+	return w
 }
 
 // fileAt is a file of a branch of repo, "" when the branch lacks it.
@@ -150,6 +166,7 @@ func fileAt(t *testing.T, repo *git.Repository, branch, path string) string {
 // no configuration.
 func TestPlugins_installConfigureApproveUninstall_byPullRequest(t *testing.T) {
 	ctx := context.Background()
+	start := time.Now() // other tests' plugin changes share the audit log
 	seedPluginRepository(t, "test-plugins")
 	own, repo, gh := pluginPlatform(t)
 	at := func(method, path, token string, body any) response {
@@ -303,7 +320,7 @@ func TestPlugins_installConfigureApproveUninstall_byPullRequest(t *testing.T) {
 		t.Errorf("GitHub calls: %d", len(gh.calls))
 	}
 	for _, action := range []string{"admin.plugin.install", "admin.plugin.configure", "admin.plugin.approve", "admin.plugin.enable", "admin.plugin.uninstall"} {
-		if events, _ := db.AuditLog(ctx, store.AuditFilter{Action: action}); len(events) != 1 || !strings.HasPrefix(events[0].Detail, "pull-request https://") {
+		if events, _ := db.AuditLog(ctx, store.AuditFilter{Action: action, Since: start}); len(events) != 1 || !strings.HasPrefix(events[0].Detail, "pull-request https://") {
 			t.Errorf("audit %s: %+v", action, events)
 		}
 	}
@@ -325,15 +342,23 @@ func TestPlugins_installConfigureApproveUninstall_byPullRequest(t *testing.T) {
 		t.Fatalf("installed: %d %v", r.Status, r.Body)
 		return nil
 	}
+	since := func(list []any) (out []any) {
+		for _, x := range list {
+			if at, _ := time.Parse(time.RFC3339Nano, x.(map[string]any)["at"].(string)); !at.Before(start) {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
 	p := mine(root)
-	if p["ready"] != "False" || p["reason"] != "PermissionsPending" || p["config"] == nil || p["configSchema"] == nil || p["displayName"] != "Audit exporter" ||
-		len(p["proposals"].([]any)) != 4 || p["proposals"].([]any)[0].(map[string]any)["action"] != "uninstall" {
+	if ours := since(p["proposals"].([]any)); p["ready"] != "False" || p["reason"] != "PermissionsPending" || p["config"] == nil || p["configSchema"] == nil ||
+		p["displayName"] != "Audit exporter" || len(ours) != 4 || ours[0].(map[string]any)["action"] != "uninstall" {
 		t.Errorf("installed as admin: %v", p)
 	}
 	if p := mine(alice); p["config"] != nil || len(p["proposals"].([]any)) != 0 || p["ready"] != "False" {
 		t.Errorf("installed as a user: %v", p)
 	}
-	if r := at(http.MethodGet, "/api/v1/plugins/proposals", root, nil); len(r.Body["proposals"].([]any)) != 5 {
+	if r := at(http.MethodGet, "/api/v1/plugins/proposals", root, nil); len(since(r.Body["proposals"].([]any))) != 5 {
 		t.Errorf("proposals: %v", r.Body)
 	}
 }

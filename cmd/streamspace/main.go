@@ -2,8 +2,9 @@
 // locally (`streamspace local up`), run a real local Kubernetes
 // (`streamspace cluster up|down|status`), build the session images
 // (`streamspace images build`), administer the portal's store
-// (`streamspace portal reset-password`) and check a platform repository
-// (`streamspace validate`).
+// (`streamspace portal reset-password`), check a platform repository
+// (`streamspace validate`) and convert templates from the original
+// StreamSpace (`streamspace catalog import`).
 package main
 
 import (
@@ -19,7 +20,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
-	root.AddCommand(localCommand(), clusterCommand(), imagesCommand(), portalCommand(), validateCommand())
+	root.AddCommand(localCommand(), clusterCommand(), imagesCommand(), portalCommand(), validateCommand(), catalogCommand())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

@@ -122,7 +122,7 @@ func newDocument(c Change) ([]byte, string, error) {
 	}
 	sort.Strings(rest)
 	for _, k := range rest {
-		if v, ok := pruneEmpty(obj[k]); ok {
+		if v, ok := catalog.PruneEmpty(obj[k]); ok {
 			root.Content = append(root.Content, keyNode(k), encodeValue(v))
 		}
 	}
@@ -152,34 +152,6 @@ func metadataNode(meta map[string]any) *yaml.Node {
 		}
 	}
 	return n
-}
-
-// pruneEmpty drops nulls, empty maps and empty lists, which a typed object
-// marshals for every unset struct (defaultResources: {}) and which the
-// catalog never writes.
-func pruneEmpty(v any) (any, bool) {
-	switch t := v.(type) {
-	case nil:
-		return nil, false
-	case map[string]any:
-		out := map[string]any{}
-		for k, e := range t {
-			if p, ok := pruneEmpty(e); ok {
-				out[k] = p
-			}
-		}
-		return out, len(out) > 0
-	case []any:
-		var out []any
-		for _, e := range t {
-			if p, ok := pruneEmpty(e); ok {
-				out = append(out, p)
-			}
-		}
-		return out, len(out) > 0
-	default:
-		return v, true
-	}
 }
 
 // placement is the folder for a new object: beside the objects of its

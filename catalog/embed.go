@@ -41,4 +41,6 @@ func Read(fsys fs.FS) ([]streamv1.Template, error) {
 	return out, err
 }
 
-func hasSuffix(s, suffix string) bool { return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix }
+func hasSuffix(s, suffix string) bool {
+	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
+}

@@ -59,7 +59,7 @@ type original struct {
 			Name      string `yaml:"name"`
 			MountPath string `yaml:"mountPath"`
 		} `yaml:"volumeMounts"`
-		KasmVNC      *struct {
+		KasmVNC *struct {
 			Enabled bool  `yaml:"enabled"`
 			Port    int32 `yaml:"port"`
 		} `yaml:"kasmvnc"`

@@ -10,8 +10,8 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/agent/validate"
+	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/deploy"
 )
 

@@ -10,7 +10,7 @@ targets=(
   ./portal/stream:FuzzRFBClient
   ./portal/stream:FuzzRFBServer
   ./portal/stream:FuzzSelkies
-  ./agent/gitsync:FuzzReceiver
+  ./agent/gitsync/receiverfuzz:FuzzReceiver
   ./portal/gitwrite:FuzzEditDocument
   ./agent/validate:FuzzRepo
   ./portal/api:FuzzJSONBodies

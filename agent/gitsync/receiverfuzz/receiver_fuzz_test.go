@@ -1,8 +1,14 @@
-package gitsync_test
+// Package receiverfuzz fuzzes the GitSync push receiver. It is a package
+// of its own so that the fuzzer's workers do not each start the API server
+// that agent/gitsync's tests share (its TestMain).
+package receiverfuzz_test
 
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +23,14 @@ import (
 	"github.com/streamspace/streamspace/agent/manager"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
+
+var hookSecret = []byte("s3cret-webhook")
+
+func sign(body []byte) string {
+	m := hmac.New(sha256.New, hookSecret)
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
 
 // FuzzReceiver posts arbitrary bodies to both push hooks, signed with the
 // receiver's secret or not: it never panics and always answers JSON; an

@@ -3,17 +3,13 @@ package portal_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/fluxcd/pkg/gittestserver"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -22,8 +18,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
-	"github.com/streamspace/streamspace/portal"
-	"github.com/streamspace/streamspace/portal/gitwrite"
 	"github.com/streamspace/streamspace/portal/store"
 	"github.com/streamspace/streamspace/test/testenv"
 )
@@ -33,40 +27,8 @@ import (
 // request on a real Git server holding this checkout's catalog and
 // policies; bad input and non-admins never reach Git.
 func TestWriteBack_createAndDelete(t *testing.T) {
-	log.SetOutput(io.Discard) // gitkit logs every request
-	content := t.TempDir()
-	for _, dir := range []string{"catalog", "policies"} {
-		if err := os.CopyFS(filepath.Join(content, dir), os.DirFS(filepath.Join(testenv.RepoRoot(), dir))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	gitSrv, err := gittestserver.NewTempGitServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(gitSrv.Root())
-	gitSrv.Auth("git", "git-write-token")
-	if err := gitSrv.StartHTTP(); err != nil {
-		t.Fatal(err)
-	}
-	defer gitSrv.StopHTTP()
-	if err := gitSrv.InitRepo(content, "main", "platform.git"); err != nil {
-		t.Fatal(err)
-	}
-	gh := &gitHubStandIn{}
-	ghSrv := httptest.NewServer(gh)
-	defer ghSrv.Close()
-	w, err := gitwrite.New(gitwrite.Config{URL: gitSrv.HTTPAddress() + "/platform.git",
-		Auth:   gitwrite.Auth{Username: "git", Token: "git-write-token"},
-		GitHub: &gitwrite.GitHubConfig{BaseURL: ghSrv.URL, Owner: "acme", Repo: "platform", Token: "gh-write-token"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gitWriter = w
-	defer func() { gitWriter = nil }()
-	own := httptest.NewServer(portal.NewRouter(newHandlers()))
-	defer own.Close()
-	repo, err := git.PlainOpen(filepath.Join(gitSrv.Root(), "platform.git"))
+	own, gitRoot, gh := writeBackPortal(t, nil, "catalog", "policies")
+	repo, err := git.PlainOpen(filepath.Join(gitRoot, "platform.git"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,42 +50,53 @@ func (g *gitHubStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `{"number":7,"state":"open","html_url":"https://github.example.com/acme/platform/pull/7","head":{"ref":%q},"base":{"ref":%q}}`, body["head"], body["base"])
 }
 
-// TestWriteBack_quotaEditBecomesAPullRequest: an admin's quota edit through
-// the API is a commit on a new branch of a real Git server and a pull
-// request; the cluster is not touched.
-func TestWriteBack_quotaEditBecomesAPullRequest(t *testing.T) {
+// writeBackPortal serves a portal whose write-back goes to a real Git
+// server holding this checkout's dirs (searched in paths), with pull
+// requests on the GitHub stand-in. It returns the portal, the Git
+// server's root and the stand-in.
+func writeBackPortal(t *testing.T, paths []string, dirs ...string) (*httptest.Server, string, *gitHubStandIn) {
+	t.Helper()
 	log.SetOutput(io.Discard) // gitkit logs every request
-	// the platform repository: this checkout's real policies
 	content := t.TempDir()
-	if err := os.CopyFS(filepath.Join(content, "policies"), os.DirFS(filepath.Join(testenv.RepoRoot(), "policies"))); err != nil {
-		t.Fatal(err)
+	for _, dir := range dirs {
+		if err := os.CopyFS(filepath.Join(content, dir), os.DirFS(filepath.Join(testenv.RepoRoot(), dir))); err != nil {
+			t.Fatal(err)
+		}
 	}
 	gitSrv, err := gittestserver.NewTempGitServer()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(gitSrv.Root())
+	t.Cleanup(func() { os.RemoveAll(gitSrv.Root()) })
 	gitSrv.Auth("git", "git-write-token")
 	if err := gitSrv.StartHTTP(); err != nil {
 		t.Fatal(err)
 	}
-	defer gitSrv.StopHTTP()
+	t.Cleanup(gitSrv.StopHTTP)
 	if err := gitSrv.InitRepo(content, "main", "platform.git"); err != nil {
 		t.Fatal(err)
 	}
 	gh := &gitHubStandIn{}
 	ghSrv := httptest.NewServer(gh)
-	defer ghSrv.Close()
-	w, err := gitwrite.New(gitwrite.Config{URL: gitSrv.HTTPAddress() + "/platform.git", Paths: []string{"policies"},
+	t.Cleanup(ghSrv.Close)
+	w, err := gitwrite.New(gitwrite.Config{URL: gitSrv.HTTPAddress() + "/platform.git", Paths: paths,
 		Auth:   gitwrite.Auth{Username: "git", Token: "git-write-token"},
 		GitHub: &gitwrite.GitHubConfig{BaseURL: ghSrv.URL, Owner: "acme", Repo: "platform", Token: "gh-write-token"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	gitWriter = w
-	defer func() { gitWriter = nil }()
 	own := httptest.NewServer(portal.NewRouter(newHandlers()))
-	defer own.Close()
+	gitWriter = nil // only this router writes back
+	t.Cleanup(own.Close)
+	return own, gitSrv.Root(), gh
+}
+
+// TestWriteBack_quotaEditBecomesAPullRequest: an admin's quota edit through
+// the API is a commit on a new branch of a real Git server and a pull
+// request; the cluster is not touched.
+func TestWriteBack_quotaEditBecomesAPullRequest(t *testing.T) {
+	own, gitRoot, gh := writeBackPortal(t, []string{"policies"}, "policies")
 	put := func(token string, body any) response {
 		t.Helper()
 		saved := srv
@@ -124,7 +135,7 @@ func TestWriteBack_quotaEditBecomesAPullRequest(t *testing.T) {
 	}
 	branch := r.Body["branch"].(string)
 	// the branch on the Git server: one commit, on the quota's file only
-	repo, err := git.PlainOpen(filepath.Join(gitSrv.Root(), "platform.git"))
+	repo, err := git.PlainOpen(filepath.Join(gitRoot, "platform.git"))
 	if err != nil {
 		t.Fatal(err)
 	}

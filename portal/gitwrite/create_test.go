@@ -82,11 +82,7 @@ func TestPropose_createTemplateInANewCategoryByPullRequest(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	p := newPlatform(t)
-	gh := newFakeGitHub(t, "gh-token")
-	cfg := p.config()
-	cfg.GitHub = &GitHubConfig{BaseURL: gh.URL, Owner: "acme", Repo: "platform", Token: "gh-token"}
-	w, err := New(cfg)
-	g.Expect(err).NotTo(HaveOccurred())
+	w, gh := p.pullRequestWriter()
 	mainBefore := p.head("main")
 
 	tpl := newTemplate("ardour", "Audio & Video")
@@ -239,11 +235,7 @@ func TestPropose_deleteTemplateInUseByPullRequest(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	p := newPlatform(t)
-	gh := newFakeGitHub(t, "gh-token")
-	cfg := p.config()
-	cfg.GitHub = &GitHubConfig{BaseURL: gh.URL, Owner: "acme", Repo: "platform", Token: "gh-token"}
-	w, err := New(cfg)
-	g.Expect(err).NotTo(HaveOccurred())
+	w, gh := p.pullRequestWriter()
 	start := p.head("main")
 
 	res, err := w.Propose(ctxFor(t), Change{Op: OpDelete, Kind: "Template", Name: "firefox", Actor: "alice",

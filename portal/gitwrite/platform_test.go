@@ -61,6 +61,19 @@ func (p *platform) config() Config {
 	}
 }
 
+// pullRequestWriter opens pull requests on a GitHub stand-in of its own.
+func (p *platform) pullRequestWriter() (*Writer, *fakeGitHub) {
+	p.t.Helper()
+	gh := newFakeGitHub(p.t, "gh-token")
+	cfg := p.config()
+	cfg.GitHub = &GitHubConfig{BaseURL: gh.URL, Owner: "acme", Repo: "platform", Token: "gh-token"}
+	w, err := New(cfg)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return w, gh
+}
+
 func (p *platform) repo() *git.Repository {
 	p.t.Helper()
 	r, err := git.PlainOpen(filepath.Join(p.srv.Root(), "platform.git"))

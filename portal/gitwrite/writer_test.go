@@ -30,11 +30,7 @@ func TestPropose_pullRequestForQuota(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	p := newPlatform(t)
-	gh := newFakeGitHub(t, "gh-token")
-	cfg := p.config()
-	cfg.GitHub = &GitHubConfig{BaseURL: gh.URL, Owner: "acme", Repo: "platform", Token: "gh-token"}
-	w, err := New(cfg)
-	g.Expect(err).NotTo(HaveOccurred())
+	w, gh := p.pullRequestWriter()
 	g.Expect(w.Mode()).To(Equal(ModePullRequest))
 	mainBefore := p.head("main")
 

@@ -89,7 +89,7 @@ func TestPropose_createTemplateInANewCategoryByPullRequest(t *testing.T) {
 	res, err := w.Propose(ctxFor(t), Change{Op: OpCreate, Kind: "Template", Name: "ardour", Object: tpl, Actor: "alice", Reason: "Add Ardour for the music lab"})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.Mode).To(Equal(ModePullRequest))
-	g.Expect(res.Branch).To(MatchRegexp(`^streamspace/create-template-ardour-\d{8}-\d{6}$`))
+	g.Expect(res.Branch).To(MatchRegexp(`^streamspace/create-template-ardour-\d{8}-\d{6}-[0-9a-f]{7}$`))
 	// The catalog is grouped in folders below catalog/kustomization.yaml:
 	// a new category gets a folder of its own beside browsers/.
 	g.Expect(res.File).To(Equal("catalog/audio-video/ardour.yaml"))

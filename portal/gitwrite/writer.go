@@ -69,7 +69,7 @@ func (w *Writer) Mode() string {
 }
 
 // Propose writes c to Git: with GitHub configured, as a commit on a new
-// branch streamspace/<kind>-<name>-<time> and a pull request against the
+// branch streamspace/<kind>-<name>-<time>-<short hash> and a pull request against the
 // synced branch; otherwise as a commit on the synced branch itself.
 //
 // It edits the one document that defines the object, in place: the other
@@ -204,7 +204,9 @@ func (w *Writer) pullRequest(ctx context.Context, repo *git.Repository, c Change
 	if c.Op != OpEdit {
 		op = string(c.Op) + "-"
 	}
-	branch := fmt.Sprintf("streamspace/%s%s-%s-%s", op, strings.ToLower(c.Kind), c.Name, now.UTC().Format("20060102-150405"))
+	// The commit's short hash keeps two changes to one object within the
+	// same second (approve, then enable) on branches of their own.
+	branch := fmt.Sprintf("streamspace/%s%s-%s-%s-%s", op, strings.ToLower(c.Kind), c.Name, now.UTC().Format("20060102-150405"), commit.Hash.String()[:7])
 	if err := w.push(ctx, repo, branch, plumbing.ZeroHash); err != nil {
 		return nil, err
 	}

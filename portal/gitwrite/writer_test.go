@@ -46,7 +46,7 @@ func TestPropose_pullRequestForQuota(t *testing.T) {
 	g.Expect(res.Mode).To(Equal(ModePullRequest))
 	g.Expect(res.URL).To(Equal("https://github.example.com/acme/platform/pull/42"))
 	g.Expect(res.Number).To(Equal(42))
-	g.Expect(res.Branch).To(MatchRegexp(`^streamspace/quota-designers-\d{8}-\d{6}$`))
+	g.Expect(res.Branch).To(MatchRegexp(`^streamspace/quota-designers-\d{8}-\d{6}-[0-9a-f]{7}$`))
 	g.Expect(res.File).To(Equal("policies/quotas/designers.yaml"))
 	g.Expect(res.Changes).To(Equal([]string{"spec.limits.memory: 24Gi → 32Gi"}))
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -31,11 +32,24 @@ func FuzzEditDocument(f *testing.F) {
 		if len(splitDocuments([]byte(doc))) != 1 {
 			return // a separator inside: not one document
 		}
+		if !utf8.ValidString(display) || !utf8.ValidString(tag) {
+			return // edits come from JSON: always UTF-8
+		}
+		file := []byte(before + "---\n" + doc)
+		if !bytes.HasSuffix(file, []byte("\n")) {
+			file = append(file, '\n')
+		}
+		file = append(file, "---\n"+after...)
+		ranges := splitDocuments(file)
+		if len(ranges) != 3 {
+			t.Fatalf("the test's file has %d documents", len(ranges))
+		}
+		d := &document{data: file, start: ranges[1][0], end: ranges[1][1]}
 		var node yaml.Node
-		if yaml.Unmarshal([]byte(doc), &node) != nil || node.Kind != yaml.DocumentNode || len(node.Content) != 1 || node.Content[0].Kind != yaml.MappingNode {
+		if yaml.Unmarshal(d.body(), &node) != nil || node.Kind != yaml.DocumentNode || len(node.Content) != 1 || node.Content[0].Kind != yaml.MappingNode {
 			return
 		}
-		canon, err := canonical([]byte(doc), &streamv1.Template{})
+		canon, err := canonical(d.body(), &streamv1.Template{})
 		if err != nil {
 			return // not a Template: the writer refuses it before editing
 		}
@@ -55,20 +69,10 @@ func FuzzEditDocument(f *testing.F) {
 		if drop%4 == 0 {
 			delete(spec, "description")
 		}
-		body, err := editDocument([]byte(doc), &node, canon, want)
+		body, err := editDocument(d.body(), &node, canon, want)
 		if err != nil {
 			return
 		}
-		file := []byte(before + "---\n" + doc)
-		if !bytes.HasSuffix(file, []byte("\n")) {
-			file = append(file, '\n')
-		}
-		file = append(file, "---\n"+after...)
-		ranges := splitDocuments(file)
-		if len(ranges) != 3 {
-			t.Fatalf("the test's file has %d documents", len(ranges))
-		}
-		d := &document{data: file, start: ranges[1][0], end: ranges[1][1]}
 		out := d.replaced(body)
 		got := splitDocuments(out)
 		if len(got) != 3 {

@@ -294,47 +294,10 @@ func runBare(ctx context.Context, c client.Client, ns string, cfg config) (time.
 		return nil
 	}
 	start := time.Now()
-	if err := parallel(cfg.n, cfg.parallel, one); err != nil {
+	if err := measure.Parallel(cfg.n, cfg.parallel, one); err != nil {
 		return 0, nil, err
 	}
 	return time.Since(start), lat, nil
-}
-
-// parallel runs f(0..n-1) on workers goroutines and returns the first error.
-func parallel(n, workers int, f func(int) error) error {
-	next := make(chan int)
-	errs := make(chan error, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if err := f(i); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	var err error
-feed:
-	for i := 0; i < n; i++ {
-		select {
-		case next <- i:
-		case err = <-errs:
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if err == nil {
-		select {
-		case err = <-errs:
-		default:
-		}
-	}
-	return err
 }
 
 type times struct{ created, deploy, svc, status time.Time }
@@ -413,7 +376,7 @@ func runAgent(ctx context.Context, c client.WithWatch, ns string, cfg config) (t
 	start := time.Now()
 	created := make(chan error, 1)
 	go func() {
-		created <- parallel(cfg.n, cfg.parallel, func(i int) error {
+		created <- measure.Parallel(cfg.n, cfg.parallel, func(i int) error {
 			s := session(ns, i, cfg.perUser)
 			mark(s.Name, func(t *times) { t.created = time.Now() })
 			return c.Create(ctx, s)

@@ -3,6 +3,12 @@
 // agent's GitSync and drift controllers, and prints the full sync time, the
 // no-op resync time (unchanged revision: no fetch), a one-template change,
 // and the time from a kubectl-style edit to the drift being reported.
+//
+// Its baseline, in the same run against the same API server and before the
+// controllers start: a bare server-side apply (one Patch with client.Apply
+// per object, forced, under a field manager of the same shape, -parallel
+// workers) of the same built objects into a namespace of their own. The
+// ratio full sync / bare is what issue 14 targets (≤ 1.5×).
 package main
 
 import (
@@ -25,21 +31,27 @@ import (
 	"github.com/streamspace/streamspace/agent/gitsync"
 	"github.com/streamspace/streamspace/agent/manager"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/test/bench/measure"
 	"github.com/streamspace/streamspace/test/testenv"
 )
 
-const ns = "bench"
+const ns, bareNS = "bench", "bare"
 
 func main() {
 	n := flag.Int("templates", 1000, "Templates in the generated catalog.")
+	workers := flag.Int("parallel", 16, "The bare server-side apply's workers.")
 	flag.Parse()
-	if err := run(*n); err != nil {
+	if *n < 1 || *workers < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -templates and -parallel must be at least 1")
+		os.Exit(2)
+	}
+	if err := run(*n, *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int) error {
+func run(n, workers int) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	repo, err := os.MkdirTemp("", "bench-repo-")
@@ -63,6 +75,19 @@ func run(n int) error {
 		<-mgrDone
 		_ = env.Stop()
 	}()
+	c := env.Client
+	for _, name := range []string{ns, bareNS} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("bare server-side apply (%d workers) … ", workers)
+	bare, err := bareApply(ctx, c, repo, workers)
+	if err != nil {
+		return fmt.Errorf("bare apply: %w", err)
+	}
+	fmt.Println(bare.Round(time.Millisecond))
+
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: manager.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
 		return err
@@ -79,10 +104,6 @@ func run(n int) error {
 		return err
 	}
 	go func() { _ = mgr.Start(ctx); close(mgrDone) }()
-	c := env.Client
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		return err
-	}
 
 	gs := &streamv1.GitSync{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "catalog"},
@@ -129,12 +150,40 @@ func run(n int) error {
 	drift := time.Since(start)
 
 	fmt.Printf("\ntemplates:                         %d\n", n)
+	fmt.Printf("bare server-side apply, %2d workers: %v\n", workers, bare.Round(time.Millisecond))
 	fmt.Printf("full sync (fetch, build, apply):   %v\n", full.Round(time.Millisecond))
+	fmt.Printf("ratio full sync / bare:            %.2f×   (target ≤ 1.5×)\n", full.Seconds()/bare.Seconds())
 	fmt.Printf("no-op resync (revision unchanged): %v\n", noop.Round(time.Millisecond))
 	fmt.Printf("resync with one template changed:  %v\n", oneChange.Round(time.Millisecond))
 	fmt.Printf("kubectl edit → drift reported:     %v\n", drift.Round(time.Millisecond))
 	fmt.Printf("ratio full / no-op:                %.0fx\n", full.Seconds()/noop.Seconds())
 	return nil
+}
+
+// bareApply builds the same overlay the GitSync will, puts the objects in
+// bareNS with two labels of the owner labels' shape (not the owner labels
+// themselves: the drift controller would take them for a GitSync's), and
+// server-side applies each once, forced, with workers in parallel. The build
+// is not timed: the baseline is the API server's apply.
+func bareApply(ctx context.Context, c client.Client, repo string, workers int) (time.Duration, error) {
+	objs, err := gitsync.Build(repo, "catalog")
+	if err != nil {
+		return 0, err
+	}
+	for _, o := range objs {
+		o.SetNamespace(bareNS)
+		labels := o.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels["bench.stream.space/name"], labels["bench.stream.space/namespace"] = "catalog", bareNS
+		o.SetLabels(labels)
+	}
+	start := time.Now()
+	err = measure.Parallel(len(objs), workers, func(i int) error {
+		return c.Patch(ctx, objs[i], client.Apply, client.ForceOwnership, client.FieldOwner(gitsync.FieldManager+"-bare"))
+	})
+	return time.Since(start), err
 }
 
 func requestSync(ctx context.Context, c client.Client, gs *streamv1.GitSync) error {

@@ -135,7 +135,7 @@ bench-controller: test-ground ## Create 1,000 Sessions against a real API server
 	go run ./test/bench/controller -agent bin/streamspace-agent -sessions $(or $(SESSIONS),1000) $(if $(PROFILE),-profile $(PROFILE))
 
 .PHONY: bench-gitsync
-bench-gitsync: test-ground ## Sync a generated catalog of 1,000 templates: full sync, no-op resync, one change, edit-to-drift times
+bench-gitsync: test-ground ## Sync a generated catalog of 1,000 templates beside a bare server-side apply of the same objects (same run): both totals and the ratio, no-op resync, one change, edit-to-drift times
 	go run ./test/bench/gitsync -templates $(or $(TEMPLATES),1000)
 
 .PHONY: bench-e2e

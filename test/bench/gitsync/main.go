@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -40,18 +41,19 @@ const ns, bareNS = "bench", "bare"
 func main() {
 	n := flag.Int("templates", 1000, "Templates in the generated catalog.")
 	workers := flag.Int("parallel", 16, "The bare server-side apply's workers.")
+	cpuprofile := flag.String("cpuprofile", "", "Write a CPU profile of the GitSync phases (full sync to drift) to this file.")
 	flag.Parse()
 	if *n < 1 || *workers < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -templates and -parallel must be at least 1")
 		os.Exit(2)
 	}
-	if err := run(*n, *workers); err != nil {
+	if err := run(*n, *workers, *cpuprofile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, workers int) error {
+func run(n, workers int, cpuprofile string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	repo, err := os.MkdirTemp("", "bench-repo-")
@@ -108,6 +110,17 @@ func run(n, workers int) error {
 	gs := &streamv1.GitSync{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "catalog"},
 		Spec:       streamv1.GitSyncSpec{URL: repo, Path: "catalog", Prune: true, Interval: metav1.Duration{Duration: time.Hour}},
+	}
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
 	if err := c.Create(ctx, gs); err != nil {

@@ -48,9 +48,12 @@ func TestGitSync_deployPlaceholder_failsClosedUntilTheURLIsSet(t *testing.T) {
 	g.Expect(exists(ns, &streamv1.Template{}, "firefox")).To(BeFalse())
 
 	// the operator points it at the platform repository
+	// (a merge patch of the spec: the controller may have written the
+	// object since it was read, which an Update would refuse with 409)
 	r := newRepo(t, ns)
+	base := got.DeepCopy()
 	got.Spec.URL, got.Spec.Path = r.url, "environments/test"
-	g.Expect(env.Client.Update(ctx, got)).To(Succeed())
+	g.Expect(env.Client.Patch(ctx, got, client.MergeFrom(base))).To(Succeed())
 	waitRevision(t, gs, r.head())
 	g.Expect(exists(ns, &streamv1.Template{}, "firefox")).To(BeTrue(), "synced once the URL is set")
 }

@@ -32,6 +32,8 @@ const (
 	ReasonUserRequest      = "UserRequest"
 	ReasonHibernated       = "Hibernated"
 	ReasonTerminated       = "Terminated"
+	// ReasonPluginRequest: a plugin granted sessions:hibernate asked.
+	ReasonPluginRequest = "PluginRequest"
 	// ReasonInputSeen: the session pod's idle reporter says the X server
 	// saw input after status.lastActivity; the idle deadline moved.
 	ReasonInputSeen = "InputSeen"

@@ -222,26 +222,40 @@ func (a *SessionsAPI) Hibernate(c *gin.Context) {
 	if s == nil {
 		return
 	}
-	switch s.DesiredState() {
-	case streamv1.StateTerminated:
-		Fail(c, Errorf(http.StatusConflict, CodeConflict, "the session was terminated; there is nothing to hibernate"))
+	changed, err := HibernateSession(c, a.Client, s, streamv1.ReasonUserRequest)
+	if err != nil {
+		Fail(c, err)
 		return
-	case streamv1.StateHibernated:
+	}
+	if !changed {
 		c.JSON(http.StatusOK, view(s))
 		return
+	}
+	audited(c, a.Audit, audit.SessionHibernate, s.Name, streamv1.ReasonUserRequest)
+	c.JSON(http.StatusAccepted, view(s))
+}
+
+// HibernateSession sets s (read by the caller) hibernated, recording why
+// (reason, a condition reason the agent reports); false when it already
+// was. The portal's hibernate action and a plugin's (sessions:hibernate)
+// both go through here. A terminated session is a conflict.
+func HibernateSession(ctx context.Context, c client.Client, s *streamv1.Session, reason string) (bool, error) {
+	switch s.DesiredState() {
+	case streamv1.StateTerminated:
+		return false, Errorf(http.StatusConflict, CodeConflict, "the session was terminated; there is nothing to hibernate")
+	case streamv1.StateHibernated:
+		return false, nil
 	}
 	patch := client.MergeFrom(s.DeepCopy())
 	s.Spec.State = streamv1.StateHibernated
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}
 	}
-	s.Annotations[streamv1.StateReasonAnnotation] = streamv1.ReasonUserRequest
-	if err := a.Client.Patch(c, s, patch, client.FieldOwner(FieldManager)); err != nil {
-		Fail(c, kubeError(err))
-		return
+	s.Annotations[streamv1.StateReasonAnnotation] = reason
+	if err := c.Patch(ctx, s, patch, client.FieldOwner(FieldManager)); err != nil {
+		return false, kubeError(err)
 	}
-	audited(c, a.Audit, audit.SessionHibernate, s.Name, streamv1.ReasonUserRequest)
-	c.JSON(http.StatusAccepted, view(s))
+	return true, nil
 }
 
 // wake sets a hibernated session running after the quota check.

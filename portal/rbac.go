@@ -19,7 +19,11 @@ package portal
 //     event dispatcher);
 //   - secrets: get only, for a webhook plugin's signing key
 //     (plugin-<name>-signing; the portal caches, lists and watches no
-//     Secrets, and uses a key only from a Secret its Plugin owns).
+//     Secrets, and uses a key only from a Secret its Plugin owns), and
+//     for a plugin repository's credentials;
+//   - pluginrepositories: get, to fetch a WebAssembly plugin's module at
+//     its pinned revision (a plugin granted sessions:hibernate or
+//     sessions:annotate acts through the sessions patch above).
 //
 // +kubebuilder:rbac:groups=stream.space,resources=sessions,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=stream.space,resources=sessions/status,verbs=patch
@@ -31,5 +35,6 @@ package portal
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=stream.space,resources=plugins,verbs=get;list;watch
+// +kubebuilder:rbac:groups=stream.space,resources=pluginrepositories,verbs=get
 // +kubebuilder:rbac:groups=stream.space,resources=plugins/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get

@@ -161,7 +161,7 @@ func openState(ctx context.Context, cfg Config, restCfg *rest.Config, reg promet
 		Namespace: cfg.Namespace, Events: st.events, ReplayWithin: plugins.DefaultRetention, Reader: mgr.GetAPIReader()}
 	var dispatcher manager.Runnable = &plugins.Dispatcher{Client: mgr.GetClient(), Namespace: cfg.Namespace, Cache: mgr.GetCache(),
 		Store: db, Events: st.events, Source: cfg.PublicURL, Metrics: pluginMetrics, Log: cfg.Log.WithName("plugins"),
-		Runtime: &plugins.Runtime{Reader: mgr.GetAPIReader(), Namespace: cfg.Namespace}}
+		Runtime: plugins.NewRuntime(mgr.GetClient(), mgr.GetAPIReader(), cfg.Namespace, cfg.Log.WithName("plugins"))}
 	if cfg.LeaderElection {
 		// one replica of several records and delivers; losing a lease
 		// stops that task, never the replica's requests and streams

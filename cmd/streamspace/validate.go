@@ -16,6 +16,7 @@ import (
 func validateCommand() *cobra.Command {
 	var crds, output string
 	var overlays []string
+	var im impactFlags
 	cmd := &cobra.Command{
 		Use:   "validate [repository]",
 		Short: "Check catalog/, policies/ and environments/ against the CRDs before they reach a cluster",
@@ -32,7 +33,14 @@ fail: the exit code is 1 only when there is an error.
 --output text (default) prints file:line: message; json prints one object
 with every problem; github prints GitHub Actions annotations
 (::error file=…,line=…::message) so a pull request shows each problem on
-its line.`,
+its line.
+
+--impact --kubeconfig FILE also reads the live platform (read-only; changes
+are found by server-side apply dry-runs) and prints what merging would do
+for each GitSync there: templates added, changed or removed with the
+sessions using them, quota changes and the users who would be over their
+new limits (by how much), network policies changed, and what prune would
+delete or keep because it is in use. It needs a valid repository first.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			root := "."
@@ -42,6 +50,14 @@ its line.`,
 			write, ok := outputs[output]
 			if !ok {
 				return fmt.Errorf("--output %q: want text, json or github", output)
+			}
+			if err := im.check(output); err != nil {
+				return err
+			}
+			if im.impact {
+				// The impact is the report; the problems list stays
+				// quiet unless there is one.
+				write = quietWhenValid(write)
 			}
 			var v *validate.Validator
 			var err error
@@ -63,12 +79,16 @@ its line.`,
 			if errs := validate.Errors(problems); errs > 0 {
 				return fmt.Errorf("%d problem(s) in %d objects", errs, n)
 			}
+			if im.impact {
+				return im.run(cmd, root, output)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&crds, "crds", "", "Folder of the CRDs to validate against (default: the CRDs built into this binary, those of its deploy/crd/bases).")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "Output format: text, json or github (GitHub Actions annotations).")
 	cmd.Flags().StringArrayVar(&overlays, "overlay", nil, "Overlay folder to build, relative to the repository (repeatable; default: every environments/<name>).")
+	im.flags(cmd)
 	return cmd
 }
 

@@ -409,9 +409,13 @@ func TestChart_webhookCertificate(t *testing.T) {
 		if bundle != data["ca.crt"] {
 			t.Errorf("webhook %v: caBundle is not the Secret's ca.crt", w.(map[string]any)["name"])
 		}
+		// each webhook keeps its own path: vsession.stream.space is served
+		// at /validate-stream-space-v1alpha1-session, and so on
+		name, _ := w.(map[string]any)["name"].(string)
+		path := "/validate-stream-space-v1alpha1-" + strings.TrimSuffix(strings.TrimPrefix(name, "v"), ".stream.space")
 		svc, _, _ := unstructured.NestedStringMap(w.(map[string]any), "clientConfig", "service")
-		if svc["name"] != "streamspace-agent-webhook" || svc["namespace"] != "streamspace" || svc["path"] != "/validate-stream-space-v1alpha1-session" {
-			t.Errorf("webhook service %v", svc)
+		if svc["name"] != "streamspace-agent-webhook" || svc["namespace"] != "streamspace" || svc["path"] != path {
+			t.Errorf("webhook %s: service %v, want streamspace-agent-webhook in streamspace at %s", name, svc, path)
 		}
 	}
 	roots := x509.NewCertPool()

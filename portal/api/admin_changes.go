@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,6 +15,7 @@ import (
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal/audit"
+	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/gitwrite"
 	"github.com/streamspace/streamspace/portal/store"
 )
@@ -121,6 +123,45 @@ func (a *ChangesAPI) proposed(c *gin.Context, kind, name string, op gitwrite.Op,
 }
 
 // writeBackError is the API's answer to a write-back that failed.
+// writeBack is what the admin changes and the plugin changes share:
+// proposing a change to Git as the signed-in admin.
+type writeBack struct {
+	writer *gitwrite.Writer
+	users  UserDirectory
+}
+
+// configured answers 503 unless write-back is set up.
+func (w writeBack) configured(c *gin.Context) bool {
+	if w.writer == nil {
+		Fail(c, Errorf(http.StatusServiceUnavailable, CodeUnavailable, "write-back is not configured: set the platform repository (STREAMSPACE_GIT_URL) and its write credentials"))
+		return false
+	}
+	return true
+}
+
+// propose writes ch to Git as the signed-in admin. It answers the request
+// itself and returns nil when nothing was proposed (no change: 200; an
+// error: its status).
+func (w writeBack) propose(c *gin.Context, ch gitwrite.Change) *gitwrite.Result {
+	p := auth.Principal(c)
+	ch.Actor = p.Subject
+	if u, err := w.users.UserByName(c, p.Subject); err == nil {
+		ch.ActorEmail = u.Email
+	}
+	ctx, cancel := context.WithTimeout(c, 2*time.Minute)
+	defer cancel()
+	res, err := w.writer.Propose(ctx, ch)
+	if errors.Is(err, gitwrite.ErrNoChange) {
+		c.JSON(http.StatusOK, gin.H{"unchanged": true, "message": fmt.Sprintf("%s %s already is as asked in Git", ch.Kind, ch.Name)})
+		return nil
+	}
+	if err != nil {
+		Fail(c, writeBackError(err))
+		return nil
+	}
+	return res
+}
+
 func writeBackError(err error) error {
 	switch {
 	case errors.Is(err, gitwrite.ErrInvalidChange):

@@ -3,11 +3,9 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,7 +13,6 @@ import (
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/catalog"
-	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/gitwrite"
 )
 
@@ -154,32 +151,15 @@ func (a *ChangesAPI) remove(c *gin.Context, kind string, usedBy func(context.Con
 // write proposes ch as the signed-in admin and audits it; on failure it
 // answers the request and returns nil.
 func (a *ChangesAPI) write(c *gin.Context, ch gitwrite.Change) *gitwrite.Result {
-	p := auth.Principal(c)
-	ch.Actor = p.Subject
-	if u, err := a.Users.UserByName(c, p.Subject); err == nil {
-		ch.ActorEmail = u.Email
+	res := writeBack{a.Writer, a.Users}.propose(c, ch)
+	if res != nil {
+		a.proposed(c, ch.Kind, ch.Name, ch.Op, res)
 	}
-	ctx, cancel := context.WithTimeout(c, 2*time.Minute)
-	defer cancel()
-	res, err := a.Writer.Propose(ctx, ch)
-	if errors.Is(err, gitwrite.ErrNoChange) {
-		c.JSON(http.StatusOK, gin.H{"unchanged": true, "message": fmt.Sprintf("%s %s already is as asked in Git", ch.Kind, ch.Name)})
-		return nil
-	}
-	if err != nil {
-		Fail(c, writeBackError(err))
-		return nil
-	}
-	a.proposed(c, ch.Kind, ch.Name, ch.Op, res)
 	return res
 }
 
 func (a *ChangesAPI) configured(c *gin.Context) bool {
-	if a.Writer == nil {
-		Fail(c, Errorf(http.StatusServiceUnavailable, CodeUnavailable, "write-back is not configured: set the platform repository (STREAMSPACE_GIT_URL) and its write credentials"))
-		return false
-	}
-	return true
+	return writeBack{a.Writer, a.Users}.configured(c)
 }
 
 func (a *ChangesAPI) ready(c *gin.Context, req any) bool {

@@ -674,20 +674,8 @@ func schemaMessage(err error) string {
 
 // propose writes the change to Git and answers with where it went.
 func (a *PluginsAPI) propose(c *gin.Context, action string, ch gitwrite.Change) {
-	p := auth.Principal(c)
-	ch.Actor = p.Subject
-	if u, err := a.Users.UserByName(c, p.Subject); err == nil {
-		ch.ActorEmail = u.Email
-	}
-	ctx, cancel := context.WithTimeout(c, 2*time.Minute)
-	defer cancel()
-	res, err := a.Writer.Propose(ctx, ch)
-	if errors.Is(err, gitwrite.ErrNoChange) {
-		c.JSON(http.StatusOK, gin.H{"unchanged": true, "message": fmt.Sprintf("Plugin %s already is as asked in Git", ch.Name)})
-		return
-	}
-	if err != nil {
-		Fail(c, writeBackError(err))
+	res := writeBack{a.Writer, a.Users}.propose(c, ch)
+	if res == nil {
 		return
 	}
 	detail := res.Mode + " " + res.Commit
@@ -699,11 +687,7 @@ func (a *PluginsAPI) propose(c *gin.Context, action string, ch gitwrite.Change) 
 }
 
 func (a *PluginsAPI) configured(c *gin.Context) bool {
-	if a.Writer == nil {
-		Fail(c, Errorf(http.StatusServiceUnavailable, CodeUnavailable, "write-back is not configured: set the platform repository (STREAMSPACE_GIT_URL) and its write credentials"))
-		return false
-	}
-	return true
+	return writeBack{a.Writer, a.Users}.configured(c)
 }
 
 // live reads the Plugin the path names.

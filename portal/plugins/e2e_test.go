@@ -245,7 +245,7 @@ func TestDelivery_allEvents_portalRestartedReceiverFailing(t *testing.T) {
 	// the agent's first word: from then on the session is in the history
 	setStatus(t, ns, s0.Name, func(s *streamv1.Session) { s.Status.Phase = streamv1.PhasePending })
 	// admin login, bob created, updated, login; sessions created (2), started
-	eventually(t, 20*time.Second, "seven events recorded", func() bool { return recorded(t, db) >= 7 })
+	eventually(t, time.Minute, "seven events recorded", func() bool { return recorded(t, db) >= 7 })
 	a.stop()
 
 	// while no portal runs: one session is deleted, the other hibernates
@@ -258,7 +258,7 @@ func TestDelivery_allEvents_portalRestartedReceiverFailing(t *testing.T) {
 	})
 
 	b := startPortal(t, ns, dsn, stateDir)
-	eventually(t, 20*time.Second, "the missed hibernation and deletion recorded on restart", func() bool { return recorded(t, db) >= 9 })
+	eventually(t, time.Minute, "the missed hibernation and deletion recorded on restart", func() bool { return recorded(t, db) >= 9 })
 	woken := metav1.NewTime(time.Now().Truncate(time.Second).Add(time.Second))
 	setStatus(t, ns, s.Name, func(s *streamv1.Session) {
 		s.Status.Phase, s.Status.HibernatedAt = streamv1.PhasePending, nil
@@ -279,7 +279,7 @@ func TestDelivery_allEvents_portalRestartedReceiverFailing(t *testing.T) {
 	b.call(t, http.MethodDelete, "/api/v1/admin/users/bob", admin, nil)
 	// the admin login; bob created, updated, login, logout, deleted; the
 	// session's six; the other session's created and deleted
-	eventually(t, 20*time.Second, "all fourteen events recorded", func() bool { return recorded(t, db) >= 14 })
+	eventually(t, time.Minute, "all fourteen events recorded", func() bool { return recorded(t, db) >= 14 })
 	receiver.Failing.Store(false) // the receiver is back
 
 	wantSession := []string{event.SessionCreated, event.SessionStarted, event.SessionHibernated, event.SessionWoken, event.SessionStopped, event.SessionDeleted}
@@ -393,7 +393,7 @@ func TestDelivery_allEvents_portalRestartedReceiverFailing(t *testing.T) {
 	if err := env.Client.Create(ctx, s2); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "audit gets the new session", func() bool {
+	eventually(t, time.Minute, "audit gets the new session", func() bool {
 		return len(bySubject(receiver.Got("audit"), s2.Name)) > 0
 	})
 	if after := receiver.Got("sessions"); len(after) != before {
@@ -410,7 +410,7 @@ func TestDelivery_refused_marksPlugin(t *testing.T) {
 	receiver.Refuse("refuser", http.StatusUnprocessableEntity)
 	installPlugin(t, ns, "refuser", true, event.Types, []string{manifest.PermSessionEvents}, []string{manifest.PermSessionEvents})
 	startPortal(t, ns, dsn, t.TempDir())
-	eventually(t, 20*time.Second, "the dispatcher started the plugin", func() bool {
+	eventually(t, time.Minute, "the dispatcher started the plugin", func() bool {
 		ds, _ := db.PluginDeliveries(ctx)
 		return len(ds) == 1
 	})
@@ -420,7 +420,7 @@ func TestDelivery_refused_marksPlugin(t *testing.T) {
 	}
 	var cond *metav1.Condition
 	p := &streamv1.Plugin{}
-	eventually(t, 20*time.Second, "the Delivering condition", func() bool {
+	eventually(t, time.Minute, "the Delivering condition", func() bool {
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "refuser"}, p); err != nil {
 			t.Fatal(err)
 		}

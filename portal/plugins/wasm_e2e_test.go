@@ -158,7 +158,7 @@ func TestWasm_slackNotifier_postsSessionEventsToItsApprovedHost(t *testing.T) {
 		defer mu.Unlock()
 		return slices.ContainsFunc(texts, func(s string) bool { return strings.Contains(s, "erin-term-1") && strings.Contains(s, "start") })
 	})
-	eventually(t, 20*time.Second, "the deliveries counted", func() bool {
+	eventually(t, time.Minute, "the deliveries counted", func() bool {
 		ds, _ := db.PluginDeliveries(context.Background())
 		return len(ds) == 1 && ds[0].Delivered >= 2 && ds[0].Failed == 0 // created, started
 	})

@@ -258,7 +258,16 @@ func TestDelivery_allEvents_portalRestartedReceiverFailing(t *testing.T) {
 	})
 
 	b := startPortal(t, ns, dsn, stateDir)
-	eventually(t, time.Minute, "the missed hibernation and deletion recorded on restart", func() bool { return recorded(t, db) >= 9 })
+	for i := 0; i < 300 && recorded(t, db) < 9; i++ {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := recorded(t, db); n < 9 {
+		evs, _ := db.EventsAfter(context.Background(), 0, event.Types, 1000)
+		for _, e := range evs {
+			t.Logf("event %v %v %v", e.ID, e.Type, e.Subject)
+		}
+		t.Fatalf("the missed hibernation and deletion recorded on restart: %d of 9 events after 1 min; the restarted portal said:\n%s", n, b.out.String())
+	}
 	woken := metav1.NewTime(time.Now().Truncate(time.Second).Add(time.Second))
 	setStatus(t, ns, s.Name, func(s *streamv1.Session) {
 		s.Status.Phase, s.Status.HibernatedAt = streamv1.PhasePending, nil

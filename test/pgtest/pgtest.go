@@ -23,6 +23,7 @@ import (
 type Server struct {
 	dir, bin string
 	port     int
+	opts     string // pg_ctl -o: the port, socket folder and settings
 	asUser   []string
 	admin    *sql.DB
 	dbs      atomic.Int64
@@ -65,11 +66,10 @@ func Start() (*Server, error) {
 		s.Stop()
 		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", s.port, dir)
-	if out, err := s.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+	s.opts = fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", s.port, dir)
+	if err := s.Resume(); err != nil {
 		s.Stop()
-		return nil, fmt.Errorf("start postgres: %w\n%s\n%s", err, out, log)
+		return nil, err
 	}
 	s.admin, err = sql.Open("pgx", s.dsn("postgres"))
 	if err == nil {
@@ -98,6 +98,25 @@ func (s *Server) NewDatabase(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return s.dsn(name), nil
+}
+
+// Halt stops the server process (as a crash would: immediate, no
+// checkpoint), keeping its data; Resume starts it again.
+func (s *Server) Halt() error {
+	if out, err := s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-m", "immediate", "-w", "stop"); err != nil {
+		return fmt.Errorf("stop postgres: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Resume starts the server on its data folder and port, and returns once
+// it accepts connections.
+func (s *Server) Resume() error {
+	if out, err := s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-o", s.opts, "-l", filepath.Join(s.dir, "log"), "-w", "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
+		return fmt.Errorf("start postgres: %w\n%s\n%s", err, out, log)
+	}
+	return nil
 }
 
 // Stop stops the server and removes its data.

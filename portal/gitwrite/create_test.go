@@ -120,7 +120,7 @@ func TestPropose_createTemplateInANewCategoryByPullRequest(t *testing.T) {
 	g.Expect(p.built(c)).To(ContainElement("Template/ardour"))
 	g.Expect(p.built(mainBefore)).NotTo(ContainElement("Template/ardour"))
 
-	calls := gh.received()
+	calls := gh.PullRequests()
 	g.Expect(calls).To(HaveLen(1))
 	g.Expect(calls[0].Body.Title).To(Equal("Template ardour: Add Ardour for the music lab"))
 	g.Expect(calls[0].Body.Body).To(ContainSubstring("**alice** asked to create Template `ardour`"))
@@ -255,11 +255,11 @@ func TestPropose_deleteTemplateInUseByPullRequest(t *testing.T) {
 	g.Expect(p.built(start)).To(ContainElement("Template/firefox"))
 	g.Expect(p.built(c)).NotTo(ContainElement("Template/firefox"))
 
-	body := gh.received()[0].Body.Body
+	body := gh.PullRequests()[0].Body.Body
 	g.Expect(body).To(ContainSubstring("**alice** asked to delete Template `firefox`"))
 	g.Expect(body).To(ContainSubstring("These sessions use Template `firefox`:\n\n- alice/firefox-1 (Running)\n- bob/firefox-2 (Hibernated)\n"))
 	g.Expect(body).To(ContainSubstring("prune keeps Template `firefox` in the cluster while they exist"))
-	g.Expect(gh.received()[0].Body.Title).To(Equal("Template firefox: delete"))
+	g.Expect(gh.PullRequests()[0].Body.Title).To(Equal("Template firefox: delete"))
 	g.Expect(c.Message).To(ContainSubstring("\nStill used by: alice/firefox-1 (Running), bob/firefox-2 (Hibernated)\n"))
 }
 

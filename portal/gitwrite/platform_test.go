@@ -1,22 +1,19 @@
 package gitwrite
 
 import (
-	"encoding/json"
-	"fmt"
 	"io"
 	"log"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"testing"
 
 	"github.com/fluxcd/pkg/gittestserver"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/streamspace/streamspace/test/githubtest"
 )
 
 const gitToken = "s3cret-write-token"
@@ -62,9 +59,9 @@ func (p *platform) config() Config {
 }
 
 // pullRequestWriter opens pull requests on a GitHub stand-in of its own.
-func (p *platform) pullRequestWriter() (*Writer, *fakeGitHub) {
+func (p *platform) pullRequestWriter() (*Writer, *githubtest.Server) {
 	p.t.Helper()
-	gh := newFakeGitHub(p.t, "gh-token")
+	gh := githubtest.New(p.t, "acme", "platform", "gh-token")
 	cfg := p.config()
 	cfg.GitHub = &GitHubConfig{BaseURL: gh.URL, Owner: "acme", Repo: "platform", Token: "gh-token"}
 	w, err := New(cfg)
@@ -153,72 +150,4 @@ func (p *platform) changedFiles(c *object.Commit) []string {
 	}
 	sort.Strings(files)
 	return files
-}
-
-// pullRequestCall is one request the fake GitHub API received.
-type pullRequestCall struct {
-	Method, Path, Authorization, Accept string
-	Body                                struct {
-		Title, Head, Base, Body string
-		MaintainerCanModify     *bool `json:"maintainer_can_modify"`
-	}
-}
-
-// fakeGitHub stands in for the GitHub Enterprise API: it serves only
-// POST /api/v3/repos/acme/platform/pulls with the right token, and answers
-// as GitHub does.
-type fakeGitHub struct {
-	*httptest.Server
-	token string
-	mu    sync.Mutex
-	calls []pullRequestCall
-}
-
-func newFakeGitHub(t *testing.T, token string) *fakeGitHub {
-	f := &fakeGitHub{token: token}
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
-	call := pullRequestCall{Method: r.Method, Path: r.URL.Path, Authorization: r.Header.Get("Authorization"), Accept: r.Header.Get("Accept")}
-	err := json.NewDecoder(r.Body).Decode(&call.Body)
-	f.mu.Lock()
-	f.calls = append(f.calls, call)
-	number := 41 + len(f.calls)
-	f.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	switch {
-	case r.Method != http.MethodPost || r.URL.Path != "/api/v3/repos/acme/platform/pulls":
-		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprint(w, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest"}`)
-	case call.Authorization != "Bearer "+f.token:
-		w.WriteHeader(http.StatusUnauthorized)
-		fmt.Fprint(w, `{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}`)
-	case err != nil || call.Body.Title == "" || call.Body.Head == "" || call.Body.Base == "":
-		w.WriteHeader(http.StatusUnprocessableEntity)
-		fmt.Fprint(w, `{"message":"Validation Failed","errors":[{"resource":"PullRequest","code":"missing_field"}]}`)
-	default:
-		w.WriteHeader(http.StatusCreated)
-		pr := map[string]any{
-			"id":       1000 + number,
-			"number":   number,
-			"state":    "open",
-			"title":    call.Body.Title,
-			"body":     call.Body.Body,
-			"url":      fmt.Sprintf("https://github.example.com/api/v3/repos/acme/platform/pulls/%d", number),
-			"html_url": fmt.Sprintf("https://github.example.com/acme/platform/pull/%d", number),
-			"head":     map[string]any{"ref": call.Body.Head, "label": "acme:" + call.Body.Head},
-			"base":     map[string]any{"ref": call.Body.Base, "label": "acme:" + call.Body.Base},
-			"user":     map[string]any{"login": "streamspace-bot"},
-		}
-		_ = json.NewEncoder(w).Encode(pr)
-	}
-}
-
-func (f *fakeGitHub) received() []pullRequestCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]pullRequestCall(nil), f.calls...)
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/test/githubtest"
 )
 
 func ctxFor(t *testing.T) context.Context {
@@ -67,7 +68,7 @@ func TestPropose_pullRequestForQuota(t *testing.T) {
 	g.Expect(c.Message).To(HaveSuffix("\n\nRequested-by: alice\n"))
 
 	// The pull request was asked for as GitHub expects it.
-	calls := gh.received()
+	calls := gh.PullRequests()
 	g.Expect(calls).To(HaveLen(1))
 	call := calls[0]
 	g.Expect(call.Method).To(Equal("POST"))
@@ -168,7 +169,7 @@ func TestPropose_warnsAboutOverlayPatches(t *testing.T) {
 func TestPropose_refusals(t *testing.T) {
 	t.Parallel()
 	p := newPlatform(t)
-	gh := newFakeGitHub(t, "gh-token")
+	gh := githubtest.New(t, "acme", "platform", "gh-token")
 	withGitHub := func(c Config, token string) Config {
 		c.GitHub = &GitHubConfig{BaseURL: gh.URL, Owner: "acme", Repo: "platform", Token: token}
 		return c
@@ -246,7 +247,7 @@ func TestPropose_refusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			refs := p.refs()
-			calls := len(gh.received())
+			calls := len(gh.PullRequests())
 			w, err := New(tc.cfg)
 			g.Expect(err).NotTo(HaveOccurred())
 			res, err := w.Propose(ctxFor(t), tc.change)
@@ -258,7 +259,7 @@ func TestPropose_refusals(t *testing.T) {
 			g.Expect(err.Error()).NotTo(ContainSubstring(gitToken))
 			g.Expect(p.refs()).To(Equal(refs), "nothing is left pushed")
 			if !strings.HasPrefix(tc.name, "GitHub refuses") {
-				g.Expect(gh.received()).To(HaveLen(calls), "no pull request is asked for")
+				g.Expect(gh.PullRequests()).To(HaveLen(calls), "no pull request is asked for")
 			}
 		})
 	}

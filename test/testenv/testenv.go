@@ -27,6 +27,11 @@ type Env struct {
 	Config *rest.Config
 	// Client talks to the API server directly (no cache).
 	Client client.Client
+
+	// apiServerArgv is the command line of the kube-apiserver KillAPIServer
+	// killed; restarted are the ones StartAPIServer started.
+	apiServerArgv []string
+	restarted     []restartedProcess
 }
 
 // RepoRoot is the folder holding go.mod.

@@ -178,6 +178,11 @@ type Outbox interface {
 	EventsAfter(ctx context.Context, after int64, types []string, limit int) ([]OutboxEvent, error)
 	// LastEventID is the highest id recorded (0: none).
 	LastEventID(ctx context.Context) (int64, error)
+	// OpenEvents returns, by id, the events of type opened recorded at or
+	// after since whose subject has no event keyed subject+closedKeySuffix:
+	// what began and, as far as the outbox knows, never ended (a session
+	// created and never deleted).
+	OpenEvents(ctx context.Context, opened, closedKeySuffix string, since time.Time) ([]OutboxEvent, error)
 
 	// StartPluginDelivery makes plugin receive types from now on and
 	// returns the id it has done everything through: a plugin new or

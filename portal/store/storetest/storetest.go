@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"outbox":                 outbox,
 		"plugin deliveries":      pluginDeliveries,
 		"prune events":           pruneEvents,
+		"open events":            openEvents,
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -49,6 +48,12 @@ type PluginsAPI struct {
 	// Deliveries reads each plugin's event delivery state (the outbox's);
 	// nil: none shown.
 	Deliveries DeliveryReader
+	// Reader reads what the portal may only get, never list or watch (a
+	// plugin repository and its credentials, for the theme's logo);
+	// nil: Client.
+	Reader client.Reader
+
+	logo logoCache
 }
 
 // AuditReader reads the audit log.
@@ -302,64 +307,6 @@ func (a *PluginsAPI) proposals(ctx context.Context) ([]PluginProposalView, error
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
 	return out, nil
-}
-
-// ThemeView is the palette (and name) of the enabled, Ready theme plugin.
-type ThemeView struct {
-	Plugin      string            `json:"plugin"`
-	DisplayName string            `json:"displayName"`
-	Palette     map[string]string `json:"palette"`
-}
-
-// Theme returns the theme the UI applies at load, or {"theme": null}
-// when no theme plugin is enabled and Ready (the UI keeps its own). When
-// several are, the first by name wins, so every replica and every load
-// agree.
-func (a *PluginsAPI) Theme(c *gin.Context) {
-	var list streamv1.PluginList
-	if err := a.Client.List(c, &list, client.InNamespace(a.Namespace)); err != nil {
-		Fail(c, err)
-		return
-	}
-	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
-	for i := range list.Items {
-		p := &list.Items[i]
-		if !p.Spec.Enabled || !meta.IsStatusConditionTrue(p.Status.Conditions, "Ready") || p.Status.Manifest == nil {
-			continue
-		}
-		var m manifest.Manifest
-		if json.Unmarshal(p.Status.Manifest.Raw, &m) != nil || m.Type != manifest.TypeUITheme || m.Entry.Theme == nil {
-			continue
-		}
-		// Only the palette keys the manifest format knows, each a colour
-		// it accepts: the agent checked them, the UI must not trust a
-		// status that was edited by hand.
-		palette := map[string]string{}
-		for k, v := range m.Entry.Theme.Palette {
-			if slices.Contains(manifest.PaletteKeys, k) && isColour(v) {
-				palette[k] = v
-			}
-		}
-		name := m.DisplayName
-		if name == "" {
-			name = m.Name
-		}
-		c.JSON(http.StatusOK, gin.H{"theme": ThemeView{Plugin: p.Name, DisplayName: name, Palette: palette}})
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"theme": nil})
-}
-
-func isColour(s string) bool {
-	if len(s) != 7 || s[0] != '#' {
-		return false
-	}
-	for _, r := range s[1:] {
-		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
-			return false
-		}
-	}
-	return true
 }
 
 // InstallRequest installs a plugin of the catalog.

@@ -80,7 +80,7 @@ func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
 	}
 	defer st.close()
 	h, err := NewHandlers(Components{
-		Client: st.client, Namespace: cfg.Namespace, Store: st.db, Audit: st.audit, Events: st.events, Registry: reg, Log: cfg.Log,
+		Client: st.client, Reader: st.reader, Namespace: cfg.Namespace, Store: st.db, Audit: st.audit, Events: st.events, Registry: reg, Log: cfg.Log,
 		Tokens:        &auth.Tokens{Store: st.db, Key: st.key, Issuer: "streamspace", RecheckEvery: cfg.SSORecheck},
 		LoginLimiter:  auth.NewLoginLimiter(12*time.Second, 5), // 5 tries, then 5 a minute
 		SecureCookies: cfg.SecureCookies, OIDC: cfg.OIDC, Writer: st.writer, StreamViaPodIP: cfg.StreamViaPodIP,
@@ -110,6 +110,7 @@ const PluginsLease = "streamspace-portal-plugins"
 // write-back.
 type state struct {
 	client       client.Client
+	reader       client.Reader // uncached: for what the portal may only get
 	db           store.Store
 	audit        *audit.Log
 	key          []byte
@@ -144,7 +145,7 @@ func openState(ctx context.Context, cfg Config, restCfg *rest.Config, reg promet
 	if err != nil {
 		return nil, err
 	}
-	st := &state{client: mgr.GetClient(), db: db, writer: writer, close: func() { _ = db.Close() }}
+	st := &state{client: mgr.GetClient(), reader: mgr.GetAPIReader(), db: db, writer: writer, close: func() { _ = db.Close() }}
 	fail := func(err error) (*state, error) {
 		st.close()
 		return nil, err
@@ -208,7 +209,10 @@ func newWriter(cfg *gitwrite.Config) (*gitwrite.Writer, error) {
 // Components are what the portal's handlers are made of: Run opens them
 // from its Config; tests bring their own.
 type Components struct {
-	Client    client.Client
+	Client client.Client
+	// Reader reads, uncached, what the portal may get but not list or
+	// watch (a plugin repository, its credentials); nil: Client.
+	Reader    client.Reader
 	Namespace string
 	Store     store.Store
 	Tokens    *auth.Tokens
@@ -305,7 +309,7 @@ func NewHandlers(c Components) (Handlers, error) {
 		Analytics:      &api.AnalyticsAPI{History: c.Store, Client: k8s, Namespace: ns},
 		Platform:       &api.PlatformAPI{Client: k8s, Namespace: ns, Audit: auditLog},
 		Changes:        &api.ChangesAPI{Client: k8s, Namespace: ns, Writer: c.Writer, Users: c.Store, Audit: auditLog},
-		Plugins:        &api.PluginsAPI{Client: k8s, Namespace: ns, Writer: c.Writer, Users: c.Store, Audit: auditLog, History: c.Store, Deliveries: c.Store},
+		Plugins:        &api.PluginsAPI{Client: k8s, Reader: c.Reader, Namespace: ns, Writer: c.Writer, Users: c.Store, Audit: auditLog, History: c.Store, Deliveries: c.Store},
 	}, nil
 }
 

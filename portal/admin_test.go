@@ -280,7 +280,7 @@ func TestAuthorization_matrix(t *testing.T) {
 		{http.MethodGet, "/api/v1/templates"}, {http.MethodGet, "/api/v1/users/me"},
 		{http.MethodGet, "/api/v1/tokens"}, {http.MethodPost, "/api/v1/tokens"}, {http.MethodDelete, "/api/v1/tokens/x"},
 		{http.MethodPost, "/api/v1/auth/logout"},
-		{http.MethodGet, "/api/v1/plugins/catalog"}, {http.MethodGet, "/api/v1/plugins/installed"}, {http.MethodGet, "/api/v1/plugins/theme"},
+		{http.MethodGet, "/api/v1/plugins/catalog"}, {http.MethodGet, "/api/v1/plugins/installed"},
 	}
 	refused := []struct{ who, token string }{
 		{"anonymous", ""},

@@ -85,6 +85,9 @@ func NewRouter(h Handlers) *gin.Engine {
 	v1.GET("/auth/providers", h.OIDC.Providers)
 	v1.GET("/auth/oidc/login", h.OIDC.Login)
 	v1.GET("/auth/oidc/callback", h.OIDC.Callback)
+	// The theme (name, palette, logo) is public: the sign-in page wears it.
+	v1.GET("/plugins/theme", h.Plugins.Theme)
+	v1.GET("/plugins/theme/logo", h.Plugins.ThemeLogo)
 	// An account with a one-time password (the bootstrap admin's) may only
 	// see who it is, change the password, or sign out.
 	passwordChanged := auth.RequirePasswordChanged(passwordChangeRequired, "/api/v1/users/me", "/api/v1/users/me/password", "/api/v1/auth/logout")
@@ -109,7 +112,6 @@ func NewRouter(h Handlers) *gin.Engine {
 	signedIn.DELETE("/tokens/:id", h.Tokens.Revoke)
 	signedIn.GET("/plugins/catalog", h.Plugins.Catalog) // every user may browse
 	signedIn.GET("/plugins/installed", h.Plugins.Installed)
-	signedIn.GET("/plugins/theme", h.Plugins.Theme)
 	plugins := signedIn.Group("/plugins", auth.RequireAdmin(forbidden)) // each change → pull request
 	plugins.GET("/proposals", h.Plugins.Proposals)
 	plugins.POST("/install", h.Plugins.Install)

@@ -1910,7 +1910,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The theme the UI applies at load: the enabled, Ready ui-theme plugin's palette, or null (the UI's own theme) */
+        /** The theme the UI applies at load, on every page including sign-in (public): the enabled, Ready ui-theme plugin's name, palette and logo URL, or null (the UI's own theme) */
         get: {
             parameters: {
                 query?: never;
@@ -1931,7 +1931,51 @@ export interface paths {
                         };
                     };
                 };
-                401: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/plugins/theme/logo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The active theme's logo (public), from its plugin repository at the plugin's resolved commit: only PNG, JPEG, WebP or an SVG of drawing elements alone, at most 256 KiB, served as an attachment under Content-Security-Policy: sandbox */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The theme revision the URL was made for (cache busting); ignored */
+                    v?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The logo */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "image/png": string;
+                        "image/jpeg": string;
+                        "image/webp": string;
+                        "image/svg+xml": string;
+                    };
+                };
+                404: components["responses"]["Error"];
+                422: components["responses"]["Error"];
+                503: components["responses"]["Error"];
             };
         };
         put?: never;
@@ -2766,6 +2810,8 @@ export interface components {
                 surface?: string;
                 text?: string;
             };
+            /** @description The portal's URL of the theme's logo; absent when the theme has none */
+            logo?: string;
         };
         PluginInstall: {
             repository: string;

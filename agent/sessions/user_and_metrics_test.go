@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -105,6 +106,42 @@ func TestMetrics_recordedFromRealState(t *testing.T) {
 		g.Expect(value(families, "streamspace_session_hibernations_total", map[string]string{"reason": "UserRequest"})).To(BeNumerically(">=", 1))
 		g.Expect(histogramCount(families, "streamspace_session_start_latency_seconds", map[string]string{"phase": "stream_ready", "kind": "Launch"})).To(BeNumerically(">=", 3))
 	}, 10*time.Second, 200*time.Millisecond).Should(Succeed())
+}
+
+// TestRealUse_absentWithoutMetricsAPI: envtest's API server has no
+// metrics.k8s.io, so the real-use gauge reports nothing (not zeros) beside
+// the requests of running sessions; and an APIService registered for it
+// whose server is not there (metrics-server down) is the same.
+func TestRealUse_absentWithoutMetricsAPI(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	mustCreate(t, template(ns, "unmetered"))
+	launchRunning(t, ns, "u1", "uma", "unmetered")
+	waitPhase(t, ns, "u1", streamv1.PhaseRunning)
+
+	noRealUse := func(g Gomega) {
+		families := gather(g)
+		g.Expect(value(families, "streamspace_session_resource_requests", map[string]string{"template": "unmetered", "resource": "memory"})).To(BeNumerically(">", 0))
+		g.Expect(families).NotTo(HaveKey("streamspace_session_resource_used"))
+	}
+	g.Eventually(noRealUse, 10*time.Second, 200*time.Millisecond).Should(Succeed())
+
+	// Registered, but nothing serves it: the API server answers 503.
+	api := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiregistration.k8s.io/v1",
+		"kind":       "APIService",
+		"metadata":   map[string]any{"name": "v1beta1.metrics.k8s.io"},
+		"spec": map[string]any{
+			"group": "metrics.k8s.io", "version": "v1beta1",
+			"groupPriorityMinimum": int64(100), "versionPriority": int64(100),
+			"service":               map[string]any{"namespace": "kube-system", "name": "metrics-server", "port": int64(443)},
+			"insecureSkipTLSVerify": true,
+		},
+	}}
+	ctx := context.Background()
+	g.Expect(env.Client.Create(ctx, api)).To(Succeed())
+	t.Cleanup(func() { _ = env.Client.Delete(ctx, api) })
+	g.Consistently(noRealUse, 3*time.Second, 500*time.Millisecond).Should(Succeed())
 }
 
 func gather(g Gomega) map[string]*dto.MetricFamily {

@@ -54,7 +54,13 @@ type Recorder struct {
 // transition within the session; recording a key again is a no-op.
 type SessionEvents interface {
 	Session(ctx context.Context, eventType string, s *streamv1.Session, at time.Time, key string)
+	// SessionsWithout returns the sessions whose session.created was
+	// recorded since since and that have no event keyed key.
+	SessionsWithout(ctx context.Context, key string, since time.Time) ([]store.SessionRecord, error)
 }
+
+// deletedKey keys a session's session.deleted event: one per session.
+const deletedKey = "deleted"
 
 // Store is where the recorder writes the session history.
 type Store interface {
@@ -174,7 +180,7 @@ func (r *Recorder) hibernationOver(ctx context.Context, asleep *streamv1.Session
 
 func (r *Recorder) deleted(ctx context.Context, s *streamv1.Session) {
 	if r.Events != nil {
-		r.Events.Session(ctx, event.SessionDeleted, s, r.now(), "deleted")
+		r.Events.Session(ctx, event.SessionDeleted, s, r.now(), deletedKey)
 	}
 	if s.Status.Phase == streamv1.PhaseTerminated {
 		return // its end is recorded
@@ -238,9 +244,12 @@ func (r *Recorder) events(ctx context.Context, old, s *streamv1.Session) {
 	}
 }
 
-// missedDeletes records session.deleted for sessions in the history (of
-// the replay window) that no longer exist: deleted while no replica
-// recorded. Their history end is recorded too when it is missing.
+// missedDeletes records session.deleted for sessions that no longer
+// exist but were deleted while no replica recorded: those in the history
+// (of the replay window), and those whose session.created went out and
+// no session.deleted did (a session deleted before the agent ever
+// answered, so never in the history). Their history end is recorded too
+// when it is missing.
 func (r *Recorder) missedDeletes(ctx context.Context) {
 	since := time.Time{}
 	if r.ReplayWithin > 0 {
@@ -249,6 +258,11 @@ func (r *Recorder) missedDeletes(ctx context.Context) {
 	records, err := r.Store.SessionHistory(ctx, since)
 	if err != nil {
 		r.Log.Error(err, "Session history not read: sessions deleted while no replica recorded get no session.deleted event")
+		return
+	}
+	announced, err := r.Events.SessionsWithout(ctx, deletedKey, since)
+	if err != nil {
+		r.Log.Error(err, "Plugin events not read: sessions deleted while no replica recorded get no session.deleted event")
 		return
 	}
 	var reader client.Reader = r.Cache
@@ -262,20 +276,21 @@ func (r *Recorder) missedDeletes(ctx context.Context) {
 		r.Log.Error(err, "Sessions not listed: sessions deleted while no replica recorded get no session.deleted event")
 		return
 	}
-	exists := make(map[string]bool, len(live.Items))
+	seen := make(map[string]bool, len(live.Items))
 	for _, s := range live.Items {
-		exists[s.Name] = true
+		seen[s.Name] = true
 	}
-	for _, rec := range records {
-		if exists[rec.Session] {
+	for i, rec := range append(records, announced...) {
+		if seen[rec.Session] {
 			continue
 		}
+		seen[rec.Session] = true // once, whichever source names it
 		gone := &streamv1.Session{ObjectMeta: metav1.ObjectMeta{Name: rec.Session, Namespace: r.Namespace}}
 		gone.Spec.User, gone.Spec.Template = rec.Username, rec.Template
-		if rec.EndedAt == nil {
+		if inHistory := i < len(records); inHistory && rec.EndedAt == nil {
 			r.check(gone, "end", r.Store.EndSession(ctx, rec.Session, r.now(), "Deleted"))
 		}
-		r.Events.Session(ctx, event.SessionDeleted, gone, r.now(), "deleted")
+		r.Events.Session(ctx, event.SessionDeleted, gone, r.now(), deletedKey)
 	}
 }
 

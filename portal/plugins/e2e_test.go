@@ -25,6 +25,7 @@ import (
 	"github.com/streamspace/streamspace/plugins/event"
 	"github.com/streamspace/streamspace/plugins/manifest"
 	"github.com/streamspace/streamspace/portal"
+	"github.com/streamspace/streamspace/portal/plugins"
 	"github.com/streamspace/streamspace/portal/store"
 	"github.com/streamspace/streamspace/portal/store/postgres"
 	"github.com/streamspace/streamspace/test/firstadmin"
@@ -196,6 +197,65 @@ func recorded(t *testing.T, db store.Store) int {
 	return len(evs)
 }
 
+func inHistory(t *testing.T, db store.Store, session string) bool {
+	t.Helper()
+	records, err := db.SessionHistory(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range records {
+		if r.Session == session {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDelivery_deletedBeforeTheAgentAnswered: a session announced
+// (session.created) and deleted before the agent gave it a phase, so never
+// in the session history, while no portal ran: the restarted portal still
+// says it was deleted, once, with its user and template.
+func TestDelivery_deletedBeforeTheAgentAnswered(t *testing.T) {
+	ctx := context.Background()
+	ns, dsn, db := setup(t, "plugins-unanswered")
+	stateDir := t.TempDir()
+	a := startPortal(t, ns, dsn, stateDir)
+	s := &streamv1.Session{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "carol-term-0"}, Spec: streamv1.SessionSpec{User: "carol", Template: "term"}}
+	if err := env.Client.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	created := func() bool {
+		evs, err := db.EventsAfter(ctx, 0, []string{event.SessionCreated}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs) == 1
+	}
+	eventually(t, time.Minute, "session.created recorded", created)
+	a.stop()
+	if inHistory(t, db, s.Name) {
+		t.Fatal("a session with no phase is in the history: this test no longer covers the outbox path")
+	}
+	if err := env.Client.Delete(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+
+	b := startPortal(t, ns, dsn, stateDir)
+	var deleted []store.OutboxEvent
+	eventually(t, time.Minute, "session.deleted recorded by the restarted portal", func() bool {
+		var err error
+		if deleted, err = db.EventsAfter(ctx, 0, []string{event.SessionDeleted}, 10); err != nil {
+			t.Fatal(err)
+		}
+		return len(deleted) > 0
+	})
+	var d plugins.SessionData
+	if err := json.Unmarshal(deleted[0].Data, &d); err != nil || d.Session != s.Name || d.User != "carol" || d.Template != "term" {
+		t.Errorf("session.deleted payload %s (%v): want carol-term-0 of carol, template term", deleted[0].Data, err)
+	}
+	b.stop()
+}
+
 // TestDelivery_allEvents_portalRestartedReceiverFailing: the eleven events
 // happen, partly while the portal is down and while the receiver answers
 // 503; every one reaches the subscribed plugin once or more (none lost),
@@ -246,6 +306,9 @@ func TestDelivery_allEvents_portalRestartedReceiverFailing(t *testing.T) {
 	setStatus(t, ns, s0.Name, func(s *streamv1.Session) { s.Status.Phase = streamv1.PhasePending })
 	// admin login, bob created, updated, login; sessions created (2), started
 	eventually(t, time.Minute, "seven events recorded", func() bool { return recorded(t, db) >= 7 })
+	// the other session's delete is found from the history (a session
+	// never in it is found from the outbox: TestDelivery_deletedBeforeTheAgentAnswered)
+	eventually(t, time.Minute, "bob-term-0 in the session history", func() bool { return inHistory(t, db, s0.Name) })
 	a.stop()
 
 	// while no portal runs: one session is deleted, the other hibernates

@@ -136,6 +136,24 @@ func (e *Events) record(ctx context.Context, eventType, subject string, at time.
 	}
 }
 
+// SessionsWithout returns the sessions whose session.created was recorded
+// at or after since and that have no event keyed key (as Session keys it):
+// e.g. those never said deleted. Each carries the user and template its
+// created event named.
+func (e *Events) SessionsWithout(ctx context.Context, key string, since time.Time) ([]store.SessionRecord, error) {
+	evs, err := e.Store.OpenEvents(ctx, event.SessionCreated, "/"+key, since)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.SessionRecord, 0, len(evs))
+	for _, ev := range evs {
+		var d SessionData
+		_ = json.Unmarshal(ev.Data, &d) // a payload this portal wrote; unreadable: the name alone
+		out = append(out, store.SessionRecord{Session: ev.Subject, Username: d.User, Template: d.Template, StartedAt: ev.At})
+	}
+	return out, nil
+}
+
 // write records ev, in the same transaction as the events other callers
 // record at the same moment. It returns once ev is committed (or not).
 func (e *Events) write(ctx context.Context, ev *store.OutboxEvent) error {

@@ -10,7 +10,7 @@ import NotFoundPage from './features/errors/NotFoundPage';
 import LoginPage from './features/login/LoginPage';
 import { AppShell } from './layout/AppShell';
 import { ColorModeProvider } from './theme/ColorModeProvider';
-import { PluginTheme } from './theme/PluginTheme';
+import { PluginThemeProvider } from './theme/PluginTheme';
 
 // Pages most people never open are loaded on demand: the viewer brings
 // noVNC, analytics the charts.
@@ -32,7 +32,6 @@ export function AppRoutes() {
       <Route
         element={
           <RequireAuth>
-            <PluginTheme />
             <Outlet />
           </RequireAuth>
         }
@@ -72,11 +71,13 @@ export function AppRoutes() {
 export function App() {
   return (
     <ColorModeProvider>
-      <NotifierProvider>
-        <BrowserRouter>
-          <AppRoutes />
-        </BrowserRouter>
-      </NotifierProvider>
+      <PluginThemeProvider>
+        <NotifierProvider>
+          <BrowserRouter>
+            <AppRoutes />
+          </BrowserRouter>
+        </NotifierProvider>
+      </PluginThemeProvider>
     </ColorModeProvider>
   );
 }

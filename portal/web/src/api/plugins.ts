@@ -12,7 +12,7 @@ export const listInstalledPlugins = (signal?: AbortSignal) =>
 export const listPluginProposals = (signal?: AbortSignal) =>
   http.request<{ proposals: PluginProposal[] }>('/plugins/proposals', { signal }).then((r) => r.proposals);
 
-/** The enabled, Ready theme plugin's palette; null: the UI's own theme. */
+/** The enabled, Ready theme plugin (name, palette, logo URL), public; null: the UI's own theme. */
 export const getPluginTheme = (signal?: AbortSignal) =>
   http.request<{ theme?: PluginTheme | null }>('/plugins/theme', { signal }).then((r) => r.theme ?? null);
 

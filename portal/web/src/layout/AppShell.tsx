@@ -14,6 +14,7 @@ import { Brand } from './Brand';
 import { NavDrawerContent } from './NavDrawerContent';
 import { SkipLink } from './SkipLink';
 import { ThemeToggle } from './ThemeToggle';
+import { useDocumentTitle, useProduct } from '../theme/PluginTheme';
 
 const DRAWER_WIDTH = 232;
 
@@ -26,6 +27,8 @@ export function AppShell() {
   const theme = useTheme();
   const wide = useMediaQuery(theme.breakpoints.up('md'), { noSsr: true });
   const [open, setOpen] = useState(false);
+  const { name } = useProduct();
+  useDocumentTitle();
 
   return (
     <Box sx={{ display: 'flex', minHeight: '100vh' }}>
@@ -47,7 +50,7 @@ export function AppShell() {
           <Box
             component={Link}
             to="/dashboard"
-            aria-label="StreamSpace home"
+            aria-label={`${name} home`}
             sx={{ color: 'inherit', textDecoration: 'none', borderRadius: 1 }}
           >
             <Brand />

@@ -20,6 +20,7 @@ import { useNow } from '../../hooks/useNow';
 import { secondsLeft } from '../../lib/time';
 import { Brand } from '../../layout/Brand';
 import { ThemeToggle } from '../../layout/ThemeToggle';
+import { useDocumentTitle } from '../../theme/PluginTheme';
 import { safeRedirect } from './safeRedirect';
 
 export default function LoginPage() {
@@ -34,9 +35,9 @@ export default function LoginPage() {
   const [blockedUntil, setBlockedUntil] = useState(0);
   const [providers, setProviders] = useState<AuthProviders>();
   useNow(1000); // ticks the rate-limit countdown
+  useDocumentTitle('Sign in');
 
   useEffect(() => {
-    document.title = 'Sign in — StreamSpace';
     getProviders().then(setProviders, () => setProviders(undefined));
     // still signed in (or renewable): no need to sign in again
     getMe().then(

@@ -8,6 +8,7 @@ import { listTemplates } from '../../api/templates';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { useNotify } from '../../components/Notifier';
 import { useResource } from '../../hooks/useResource';
+import { useDocumentTitle } from '../../theme/PluginTheme';
 import { isQuotaError, quotaMessage } from '../sessions/quotaMessage';
 import { displayState } from '../sessions/sessionStatus';
 import { ClipboardPanel } from './ClipboardPanel';
@@ -55,12 +56,7 @@ export default function SessionViewerPage() {
   const clipboard = clipboardPolicy(template?.dataPolicy);
   const title = template?.displayName ?? session.data?.template ?? id;
 
-  useEffect(() => {
-    document.title = `${title} — StreamSpace`;
-    return () => {
-      document.title = 'StreamSpace';
-    };
-  }, [title]);
+  useDocumentTitle(title);
 
   const onClipboard = useCallback((text: string) => {
     setRemoteClipboard(text);

@@ -21,8 +21,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -34,12 +32,12 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/streamspace/streamspace/agent/manager"
 	"github.com/streamspace/streamspace/agent/sessions"
 	"github.com/streamspace/streamspace/agent/users"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/test/bench/benchenv"
 	"github.com/streamspace/streamspace/test/bench/measure"
 	"github.com/streamspace/streamspace/test/freeport"
 	"github.com/streamspace/streamspace/test/testenv"
@@ -81,21 +79,13 @@ func run(cfg config) error {
 	defer func() { _ = env.Stop() }()
 	fmt.Println("ok")
 
-	admin, err := env.AddUser(envtest.User{Name: "bench", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return err
-	}
-	kc, err := admin.KubeConfig()
-	if err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "streamspace-bench")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+	kubeconfig, err := benchenv.Kubeconfig(env, dir)
+	if err != nil {
 		return err
 	}
 
@@ -111,18 +101,12 @@ func run(cfg config) error {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return err
 		}
-		if err := c.Create(ctx, template(ns)); err != nil {
+		if err := c.Create(ctx, benchenv.LightTemplate(ns)); err != nil {
 			return err
 		}
 	}
 
-	metricsPort, err := freeport.Loopback()
-	if err != nil {
-		return err
-	}
-	args := []string{"--namespace", agentNS, "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort), "--health-addr", "0",
-		"--webhook-host", env.WebhookInstallOptions.LocalServingHost, "--webhook-port", fmt.Sprint(env.WebhookInstallOptions.LocalServingPort),
-		"--webhook-cert-dir", env.WebhookInstallOptions.LocalServingCertDir, "--zap-log-level", "error"}
+	var args []string
 	if cfg.workers > 0 {
 		args = append(args, "--session-workers", fmt.Sprint(cfg.workers))
 	}
@@ -138,18 +122,17 @@ func run(cfg config) error {
 		args = append(args, "--pprof-addr", fmt.Sprintf("127.0.0.1:%d", port))
 		prof = &measure.Profiler{URL: fmt.Sprintf("http://127.0.0.1:%d/debug/pprof", port), Dir: cfg.profile}
 	}
-	cmd := exec.Command(cfg.agent, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start agent: %w", err)
+	agent, err := benchenv.Start(env, cfg.agent, kubeconfig, agentNS, args...)
+	if err != nil {
+		return err
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	if err := waitForAgent(ctx, c, agentNS); err != nil {
+	defer agent.Stop()
+	cmd := agent.Cmd
+	if err := benchenv.Ready(ctx, c, agentNS, "light"); err != nil {
 		return err
 	}
 
-	fmt.Printf("Sessions: %d (%d per user), %d concurrent clients; agent %s\n", cfg.n, cfg.perUser, cfg.parallel, strings.Join(args[len(args)-2:], " "))
+	fmt.Printf("Sessions: %d (%d per user), %d concurrent clients; agent %s\n", cfg.n, cfg.perUser, cfg.parallel, strings.Join(agent.Args[len(agent.Args)-2:], " "))
 	fmt.Printf("bare client-go writer (%d workers) … ", cfg.parallel)
 	bare, bareLat, err := runBare(ctx, c, bareNS, cfg)
 	if err != nil {
@@ -198,7 +181,7 @@ func run(cfg config) error {
 	// How many reconciles and API requests the agent phase cost (the bare
 	// writer's requests go through the agent's webhook, hence the
 	// webhook's figures cover both phases).
-	if lines, err := measure.Metrics(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort),
+	if lines, err := measure.Metrics(agent.MetricsURL,
 		`controller_runtime_reconcile_total{controller="session"`, `controller_runtime_reconcile_total{controller="template-status"`,
 		"rest_client_requests_total", `workqueue_retries_total{controller="session"`, `streamspace_reconcile_duration_seconds_count{kind="Session"`); err == nil {
 		fmt.Println("\nagent metrics at the end:")
@@ -221,20 +204,6 @@ func run(cfg config) error {
 	return nil
 }
 
-func template(ns string) *streamv1.Template {
-	mem, cpu := resource.MustParse("1Gi"), resource.MustParse("500m")
-	return &streamv1.Template{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "light"},
-		Spec: streamv1.TemplateSpec{
-			DisplayName: "Light", Category: "Utilities", BaseImage: "localhost/streamspace/light:1.0.0",
-			DefaultResources: streamv1.Resources{Memory: &mem, CPU: &cpu},
-			Ports:            []streamv1.TemplatePort{{Name: "vnc-ws", ContainerPort: 6080}},
-			Stream:           streamv1.StreamSpec{Protocol: streamv1.StreamWebsockifyVNC, Port: 6080},
-			VolumeMounts:     []streamv1.VolumeMount{{Name: streamv1.HomeVolumeName, MountPath: "/home/user"}},
-		},
-	}
-}
-
 func session(ns string, i, perUser int) *streamv1.Session {
 	return &streamv1.Session{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("s-%04d", i)},
@@ -246,7 +215,7 @@ func session(ns string, i, perUser int) *streamv1.Session {
 // package comment) with cfg.parallel workers, and returns the total and each
 // session's latency from its create to its status.
 func runBare(ctx context.Context, c client.Client, ns string, cfg config) (time.Duration, []time.Duration, error) {
-	t := template(ns)
+	t := benchenv.LightTemplate(ns)
 	if err := c.Get(ctx, client.ObjectKeyFromObject(t), t); err != nil {
 		return 0, nil, err
 	}
@@ -409,19 +378,4 @@ func first(t *time.Time) {
 	if t.IsZero() {
 		*t = time.Now()
 	}
-}
-
-// waitForAgent waits until the agent's webhook admits sessions.
-func waitForAgent(ctx context.Context, c client.Client, ns string) error {
-	deadline := time.Now().Add(60 * time.Second)
-	probe := &streamv1.Session{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe"},
-		Spec: streamv1.SessionSpec{User: "probe", Template: "light", State: streamv1.StateTerminated}}
-	var err error
-	for time.Now().Before(deadline) {
-		if err = c.Create(ctx, probe, client.DryRunAll); err == nil {
-			return nil
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return fmt.Errorf("agent webhook not ready after 60s: %w", err)
 }

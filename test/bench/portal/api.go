@@ -19,6 +19,7 @@ import (
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/portal"
 	"github.com/streamspace/streamspace/portal/api"
+	"github.com/streamspace/streamspace/test/bench/benchenv"
 	"github.com/streamspace/streamspace/test/firstadmin"
 	"github.com/streamspace/streamspace/test/freeport"
 	"github.com/streamspace/streamspace/test/syncbuf"
@@ -41,7 +42,7 @@ func benchAPI(ctx context.Context, env *testenv.Env, cfg apiConfig) error {
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		return err
 	}
-	if err := env.Client.Create(ctx, lightTemplate(ns)); err != nil {
+	if err := env.Client.Create(ctx, benchenv.LightTemplate(ns)); err != nil {
 		return err
 	}
 	users := (cfg.sessions + cfg.perUser - 1) / cfg.perUser
@@ -107,7 +108,7 @@ func benchAPI(ctx context.Context, env *testenv.Env, cfg apiConfig) error {
 	if resp.StatusCode != http.StatusCreated {
 		return fmt.Errorf("create user %s: %s", userName, resp.Status)
 	}
-	user, err := login(ctx, base, userName, userPassword)
+	user, err := benchenv.Login(ctx, base, userName, userPassword)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net"
@@ -25,6 +23,7 @@ import (
 	"github.com/streamspace/streamspace/portal/auth"
 	"github.com/streamspace/streamspace/portal/store"
 	"github.com/streamspace/streamspace/portal/store/sqlite"
+	"github.com/streamspace/streamspace/test/bench/benchenv"
 	"github.com/streamspace/streamspace/test/testenv"
 	"github.com/streamspace/streamspace/test/vnctest"
 )
@@ -199,7 +198,7 @@ func startPortal(ctx context.Context, env *testenv.Env, upstream string) (string
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		return "", "", nil, err
 	}
-	if err := c.Create(ctx, lightTemplate(ns)); err != nil {
+	if err := c.Create(ctx, benchenv.LightTemplate(ns)); err != nil {
 		return "", "", nil, err
 	}
 	s := &streamv1.Session{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "desktop"}, Spec: streamv1.SessionSpec{User: user, Template: "light"}}
@@ -251,49 +250,12 @@ func startPortal(ctx context.Context, env *testenv.Env, upstream string) (string
 	go func() { _ = srv.Serve(l) }()
 	stop = func() { _ = srv.Close(); _ = db.Close(); _ = os.RemoveAll(dir) }
 	base := "http://" + l.Addr().String()
-	token, err := login(ctx, base, user, password)
+	token, err := benchenv.Login(ctx, base, user, password)
 	if err != nil {
 		stop()
 		return "", "", nil, err
 	}
 	return "ws://" + l.Addr().String() + "/api/v1/sessions/" + s.Name + "/connect", token, stop, nil
-}
-
-// lightTemplate is a VNC-over-WebSocket template, so the proxy treats the
-// stream as RFB (and reads the viewer's messages to spot input).
-func lightTemplate(ns string) *streamv1.Template {
-	return &streamv1.Template{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "light"}, Spec: streamv1.TemplateSpec{
-		DisplayName: "Light desktop", Category: "Utilities", BaseImage: "localhost/streamspace/light:1.0.0",
-		Ports:  []streamv1.TemplatePort{{Name: "vnc-ws", ContainerPort: 6080}},
-		Stream: streamv1.StreamSpec{Protocol: streamv1.StreamWebsockifyVNC, Port: 6080}}}
-}
-
-// login signs in with a password and returns the access token, retrying
-// while the server is not listening yet.
-func login(ctx context.Context, base, user, password string) (string, error) {
-	body, _ := json.Marshal(map[string]string{"username": user, "password": password})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/auth/login", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			if time.Now().Before(deadline) {
-				time.Sleep(50 * time.Millisecond)
-				continue
-			}
-			return "", err
-		}
-		var out struct {
-			AccessToken string `json:"accessToken"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&out)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || err != nil || out.AccessToken == "" {
-			return "", fmt.Errorf("login %s: %s", user, resp.Status)
-		}
-		return out.AccessToken, nil
-	}
 }
 
 // selfCPU is the CPU time this process has used (user + system).

@@ -144,6 +144,12 @@ func sessionOverview() *dashboard.DashboardBuilder {
 		WithPanel(graph("CPU requested", "CPU requested by running sessions, by template, against the allocatable CPU.", "none", 12,
 			query(`sum by (template) (streamspace_session_resource_requests{resource="cpu"})`, "{{template}}"),
 			query(`sum(streamspace_cluster_allocatable{resource="cpu"})`, "allocatable"))).
+		WithPanel(graph("Memory requested vs used", "What running sessions request against what their pods really use (working set, from metrics.k8s.io: no data where the cluster has no metrics-server), by template.", "bytes", 12,
+			query(`sum by (template) (streamspace_session_resource_requests{resource="memory"})`, "requested {{template}}"),
+			query(`sum by (template) (streamspace_session_resource_used{resource="memory"})`, "used {{template}}"))).
+		WithPanel(graph("CPU requested vs used", "CPU cores running sessions request against what their pods really use (metrics.k8s.io: no data where the cluster has no metrics-server), by template.", "none", 12,
+			query(`sum by (template) (streamspace_session_resource_requests{resource="cpu"})`, "requested {{template}}"),
+			query(`sum by (template) (streamspace_session_resource_used{resource="cpu"})`, "used {{template}}"))).
 		WithRow(dashboard.NewRowBuilder("Lifecycle")).
 		WithPanel(graph("Lifecycle events", "Starts (launch, wake), hibernations and terminations, per interval.", "none", 12,
 			query(`sum by (kind) (increase(streamspace_session_starts_total[$__rate_interval]))`, "start {{kind}}"),

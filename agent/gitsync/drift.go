@@ -126,7 +126,7 @@ type DriftReconciler struct {
 	events reconciler.Events
 }
 
-// +kubebuilder:rbac:groups=stream.space,resources=gitsyncs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=stream.space,resources=gitsyncs/status,verbs=get;update;patch,namespace=streamspace
 
 // SetupWithManager registers the drift controller. It is woken only by
 // changes to applied objects, never by the GitSync itself.

@@ -44,13 +44,13 @@ const FieldManager = "streamspace-gitsync"
 // Finalizer lets a deleted GitSync apply its deletionPolicy before it goes.
 const Finalizer = "stream.space/gitsync-cleanup"
 
-// +kubebuilder:rbac:groups=stream.space,resources=gitsyncs,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=stream.space,resources=gitsyncs/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=stream.space,resources=gitsyncs/finalizers,verbs=update
-// +kubebuilder:rbac:groups=stream.space,resources=templates;quotas;users;pluginrepositories;plugins,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=stream.space,resources=gitsyncs,verbs=get;list;watch;update;patch,namespace=streamspace
+// +kubebuilder:rbac:groups=stream.space,resources=gitsyncs/status,verbs=get;update;patch,namespace=streamspace
+// +kubebuilder:rbac:groups=stream.space,resources=gitsyncs/finalizers,verbs=update,namespace=streamspace
+// +kubebuilder:rbac:groups=stream.space,resources=templates;quotas;users;pluginrepositories;plugins,verbs=get;list;watch;create;update;patch;delete,namespace=streamspace
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete,namespace=streamspace
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete,namespace=streamspace
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get,namespace=streamspace
 
 // GitSyncReconciler reconciles GitSync objects.
 type GitSyncReconciler struct {

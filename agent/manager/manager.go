@@ -134,6 +134,12 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 			*d.to = &d.val
 		}
 	}
+	// The cache lists and watches the platform namespace only: the agent's
+	// RBAC (deploy/rbac, generated from its markers) is a Role there, plus
+	// a ClusterRole for Nodes alone (cluster-scoped objects are cached
+	// cluster-wide whatever DefaultNamespaces says). An empty Namespace
+	// watches every namespace and needs cluster-wide rules deploy/ does not
+	// grant.
 	if cfg.Namespace != "" {
 		opts.Cache.DefaultNamespaces = map[string]cache.Config{cfg.Namespace: {}}
 		opts.LeaderElectionNamespace = cfg.Namespace

@@ -44,9 +44,9 @@ func SigningSecretName(plugin string) string { return "plugin-" + plugin + "-sig
 // an unreachable repository again.
 const retryUnavailable = time.Minute
 
-// +kubebuilder:rbac:groups=stream.space,resources=plugins,verbs=get;list;watch
-// +kubebuilder:rbac:groups=stream.space,resources=plugins/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create
+// +kubebuilder:rbac:groups=stream.space,resources=plugins,verbs=get;list;watch,namespace=streamspace
+// +kubebuilder:rbac:groups=stream.space,resources=plugins/status,verbs=get;update;patch,namespace=streamspace
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create,namespace=streamspace
 
 // PluginReconciler reconciles Plugin objects: it resolves spec.version to a
 // commit of the plugin's repository, reads the manifest and checks the

@@ -38,10 +38,10 @@ import (
 // are listed as broken.
 const MaxPlugins = 100
 
-// +kubebuilder:rbac:groups=stream.space,resources=pluginrepositories,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=stream.space,resources=pluginrepositories/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=stream.space,resources=pluginrepositories,verbs=get;list;watch;update;patch,namespace=streamspace
+// +kubebuilder:rbac:groups=stream.space,resources=pluginrepositories/status,verbs=get;update;patch,namespace=streamspace
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch,namespace=streamspace
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get,namespace=streamspace
 
 // RepositoryReconciler reconciles PluginRepository objects.
 type RepositoryReconciler struct {

@@ -17,7 +17,7 @@ import (
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
 
-// +kubebuilder:rbac:groups=stream.space,resources=quotas/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=stream.space,resources=quotas/status,verbs=get;update;patch,namespace=streamspace
 
 // StatusReconciler keeps each Quota's status.users: who the quota applies
 // to and what they use now, for the admins' quota view. It only reads and

@@ -16,6 +16,9 @@ import (
 )
 
 // The session gauges need the nodes' allocatable resources (cluster capacity).
+// Nodes are cluster-scoped, so this is a ClusterRole rule: the agent's only
+// one (every other marker says namespace=streamspace and becomes its Role,
+// bound in the platform namespace; test/rbac runs the agent with them).
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 
 // Metrics of the session controller. Counters and histograms are recorded

@@ -43,18 +43,21 @@ const StartedAtAnnotation = "stream.space/started-at"
 // TemplateField indexes Sessions by spec.template.
 const TemplateField = "spec.template"
 
-// +kubebuilder:rbac:groups=stream.space,resources=sessions,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=stream.space,resources=sessions/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=stream.space,resources=sessions/finalizers,verbs=update
-// +kubebuilder:rbac:groups=stream.space,resources=templates;quotas;users,verbs=get;list;watch
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=stream.space,resources=sessions,verbs=get;list;watch;update;patch,namespace=streamspace
+// +kubebuilder:rbac:groups=stream.space,resources=sessions/status,verbs=get;update;patch,namespace=streamspace
+// +kubebuilder:rbac:groups=stream.space,resources=sessions/finalizers,verbs=update,namespace=streamspace
+// +kubebuilder:rbac:groups=stream.space,resources=templates;quotas;users,verbs=get;list;watch,namespace=streamspace
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete,namespace=streamspace
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete,namespace=streamspace
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete,namespace=streamspace
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;patch,namespace=streamspace
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch,namespace=streamspace
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch,namespace=streamspace
 
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// Leader election: client-go's lock only gets, creates and updates its
+// Lease, and records "became leader" as a core Event (not events.k8s.io).
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update,namespace=streamspace
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=streamspace
 
 // homeRecheck bounds a wait for the home volume: the PVC watch normally
 // brings the session back sooner.

@@ -15,6 +15,9 @@ import (
 )
 
 // The real-use gauge reads the session pods' metrics from metrics.k8s.io.
+// Cluster-scoped (a ClusterRole rule) because realUse lists PodMetrics of
+// every namespace: it shows any pod's name and CPU/memory use, nothing more.
+// Listing in the platform namespace only would let this rule join the Role.
 // +kubebuilder:rbac:groups=metrics.k8s.io,resources=pods,verbs=get;list
 
 var usedDesc = prometheus.NewDesc("streamspace_session_resource_used",

@@ -26,7 +26,7 @@ import (
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
 
-// +kubebuilder:rbac:groups=stream.space,resources=templates/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=stream.space,resources=templates/status,verbs=get;update;patch,namespace=streamspace
 
 // StatusReconciler keeps each Template's status: status.sessions,
 // status.lastImageStart and the ImageVerified condition.

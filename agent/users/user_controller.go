@@ -20,10 +20,10 @@ import (
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 )
 
-// +kubebuilder:rbac:groups=stream.space,resources=users,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=stream.space,resources=users/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=stream.space,resources=quotas,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=stream.space,resources=users,verbs=get;list;watch;update;patch,namespace=streamspace
+// +kubebuilder:rbac:groups=stream.space,resources=users/status,verbs=get;update;patch,namespace=streamspace
+// +kubebuilder:rbac:groups=stream.space,resources=quotas,verbs=get;list;watch,namespace=streamspace
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;create;patch,namespace=streamspace
 
 // UserReconciler provisions each User's home volume at the size its User
 // object or Quota gives, and reports which Quota applies.

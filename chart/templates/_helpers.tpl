@@ -57,14 +57,23 @@ several replicas and roll without downtime.
 {{- end -}}
 
 {{/*
-streamspace.generatedRules reads a ClusterRole that controller-gen generated (copied into
-generated/ by `make generate-chart`) and returns its rules: RBAC is never
-typed twice.
+streamspace.generatedRules reads a role that controller-gen generated (copied
+into generated/ by `make generate-chart`) and returns its rules: RBAC is never
+typed twice. A generated file may hold several documents (the agent's has a
+ClusterRole for its cluster-scoped rules and a Role for its namespaced ones):
+"kind" picks one, ClusterRole when not given.
 */}}
 {{- define "streamspace.generatedRules" -}}
-{{- $doc := .root.Files.Get .path | fromYaml -}}
-{{- if or (not $doc) $doc.Error (not $doc.rules) -}}
-{{- fail (printf "chart file %s is missing or not a ClusterRole: run `make generate-chart`" .path) -}}
+{{- $kind := .kind | default "ClusterRole" -}}
+{{- $rules := "" -}}
+{{- range $text := splitList "\n---\n" (printf "\n%s" (.root.Files.Get .path)) -}}
+{{- $doc := fromYaml $text -}}
+{{- if and $doc (not $doc.Error) (eq (get $doc "kind") $kind) $doc.rules -}}
+{{- $rules = toYaml $doc.rules -}}
 {{- end -}}
-{{- toYaml $doc.rules -}}
+{{- end -}}
+{{- if not $rules -}}
+{{- fail (printf "chart file %s is missing or has no %s with rules: run `make generate-chart`" .path $kind) -}}
+{{- end -}}
+{{- $rules -}}
 {{- end -}}

@@ -42,6 +42,17 @@ func TestOverlays_buildAndAreAccepted(t *testing.T) {
 		if dir == "environments/local" && !internet {
 			t.Error("local sessions reach the internet")
 		}
+		if dir == "environments/local" {
+			// `make run` shows this project's plugin catalog and a theme
+			var catalog, theme bool
+			for _, o := range objs {
+				catalog = catalog || (o.GetKind() == "PluginRepository" && o.GetName() == "streamspace-plugins")
+				theme = theme || (o.GetKind() == "Plugin" && o.GetName() == "midnight-theme")
+			}
+			if !catalog || !theme {
+				t.Errorf("environments/local: PluginRepository streamspace-plugins %v, Plugin midnight-theme %v; want both", catalog, theme)
+			}
+		}
 		for _, o := range objs {
 			if o.GroupVersionKind().Group == "cert-manager.io" {
 				continue // cert-manager's CRDs are not installed here

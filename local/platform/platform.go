@@ -237,6 +237,7 @@ func (p *Platform) Run(ctx context.Context) error {
 	errc := make(chan error, 3)
 	go func() { errc <- wrap("agent", agent.Start(ctx)) }()
 	go func() { errc <- wrap("volumes", provisioner.Start(ctx)) }()
+	go p.serveGit(ctx) // environments/local's plugin repository
 	go func() {
 		errc <- wrap("portal", portal.Run(ctx, portal.Config{Addr: p.PortalAddr, Namespace: p.Namespace, StateDir: p.StateDir, Out: p.Out,
 			Log: ctrl.Log.WithName("portal"), StreamViaPodIP: !p.Status.Simulated, ShutdownGrace: 5 * time.Second,

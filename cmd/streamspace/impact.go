@@ -40,31 +40,31 @@ func (f *impactFlags) check(output string) error {
 	return nil
 }
 
-func (f *impactFlags) run(cmd *cobra.Command, root, output string) error {
+// forecast reads the live platform and forecasts the impact of root.
+func (f *impactFlags) forecast(cmd *cobra.Command, root string) (*validate.Impact, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", f.kubeconfig)
 	if err != nil {
-		return fmt.Errorf("--kubeconfig %s: %w", f.kubeconfig, err)
+		return nil, fmt.Errorf("--kubeconfig %s: %w", f.kubeconfig, err)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: manager.Scheme()})
 	if err != nil {
-		return fmt.Errorf("--kubeconfig %s: %w", f.kubeconfig, err)
+		return nil, fmt.Errorf("--kubeconfig %s: %w", f.kubeconfig, err)
 	}
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	im, err := validate.ImpactOf(ctx, c, root, f.namespace)
-	if err != nil {
-		return err
-	}
-	out := cmd.OutOrStdout()
+	return validate.ImpactOf(ctx, c, root, f.namespace)
+}
+
+func printImpact(out io.Writer, im *validate.Impact, output string) error {
 	if output == "json" {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
 		return enc.Encode(im)
 	}
-	_, err = io.WriteString(out, im.String())
+	_, err := io.WriteString(out, im.String())
 	return err
 }
 

@@ -60,13 +60,16 @@ spec:
 `
 }
 
-// A pull request against a live platform with sessions in it, forecast by
-// `validate --impact` against a real API server: a template in use is
-// removed (prune must keep it), one unused is removed (prune deletes it),
-// one is changed while sessions run it, one is new, one is left as is
-// (server-side defaults must not show as a change), the default quota is
-// lowered below a user's use, and a network policy opens another port.
-func TestValidate_impact(t *testing.T) {
+// livePlatform is a live platform with sessions in it, and a pull request
+// against it checked out in repo: see TestValidate_impact for what it
+// changes.
+type livePlatform struct {
+	repo, kubeconfig, ns string
+	c                    client.Client
+}
+
+func newLivePlatform(t *testing.T) *livePlatform {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("skipped in -short mode: starts an API server")
 	}
@@ -163,6 +166,18 @@ func TestValidate_impact(t *testing.T) {
 	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return &livePlatform{repo: repo, kubeconfig: kubeconfig, ns: ns, c: c}
+}
+
+// A pull request against a live platform with sessions in it, forecast by
+// `validate --impact` against a real API server: a template in use is
+// removed (prune must keep it), one unused is removed (prune deletes it),
+// one is changed while sessions run it, one is new, one is left as is
+// (server-side defaults must not show as a change), the default quota is
+// lowered below a user's use, and a network policy opens another port.
+func TestValidate_impact(t *testing.T) {
+	p := newLivePlatform(t)
+	repo, kubeconfig, ns, c, ctx := p.repo, p.kubeconfig, p.ns, p.c, context.Background()
 	run := func(args ...string) string {
 		t.Helper()
 		cmd := validateCommand()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/streamspace/streamspace/agent/validate"
+	"github.com/streamspace/streamspace/agent/validate/githubreport"
 	"github.com/streamspace/streamspace/deploy"
 )
 
@@ -17,6 +19,7 @@ func validateCommand() *cobra.Command {
 	var crds, output string
 	var overlays []string
 	var im impactFlags
+	var report reportFlags
 	cmd := &cobra.Command{
 		Use:   "validate [repository]",
 		Short: "Check catalog/, policies/ and environments/ against the CRDs before they reach a cluster",
@@ -40,13 +43,24 @@ are found by server-side apply dry-runs) and prints what merging would do
 for each GitSync there: templates added, changed or removed with the
 sessions using them, quota changes and the users who would be over their
 new limits (by how much), network policies changed, and what prune would
-delete or keep because it is in use. It needs a valid repository first.`,
+delete or keep because it is in use. It needs a valid repository first.
+
+--github-report also puts the result on the GitHub pull request: a check
+run "streamspace validate" on the pull request's head commit (conclusion
+failure when there are errors, neutral with only warnings, else success;
+each problem annotated on its file and line) and one summary comment
+(problems and, with --impact, the forecast), which later pushes edit in
+place. In GitHub Actions it reads the repository, pull request and head
+commit from the job's environment; the token comes from $GITHUB_TOKEN only
+(checks: write, pull-requests: write). A GitHub error fails the command
+after validate's own output.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			root := "."
 			if len(args) == 1 {
 				root = args[0]
 			}
+			var err error
 			write, ok := outputs[output]
 			if !ok {
 				return fmt.Errorf("--output %q: want text, json or github", output)
@@ -54,13 +68,23 @@ delete or keep because it is in use. It needs a valid repository first.`,
 			if err := im.check(output); err != nil {
 				return err
 			}
+			if err := report.check(cmd); err != nil {
+				return err
+			}
+			var target githubreport.Target
+			if report.report {
+				// Before validating: a report that cannot go out is
+				// known at once, not after the forecast.
+				if target, err = report.target(); err != nil {
+					return err
+				}
+			}
 			if im.impact {
 				// The impact is the report; the problems list stays
 				// quiet unless there is one.
 				write = quietWhenValid(write)
 			}
 			var v *validate.Validator
-			var err error
 			if crds != "" {
 				v, err = validate.Load(crds)
 			} else {
@@ -76,19 +100,48 @@ delete or keep because it is in use. It needs a valid repository first.`,
 			if err := write(cmd.OutOrStdout(), root, problems, n); err != nil {
 				return err
 			}
+			var invalid error
 			if errs := validate.Errors(problems); errs > 0 {
-				return fmt.Errorf("%d problem(s) in %d objects", errs, n)
+				invalid = fmt.Errorf("%d problem(s) in %d objects", errs, n)
 			}
-			if im.impact {
-				return im.run(cmd, root, output)
+			if !report.report {
+				if invalid != nil {
+					return invalid
+				}
+				if im.impact {
+					forecast, err := im.forecast(cmd, root)
+					if err != nil {
+						return err
+					}
+					return printImpact(cmd.OutOrStdout(), forecast, output)
+				}
+				return nil
 			}
-			return nil
+
+			// The report goes out whatever validate found; an error of
+			// the forecast or of GitHub comes after validate's own.
+			res := githubreport.Result{Root: root, Problems: problems, Objects: n}
+			var forecastErr error
+			switch {
+			case !im.impact:
+				res.NoImpact = "not forecast: validate ran without --impact"
+			case invalid != nil:
+				res.NoImpact = "not forecast: the repository has errors"
+			default:
+				if res.Impact, forecastErr = im.forecast(cmd, root); forecastErr != nil {
+					res.NoImpact = "the forecast failed: " + forecastErr.Error()
+				} else if err := printImpact(cmd.OutOrStdout(), res.Impact, output); err != nil {
+					return err
+				}
+			}
+			return errors.Join(invalid, forecastErr, report.publish(cmd, target, res))
 		},
 	}
 	cmd.Flags().StringVar(&crds, "crds", "", "Folder of the CRDs to validate against (default: the CRDs built into this binary, those of its deploy/crd/bases).")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "Output format: text, json or github (GitHub Actions annotations).")
 	cmd.Flags().StringArrayVar(&overlays, "overlay", nil, "Overlay folder to build, relative to the repository (repeatable; default: every environments/<name>).")
 	im.flags(cmd)
+	report.flags(cmd)
 	return cmd
 }
 

@@ -151,6 +151,12 @@ bench-portal: system-deps test-ground ## Stream proxy vs direct and nginx (throu
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "==> Installing nginx"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx; }
 	go run ./test/bench/portal -sessions $(or $(SESSIONS),1000)
 
+.PHONY: bench-scale
+bench-scale: test-ground ## 100, 1,000 and 10,000 Sessions (most hibernated) on a real API server, the agent and the portal as their own processes: per step the launch and hibernate times, agent and portal RSS, agent CPU, list latency, one launch among them all, a no-op resync's time and writes, and the growth from step to step; STEPS=100,1000 for a shorter run
+	go build -o bin/streamspace-agent ./cmd/streamspace-agent
+	go build -o bin/streamspace-portal ./cmd/streamspace-portal
+	go run ./test/bench/scale -steps $(or $(STEPS),100,1000,10000)
+
 ##@ Run
 
 .PHONY: run

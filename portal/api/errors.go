@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/streamspace/streamspace/agent/quota"
+	"github.com/streamspace/streamspace/portal/store"
 )
 
 // Error is the one error shape of the API:
@@ -102,7 +103,14 @@ func RenderErrors(log logr.Logger) gin.HandlerFunc {
 			return
 		}
 		var e *Error
-		if !errors.As(failed, &e) {
+		switch {
+		case errors.As(failed, &e):
+		case store.IsUnavailable(failed):
+			// The database is down or restarting: the client may try
+			// again, as it would behind a load balancer without a ready
+			// replica.
+			e = Errorf(http.StatusServiceUnavailable, CodeUnavailable, "the portal's database cannot be reached; try again shortly (request "+id+")")
+		default:
 			e = Errorf(http.StatusInternalServerError, CodeInternal, "internal error; see the portal log (request "+id+")")
 		}
 		if e.Status >= http.StatusInternalServerError {

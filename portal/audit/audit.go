@@ -4,6 +4,7 @@ package audit
 
 import (
 	"context"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,15 +75,24 @@ type Writer interface {
 }
 
 // Log records audit events. The action an event describes has already
-// happened and is not undone when its record cannot be written, so a
-// failed write is logged with the whole event and counted, never dropped
-// silently. A nil *Log records nothing.
+// happened and is not undone when its record cannot be written: a write
+// that meets the database unreachable (a restart, a failover) is retried
+// for RetryFor, and one that still fails is logged with the whole event
+// and counted, never dropped silently. A nil *Log records nothing.
 type Log struct {
 	Writer Writer
 	Log    logr.Logger
 	// Failures counts lost records; nil: not counted.
 	Failures prometheus.Counter
+	// RetryFor bounds the retries of a write that found the database
+	// unreachable; zero means DefaultRetryFor.
+	RetryFor time.Duration
 }
+
+// DefaultRetryFor is long enough for a PostgreSQL restart or a managed
+// database's failover, short enough that the request waiting on its record
+// still answers well within a client's patience.
+const DefaultRetryFor = 15 * time.Second
 
 // NewLog is a Log writing to w whose lost records are counted on reg.
 func NewLog(w Writer, log logr.Logger, reg prometheus.Registerer) (*Log, error) {
@@ -103,7 +113,19 @@ func (l *Log) Record(ctx context.Context, e store.AuditEvent, keysAndValues ...a
 	if l == nil || l.Writer == nil {
 		return
 	}
+	if e.At.IsZero() {
+		e.At = time.Now() // when it happened, not when a retry wrote it
+	}
+	retryFor := l.RetryFor
+	if retryFor <= 0 {
+		retryFor = DefaultRetryFor
+	}
+	deadline := time.Now().Add(retryFor)
 	err := l.Writer.Audit(ctx, e)
+	for wait := 100 * time.Millisecond; err != nil && store.IsUnavailable(err) && time.Now().Add(wait).Before(deadline); wait = min(2*wait, time.Second) {
+		time.Sleep(wait)
+		err = l.Writer.Audit(ctx, e)
+	}
 	if err == nil {
 		return
 	}

@@ -3,9 +3,13 @@ package audit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -46,4 +50,44 @@ func TestLog_writesTheEvent_nilLogRecordsNothing(t *testing.T) {
 	}
 	var none *audit.Log
 	none.Record(context.Background(), store.AuditEvent{Action: audit.Login}) // must not panic
+}
+
+// A write that meets the database unreachable (a restart) is retried and
+// lands, stamped with when it happened; a write the database refuses is
+// not retried; one still unreachable after RetryFor is lost, and said so.
+func TestLog_unreachableDatabaseIsRetried_otherErrorsAreNot(t *testing.T) {
+	unreachable := fmt.Errorf("failed to connect: %w", syscall.ECONNREFUSED)
+	var attempts []store.AuditEvent
+	reg := prometheus.NewRegistry()
+	l, err := audit.NewLog(writer(func(e store.AuditEvent) error {
+		if attempts = append(attempts, e); len(attempts) < 3 {
+			return unreachable
+		}
+		return nil
+	}), logr.Discard(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Record(context.Background(), store.AuditEvent{Actor: "bob", Action: audit.SessionCreate})
+	if len(attempts) != 3 || testutil.ToFloat64(l.Failures) != 0 {
+		t.Errorf("attempts %d, lost %v: want the third attempt to land", len(attempts), testutil.ToFloat64(l.Failures))
+	}
+	if at := attempts[0].At; at.IsZero() || !attempts[2].At.Equal(at) {
+		t.Errorf("retries stamped %v then %v: want the time of the first attempt", at, attempts[2].At)
+	}
+
+	attempts = nil
+	l.Writer = writer(func(e store.AuditEvent) error { attempts = append(attempts, e); return errors.New("value too long") })
+	l.Record(context.Background(), store.AuditEvent{Actor: "bob", Action: audit.SessionCreate})
+	if len(attempts) != 1 {
+		t.Errorf("a refused write was tried %d times", len(attempts))
+	}
+
+	attempts = nil
+	l.Writer = writer(func(e store.AuditEvent) error { attempts = append(attempts, e); return unreachable })
+	l.RetryFor = 300 * time.Millisecond
+	l.Record(context.Background(), store.AuditEvent{Actor: "bob", Action: audit.SessionCreate})
+	if len(attempts) < 2 || testutil.ToFloat64(l.Failures) != 2 {
+		t.Errorf("attempts %d, lost %v: want retries, then the record counted lost", len(attempts), testutil.ToFloat64(l.Failures))
+	}
 }

@@ -44,8 +44,14 @@ func TestCycles_surviveAgentKills(t *testing.T) {
 	seed := envInt(t, "SOAK_SEED", int(time.Now().UnixNano()))
 	t.Logf("seed %d (SOAK_SEED=%d repeats these kill times), %d cycles, %d workers", seed, seed, cycles, workers)
 
+	dir := t.TempDir()
+	built := make(chan error, 1)
+	go func() { built <- buildAgent(t, dir) }() // beside the control plane's start
 	env := startCluster(t, ns)
-	agent := newAgentProcess(t, env, ns)
+	if err := <-built; err != nil {
+		t.Fatal(err)
+	}
+	agent := newAgentProcess(t, env, ns, dir)
 	startNodeSimulator(t, env, ns)
 	if err := agent.start(); err != nil {
 		t.Fatal(err)
@@ -54,7 +60,7 @@ func TestCycles_surviveAgentKills(t *testing.T) {
 	ctx := context.Background()
 	began := time.Now()
 
-	// The fault: SIGKILL after 1–8 s up (often in the middle of a start,
+	// The fault: SIGKILL after 1–6 s up (often in the middle of a start,
 	// a hibernation or a delete; sometimes before its caches synced), then
 	// 0–0.5 s down.
 	var faults atomic.Int32
@@ -67,7 +73,7 @@ func TestCycles_surviveAgentKills(t *testing.T) {
 			case <-stopChaos:
 				chaosDone <- nil
 				return
-			case <-time.After(time.Second + time.Duration(rng.Int64N(int64(7*time.Second)))):
+			case <-time.After(time.Second + time.Duration(rng.Int64N(int64(5*time.Second)))):
 			}
 			if err := agent.kill(); err != nil {
 				chaosDone <- err
@@ -164,9 +170,11 @@ func TestCycles_surviveAgentKills(t *testing.T) {
 	// The agent runs (the last start was not killed): every session must
 	// settle clean.
 	a, err := settle(ctx, env.Client, ns, homes, false, waitLimit, func(a audit) bool { return a.sessions == workers })
-	t.Logf("faults injected %d, cycles run %d, %s", faults.Load(), done, a)
 	if err != nil {
 		agent.logTail(t)
+	}
+	t.Logf("faults injected %d, cycles run %d, %s", faults.Load(), done, a)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(homes) != workers/2 {
@@ -247,17 +255,23 @@ type agentProcess struct {
 	starts       int
 }
 
-func newAgentProcess(t *testing.T, env *testenv.Env, ns string) *agentProcess {
-	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "streamspace-agent")
+// buildAgent builds the agent binary into dir. Without DWARF: it links
+// faster and nobody debugs it.
+func buildAgent(t *testing.T, dir string) error {
 	began := time.Now()
-	build := exec.Command("go", "build", "-o", bin, "./cmd/streamspace-agent")
+	build := exec.Command("go", "build", "-ldflags=-w", "-o", filepath.Join(dir, "streamspace-agent"), "./cmd/streamspace-agent")
 	build.Dir = testenv.RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the agent: %v\n%s", err, out)
+		return fmt.Errorf("build the agent: %w\n%s", err, out)
 	}
 	t.Logf("built the agent in %v", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// newAgentProcess prepares the agent built into dir to run against env.
+func newAgentProcess(t *testing.T, env *testenv.Env, ns, dir string) *agentProcess {
+	t.Helper()
+	bin := filepath.Join(dir, "streamspace-agent")
 
 	admin, err := env.AddUser(envtest.User{Name: "soak-agent", Groups: []string{"system:masters"}}, nil)
 	if err != nil {

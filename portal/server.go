@@ -177,9 +177,20 @@ func openState(ctx context.Context, cfg Config, restCfg *rest.Config, reg promet
 	}
 	// the cache outlives ctx until the requests it answers have drained
 	mgrCtx, stopMgr := context.WithCancel(context.WithoutCancel(ctx))
-	st.close = func() { stopMgr(); _ = db.Close() }
-	cacheStopped := make(chan error, 1)
-	go func() { cacheStopped <- mgr.Start(mgrCtx) }()
+	cacheStopped, mgrDone := make(chan error, 1), make(chan struct{})
+	st.close = func() {
+		// the recorder and the dispatcher write to the store until the
+		// manager has stopped them: close it only then (bounded: the
+		// manager gives its runnables 30 s)
+		stopMgr()
+		select {
+		case <-mgrDone:
+		case <-time.After(35 * time.Second):
+			cfg.Log.Info("Shutdown: the history recorder or the plugin dispatcher did not stop within 35s; closing the store under it")
+		}
+		_ = db.Close()
+	}
+	go func() { cacheStopped <- mgr.Start(mgrCtx); close(mgrDone) }()
 	st.cacheStopped = cacheStopped
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		return fail(errors.New("the Kubernetes cache did not sync"))

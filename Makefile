@@ -157,6 +157,10 @@ bench-scale: test-ground ## 100, 1,000 and 10,000 Sessions (most hibernated) on 
 	go build -o bin/streamspace-portal ./cmd/streamspace-portal
 	go run ./test/bench/scale -steps $(or $(STEPS),100,1000,10000)
 
+.PHONY: bench-e2e
+bench-e2e: system-deps cluster-binaries ## Launch and wake the light terminal ROUNDS times (default 10) on the real local node (root), request to first frame through the portal: p50/p95/max with the phases (scheduled, image ready, stream ready), the first launch after the image import apart
+	STREAMSPACE_BENCH_E2E=$(or $(ROUNDS),10) go test ./test/e2e -run '^TestBench_launchAndWake$$' -count=1 -v -timeout 60m
+
 ##@ Run
 
 .PHONY: run

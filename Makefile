@@ -79,9 +79,12 @@ helm: ## Build helm (helm.sh/helm/v4) into the cache for the chart's tests (a se
 prom-tools: ## Build promtool, prometheus and alertmanager into the cache (alert rule tests, the alerting proof, make observe; a second run does nothing)
 	@nice -n 19 hack/prom-tools.sh $(CACHE_DIR) promtool prometheus alertmanager
 
+METRICS_SERVER_VERSION ?= v0.8.0
+
 .PHONY: cluster-binaries
-cluster-binaries: ## Also build kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl and kwok for a local cluster
+cluster-binaries: ## Also build kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl, kwok and metrics-server (metrics.k8s.io on the real node) for a local cluster
 	@hack/kube-binaries.sh $(KUBE_BIN) etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kwok
+	@METRICS_SERVER_VERSION=$(METRICS_SERVER_VERSION) nice -n 19 hack/metrics-server.sh $(CACHE_DIR)/tools-metrics-server-$(METRICS_SERVER_VERSION)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -109,9 +112,9 @@ system-deps: ## Install the Debian packages the tests use when missing: git, pos
 GO_TAGS        := -tags ui
 
 .PHONY: test
-test: system-deps test-ground cluster-binaries prom-tools helm ui-test ui ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers, the web UI's, and (as root) a session streaming on a real local node, used in Chromium through the web UI
+test: system-deps test-ground cluster-binaries prom-tools helm ui-test ui ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers, the web UI's, and (as root) a session streaming on a real local node, used in Chromium through the web UI, and the Helm chart installed and used on it
 	go vet $(GO_TAGS) ./...
-	go test $(GO_TAGS) $(GO_TEST_FLAGS) ./...
+	STREAMSPACE_TEST_CHART_INSTALL=1 go test $(GO_TAGS) $(GO_TEST_FLAGS) ./...
 
 .PHONY: fuzz
 fuzz: test-ground ## Run every Go fuzz target (RFB, Selkies, push receiver, write-back YAML editor, validate, API JSON bodies) for FUZZTIME each (default 60s) and print what each did; a crash fails it and leaves its input in the package's testdata/fuzz, which make test replays

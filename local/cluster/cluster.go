@@ -34,6 +34,8 @@ type Ports struct {
 	Etcd, EtcdPeer, APIServer, ControllerManager, Scheduler, Kubelet, KubeletHealthz int
 	// KubeProxy is kube-proxy's healthz port, KubeProxyMetrics its metrics.
 	KubeProxy, KubeProxyMetrics int
+	// MetricsServer is metrics-server's port on the bridge's gateway.
+	MetricsServer int
 }
 
 // DefaultPorts are uncommon ports, to stay clear of a cluster that may
@@ -41,7 +43,7 @@ type Ports struct {
 var DefaultPorts = Ports{
 	Etcd: 12379, EtcdPeer: 12380, APIServer: 16443,
 	ControllerManager: 17257, Scheduler: 17259, Kubelet: 17250, KubeletHealthz: 17248,
-	KubeProxy: 17256, KubeProxyMetrics: 17255,
+	KubeProxy: 17256, KubeProxyMetrics: 17255, MetricsServer: 17443,
 }
 
 // Cluster is one local cluster. The zero values of its optional fields take
@@ -210,6 +212,7 @@ func (c *Cluster) resolve() error {
 		{&c.Ports.ControllerManager, d.ControllerManager}, {&c.Ports.Scheduler, d.Scheduler},
 		{&c.Ports.Kubelet, d.Kubelet}, {&c.Ports.KubeletHealthz, d.KubeletHealthz},
 		{&c.Ports.KubeProxy, d.KubeProxy}, {&c.Ports.KubeProxyMetrics, d.KubeProxyMetrics},
+		{&c.Ports.MetricsServer, d.MetricsServer},
 	} {
 		if *p.v == 0 {
 			*p.v = p.def
@@ -314,6 +317,9 @@ func (c *Cluster) Up(ctx context.Context, out io.Writer) (*Status, error) {
 			return nil, err
 		}
 	}
+	if err := c.upMetricsServer(ctx, out); err != nil {
+		return nil, err
+	}
 	if err := c.waitDefaultServiceAccount(ctx); err != nil {
 		return nil, err
 	}
@@ -393,10 +399,14 @@ func (c *Cluster) components() []component {
 	if c.Simulated {
 		return append(comps, component{"kwok", func(context.Context) error { return nil }})
 	}
-	return append(comps,
+	comps = append(comps,
 		component{"containerd", c.containerdHealthy},
 		component{"kubelet", c.kubeletHealthy},
 		component{"kube-proxy", c.kubeProxyHealthy})
+	if haveFile(c.MetricsServerBin()) && c.aggregationLayer() {
+		comps = append(comps, component{"metrics-server", c.metricsServerHealthy})
+	}
+	return comps
 }
 
 // subnetUsable: no route or address of this machine overlaps subnet, other

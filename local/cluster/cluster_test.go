@@ -1,13 +1,17 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +34,9 @@ func TestUpPodDown(t *testing.T) {
 			t.Skipf("skipped: %s is missing in %s (make cluster-binaries builds it)", b, bins)
 		}
 	}
+	if err := (&Cluster{}).checkKubeRouter(); err != nil {
+		t.Skip("skipped: " + err.Error())
+	}
 	// A short folder: containerd's socket path must stay under 108 bytes.
 	dir, err := os.MkdirTemp("", "sslc-")
 	if err != nil {
@@ -37,7 +44,7 @@ func TestUpPodDown(t *testing.T) {
 	}
 	c := &Cluster{
 		Dir: dir, Bins: bins, Name: "sslc-test", Bridge: "sslctest0", Log: t.Output(),
-		Ports: Ports{Etcd: 22379, EtcdPeer: 22380, APIServer: 26443, ControllerManager: 27257, Scheduler: 27259, Kubelet: 27250, KubeletHealthz: 27248, KubeProxy: 27256, KubeProxyMetrics: 27255},
+		Ports: Ports{Etcd: 22379, EtcdPeer: 22380, APIServer: 26443, ControllerManager: 27257, Scheduler: 27259, Kubelet: 27250, KubeletHealthz: 27248, KubeProxy: 27256, KubeProxyMetrics: 27255, MetricsServer: 27443},
 	}
 	t.Cleanup(func() {
 		if err := c.Down(context.Background()); err != nil {
@@ -117,6 +124,7 @@ func TestUpPodDown(t *testing.T) {
 			t.Errorf("expected mounts under %s while pods run", dir)
 		}
 		checkServices(ctx, t, c, cs, st)
+		checkMetricsAPI(ctx, t, c)
 	}
 
 	var pids []int
@@ -150,6 +158,18 @@ func TestUpPodDown(t *testing.T) {
 	}
 	if out, err := exec.Command("nft", "list", "table", "ip", "kube-proxy").CombinedOutput(); err == nil {
 		t.Errorf("kube-proxy's nftables table is left after down:\n%s", out)
+	}
+	if rules, err := iptablesRules(ctx); err != nil {
+		t.Error(err)
+	} else if left := kubeRouterCleanup(rules); len(left) > 0 {
+		t.Errorf("kube-router's iptables rules are left after down: %q", left)
+	}
+	if sets, err := exec.Command("ipset", "list", "-n").Output(); err == nil {
+		for _, s := range strings.Fields(string(sets)) {
+			if kubeRouterSet(s) {
+				t.Errorf("kube-router's ipset %s is left after down", s)
+			}
+		}
 	}
 	for _, h := range cgroupHierarchies() {
 		if _, err := os.Stat(filepath.Join(h, c.Name)); err == nil {
@@ -230,5 +250,59 @@ func checkServices(ctx context.Context, t *testing.T, c *Cluster, cs *kubernetes
 		t.Errorf("the API server through the kubernetes Service (%s:443, kube-proxy): %v", firstServiceIP, err)
 	} else {
 		t.Logf("API server through its ClusterIP in %.1fs: %s", time.Since(start).Seconds(), body)
+	}
+}
+
+// checkMetricsAPI: metrics.k8s.io through the aggregation layer — `kubectl
+// top pods` lists the pause pods — and metrics-server believes the
+// X-Remote-User headers only from the front proxy's certificate: the same
+// headers sent by another client of the cluster CA (here the kubelet's) get
+// that client's own rights, not the user they name.
+func checkMetricsAPI(ctx context.Context, t *testing.T, c *Cluster) {
+	t.Helper()
+	if !haveFile(c.MetricsServerBin()) {
+		t.Logf("metrics-server is not built (make cluster-binaries): metrics.k8s.io not checked")
+		return
+	}
+	start := time.Now()
+	var out []byte
+	var err error
+	// metrics-server scrapes every 15 s and lists a new pod after two.
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(time.Second) {
+		out, err = exec.CommandContext(ctx, filepath.Join(c.Bins, "kubectl"), "--kubeconfig", c.Kubeconfig(), "top", "pods", "-n", "default").CombinedOutput()
+		if err == nil && bytes.Contains(out, []byte("pause-a")) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || !bytes.Contains(out, []byte("pause-a")) {
+		t.Errorf("kubectl top pods (metrics.k8s.io through the aggregation layer): %v\n%s\nmetrics-server log:\n%s", err, out, lastLines(c.logFile("metrics-server"), 15))
+		return
+	}
+	t.Logf("kubectl top pods answers %.1fs after the pods run:\n%s", time.Since(start).Seconds(), out)
+
+	direct := "https://" + net.JoinHostPort(c.apiAddress, strconv.Itoa(c.Ports.MetricsServer)) + "/apis/metrics.k8s.io/v1beta1/pods"
+	forged := func(cert string) int {
+		hc, err := c.tlsClient(c.pki("ca.crt"), cert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, direct, nil)
+		req.Header.Set("X-Remote-User", "streamspace-admin")
+		req.Header.Set("X-Remote-Group", "system:masters")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("metrics-server at %s: %v", direct, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := forged("kubelet"); code != http.StatusForbidden {
+		t.Errorf("X-Remote-User from the kubelet's certificate: %d, want 403 (the headers trusted from a non-proxy client)", code)
+	}
+	if code := forged(""); code != http.StatusForbidden && code != http.StatusUnauthorized {
+		t.Errorf("X-Remote-User without a client certificate: %d, want 401 or 403", code)
+	}
+	if code := forged("front-proxy-client"); code != http.StatusOK {
+		t.Errorf("the same headers from the front proxy's certificate: %d, want 200", code)
 	}
 }

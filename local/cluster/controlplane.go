@@ -71,6 +71,21 @@ func (c *Cluster) apiserverArgs() []string {
 		// The node's InternalIP is the machine's interface address: reach
 		// the kubelet by its name, localhost, instead.
 		"--kubelet-preferred-address-types=Hostname",
+		// The aggregation layer (metrics.k8s.io served by metrics-server):
+		// the API server authenticates to an extension API server with the
+		// front-proxy client certificate and passes the user in these
+		// headers, which the extension trusts only from that certificate.
+		"--requestheader-client-ca-file=" + c.pki("front-proxy-ca.crt"),
+		"--requestheader-allowed-names=" + frontProxyUser,
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + c.pki("front-proxy-client.crt"),
+		"--proxy-client-key-file=" + c.pki("front-proxy-client.key"),
+		// Call an extension at its endpoint, not its Service's ClusterIP:
+		// the endpoint is this machine's bridge address, which the API
+		// server reaches without kube-proxy's rules.
+		"--enable-aggregator-routing=true",
 		"--profiling=false",
 	}
 	if c.apiAddress == "" {

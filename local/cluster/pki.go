@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -63,10 +64,24 @@ func (c *Cluster) certSpecs() []certSpec {
 		{name: "apiserver-kubelet-client", ca: "ca", cn: apiserverKubeletUser, client: true},
 		// bound to the built-in ClusterRole system:node-proxier
 		{name: "kube-proxy", ca: "ca", cn: "system:kube-proxy", client: true},
+		// bound to a read-only ClusterRole (netpol.go)
+		{name: "kube-router", ca: "ca", cn: kubeRouterUser, client: true},
 		// etcd has its own CA: a certificate of the cluster CA (a node's, say)
 		// must not open etcd.
 		{name: "etcd-server", ca: "etcd-ca", cn: "etcd", dnsNames: []string{"localhost"}, ips: loopback, server: true, client: true},
 		{name: "apiserver-etcd-client", ca: "etcd-ca", cn: "kube-apiserver-etcd-client", client: true},
+		// The aggregation layer: the API server proxies metrics.k8s.io to
+		// metrics-server with this certificate, of a CA of its own (a
+		// certificate of the cluster CA must not be able to assert any user
+		// in X-Remote-User headers), named in --requestheader-allowed-names.
+		{name: "front-proxy-client", ca: "front-proxy-ca", cn: frontProxyUser, client: true},
+		// metrics-server: its client certificate (the API and the kubelet
+		// know it as system:metrics-server) and its serving certificate, for
+		// the name the aggregator checks (service.namespace.svc) and the
+		// bridge's gateway it listens on.
+		{name: "metrics-server", ca: "ca", cn: metricsServerUser, client: true},
+		{name: "metrics-server-serving", ca: "ca", cn: "metrics-server", server: true,
+			dnsNames: []string{metricsServerService + "." + metav1.NamespaceSystem + ".svc"}, ips: c.metricsServerIPs()},
 	}
 }
 
@@ -74,6 +89,8 @@ const (
 	firstServiceIP       = "10.0.0.1"
 	serviceCIDR          = "10.0.0.0/16"
 	apiserverKubeletUser = "kube-apiserver-kubelet-client"
+	frontProxyUser       = "front-proxy-client"
+	metricsServerUser    = "system:metrics-server"
 )
 
 // ensurePKI makes the CAs, the leaf certificates and the service-account key
@@ -83,7 +100,7 @@ func (c *Cluster) ensurePKI() error {
 		return err
 	}
 	cas := map[string]*keyPair{}
-	for _, name := range []string{"ca", "etcd-ca"} {
+	for _, name := range []string{"ca", "etcd-ca", "front-proxy-ca"} {
 		kp, err := c.ensureCA(name)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -302,6 +319,8 @@ func (c *Cluster) writeKubeconfigs() error {
 		"scheduler":          c.componentKubeconfig("scheduler"),
 		"kubelet":            c.componentKubeconfig("kubelet"),
 		"kube-proxy":         c.componentKubeconfig("kube-proxy"),
+		"kube-router":        c.componentKubeconfig("kube-router"),
+		"metrics-server":     c.componentKubeconfig("metrics-server"),
 	}
 	for cert, path := range files {
 		certPEM, err := os.ReadFile(c.pki(cert + ".crt"))

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -31,6 +32,7 @@ func TestPKIAndKubeconfigs(t *testing.T) {
 
 	ca := load(t, c.pki("ca.crt"))
 	etcdCA := load(t, c.pki("etcd-ca.crt"))
+	frontProxyCA := load(t, c.pki("front-proxy-ca.crt"))
 	for name, want := range map[string]struct {
 		cn, org string
 		by      *x509.Certificate
@@ -41,6 +43,8 @@ func TestPKIAndKubeconfigs(t *testing.T) {
 		"scheduler":                {"system:kube-scheduler", "", ca},
 		"apiserver-kubelet-client": {apiserverKubeletUser, "", ca},
 		"apiserver-etcd-client":    {"kube-apiserver-etcd-client", "", etcdCA},
+		"front-proxy-client":       {frontProxyUser, "", frontProxyCA},
+		"metrics-server":           {metricsServerUser, "", ca},
 	} {
 		cert := load(t, c.pki(name+".crt"))
 		if cert.Subject.CommonName != want.cn || (want.org != "" && (len(cert.Subject.Organization) != 1 || cert.Subject.Organization[0] != want.org)) {
@@ -52,6 +56,20 @@ func TestPKIAndKubeconfigs(t *testing.T) {
 	}
 	if err := load(t, c.pki("apiserver-etcd-client.crt")).CheckSignatureFrom(ca); err == nil {
 		t.Error("the cluster CA must not sign etcd's client certificate")
+	}
+	// An extension API server trusts X-Remote-User only from a certificate
+	// of the front-proxy CA: one of the cluster CA (a node's, metrics-
+	// server's own) must not pass as the front proxy.
+	for _, name := range []string{"admin", "kubelet", "metrics-server"} {
+		if err := load(t, c.pki(name+".crt")).CheckSignatureFrom(frontProxyCA); err == nil {
+			t.Errorf("the front-proxy CA signed %s", name)
+		}
+	}
+	if err := load(t, c.pki("front-proxy-client.crt")).CheckSignatureFrom(ca); err == nil {
+		t.Error("the cluster CA must not sign the front-proxy client certificate")
+	}
+	if err := load(t, c.pki("metrics-server-serving.crt")).VerifyHostname("metrics-server.kube-system.svc"); err != nil {
+		t.Errorf("metrics-server's serving certificate, for the name the aggregator checks: %v", err)
 	}
 	apiserver := load(t, c.pki("apiserver.crt"))
 	for _, host := range []string{"127.0.0.1", "localhost", "10.0.0.1", "kubernetes.default.svc"} {
@@ -143,5 +161,26 @@ func TestWriteImageIsReproducible(t *testing.T) {
 	}
 	if sums[0] != sums[1] {
 		t.Error("the same layer gave two different image tarballs")
+	}
+}
+
+// TestMetricsServerVersion: the version Cluster runs from the cache is the
+// one hack/metrics-server.sh and the Makefile build.
+func TestMetricsServerVersion(t *testing.T) {
+	for file, want := range map[string]string{
+		"../../hack/metrics-server.sh": "METRICS_SERVER_VERSION:-" + MetricsServerVersion + "}",
+		"../../Makefile":               "METRICS_SERVER_VERSION ?= " + MetricsServerVersion,
+	} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), want) {
+			t.Errorf("%s does not say %q: keep the version there and in metrics.go the same", file, want)
+		}
+	}
+	c := &Cluster{Bins: "/cache/streamspace/kube-" + KubeVersion}
+	if got, want := c.MetricsServerBin(), "/cache/streamspace/tools-metrics-server-"+MetricsServerVersion+"/metrics-server"; got != want {
+		t.Errorf("MetricsServerBin %s, want %s (where the Makefile builds it)", got, want)
 	}
 }

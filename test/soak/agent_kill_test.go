@@ -20,9 +20,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/test/bench/benchenv"
 	"github.com/streamspace/streamspace/test/testenv"
 )
 
@@ -32,6 +32,7 @@ import (
 // home volume is lost, no Deployment or Service is orphaned or doubled, and
 // every Session's status matches its spec and its children.
 func TestCycles_surviveAgentKills(t *testing.T) {
+	t.Parallel() // each has its own control plane; the agent's build overlaps the other test
 	const (
 		ns      = "soak"
 		workers = 8 // two per user: launches race for one home volume
@@ -56,7 +57,9 @@ func TestCycles_surviveAgentKills(t *testing.T) {
 	if err := agent.start(); err != nil {
 		t.Fatal(err)
 	}
-	waitForWebhook(t, env.Client, ns)
+	if err := benchenv.Ready(context.Background(), env.Client, ns, templateName); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	began := time.Now()
 
@@ -273,16 +276,8 @@ func newAgentProcess(t *testing.T, env *testenv.Env, ns, dir string) *agentProce
 	t.Helper()
 	bin := filepath.Join(dir, "streamspace-agent")
 
-	admin, err := env.AddUser(envtest.User{Name: "soak-agent", Groups: []string{"system:masters"}}, nil)
+	kubeconfig, err := benchenv.Kubeconfig(env, dir)
 	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := admin.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	wh := env.WebhookInstallOptions

@@ -24,6 +24,7 @@ import (
 	"github.com/streamspace/streamspace/agent/sessions"
 	"github.com/streamspace/streamspace/agent/users"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/test/bench/benchenv"
 	"github.com/streamspace/streamspace/test/bench/measure"
 	"github.com/streamspace/streamspace/test/testenv"
 )
@@ -33,6 +34,7 @@ import (
 // Running, or Failed with a reason; no child is orphaned, no Session has two
 // Deployments, no home volume seen before the kill is lost.
 func TestLaunches_surviveAPIServerRestart(t *testing.T) {
+	t.Parallel() // each has its own control plane; the agent's build overlaps the other test
 	const (
 		ns          = "soak"
 		n           = 100
@@ -272,20 +274,10 @@ func startAgent(t *testing.T, env *testenv.Env, ns string) (stop func()) {
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		t.Fatal("agent cache did not sync")
 	}
-	waitForWebhook(t, env.Client, ns)
-	return stop
-}
-
-// waitForWebhook waits until the agent's webhook admits sessions.
-func waitForWebhook(t *testing.T, c client.Client, ns string) {
-	t.Helper()
-	probe := &streamv1.Session{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe"},
-		Spec: streamv1.SessionSpec{User: "probe", Template: templateName, State: streamv1.StateTerminated}}
-	if err := retry(context.Background(), time.Minute, func() error {
-		return c.Create(context.Background(), probe, client.DryRunAll)
-	}); err != nil {
-		t.Fatalf("agent webhook not ready: %v", err)
+	if err := benchenv.Ready(ctx, env.Client, ns, templateName); err != nil {
+		t.Fatal(err)
 	}
+	return stop
 }
 
 // settle audits ns until done says the run has settled and the audit is

@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,7 +22,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/streamspace/streamspace/agent/manager"
-	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/test/bench/benchenv"
 	"github.com/streamspace/streamspace/test/testenv"
 )
 
@@ -41,10 +40,11 @@ func zapLevel() zapcore.Level {
 	return zapcore.DPanicLevel
 }
 
+// templateName is benchenv.LightTemplate's.
 const templateName = "light"
 
 // startCluster starts a control plane with the session webhook configured,
-// the namespace ns and a Template, and stops it when the test ends.
+// the namespace ns and the light Template, and stops it when the test ends.
 func startCluster(t *testing.T, ns string) *testenv.Env {
 	t.Helper()
 	env, err := testenv.Start(true)
@@ -57,17 +57,7 @@ func startCluster(t *testing.T, ns string) *testenv.Env {
 		}
 	})
 	mustCreate(t, env.Client, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-	mem, cpu := resource.MustParse("1Gi"), resource.MustParse("500m")
-	mustCreate(t, env.Client, &streamv1.Template{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: templateName},
-		Spec: streamv1.TemplateSpec{
-			DisplayName: "Light", Category: "Utilities", BaseImage: "localhost/streamspace/light:1.0.0",
-			DefaultResources: streamv1.Resources{Memory: &mem, CPU: &cpu},
-			Ports:            []streamv1.TemplatePort{{Name: "vnc-ws", ContainerPort: 6080}},
-			Stream:           streamv1.StreamSpec{Protocol: streamv1.StreamWebsockifyVNC, Port: 6080},
-			VolumeMounts:     []streamv1.VolumeMount{{Name: streamv1.HomeVolumeName, MountPath: "/home/user"}},
-		},
-	})
+	mustCreate(t, env.Client, benchenv.LightTemplate(ns))
 	return env
 }
 

@@ -120,6 +120,10 @@ test: system-deps test-ground cluster-binaries prom-tools helm ui-test ui ## Run
 fuzz: test-ground ## Run every Go fuzz target (RFB, Selkies, push receiver, write-back YAML editor, validate, API JSON bodies) for FUZZTIME each (default 60s) and print what each did; a crash fails it and leaves its input in the package's testdata/fuzz, which make test replays
 	bash hack/fuzz.sh
 
+.PHONY: soak
+soak: test-ground ## The agent binary killed at random (SIGKILL, seeded: SOAK_SEED) during SOAK_CYCLES (default 1,000) launch/hibernate/wake cycles on a real API server, and the API server killed during 100 launches; prints faults, cycles, sessions checked, objects lost, orphans and mismatches (all 0). make test runs 200 cycles
+	SOAK_CYCLES=$(or $(SOAK_CYCLES),1000) go test -count=1 -v -timeout 60m ./test/soak/
+
 .PHONY: ui-test
 ui-test: $(WEB_DEPS) ## Run the web UI's component tests (Vitest + Testing Library in jsdom)
 	cd $(WEB) && npm test

@@ -1,15 +1,19 @@
 // The plugin pages in Debian's Chromium, against the real portal of
 // portal/plugins_browser_test.go (its GitHub stand-in merges each pull
-// request and applies the Plugin as the agent would): an admin browses the
-// catalog, installs the audit exporter, approves its permission, enables
-// it, configures it through the form its JSON Schema generates (the form's
-// own refusal first), sees its deliveries, and disables it. Any browser
-// error fails the run.
+// request and applies the Plugin YAML as the agent's sync would; the
+// agent's plugin controllers and the portal's dispatcher run for real): the
+// sign-in page wears the enabled theme (name, logo, title); an admin
+// browses the catalog, installs the audit exporter, approves its
+// permissions, enables it, configures it through the form its JSON Schema
+// generates (the form's own refusal first) to send to the test's HTTPS
+// receiver (RECEIVER_URL), signs out and in (two user events), sees them
+// delivered, and disables it. Any browser error fails the run.
 import path from 'node:path';
 import { BrowserErrors, launchBrowser, poll, prepareOutDir } from './lib.mjs';
 
 const PORTAL = process.env.PORTAL_URL;
 const OUT = process.env.OUT_DIR;
+const RECEIVER = process.env.RECEIVER_URL;
 const MS = 30_000;
 
 function check(cond, what) {
@@ -46,6 +50,41 @@ const installedCard = async () => {
   await card.waitFor({ timeout: MS });
   return card;
 };
+/** The installed card once testid's text matches re (the agent and the dispatcher work on their own time). */
+const cardUntil = async (testid, re, ms = MS) => {
+  let card;
+  await poll(
+    `${testid} matches ${re}`,
+    ms,
+    async () => {
+      card = await installedCard();
+      const t = await text(testid, card).catch(() => '');
+      return { ok: re.test(t), state: t };
+    },
+    1000,
+  );
+  return card;
+};
+/** The sign-in page wears the theme: its name, its logo (loaded from the portal), the title. */
+const themedSignIn = async () => {
+  await page.goto(PORTAL + '/login');
+  await page.getByText('Midnight', { exact: true }).first().waitFor({ timeout: MS });
+  check((await page.getByText('StreamSpace', { exact: true }).count()) === 0, 'the sign-in page names the theme, not StreamSpace');
+  const logo = page.locator('main img').first();
+  await poll('the theme logo loads', MS, async () => {
+    const { src, width } = await logo.evaluate((img) => ({ src: img.getAttribute('src'), width: img.naturalWidth }));
+    return { ok: /^\/api\/v1\/plugins\/theme\/logo\?v=/.test(src) && width > 0, state: `${src} ${width}` };
+  });
+  check(true, 'the sign-in page shows the theme logo, served by the portal');
+  await poll('the title', MS, async () => ({ ok: (await page.title()) === 'Sign in — Midnight', state: await page.title() }));
+  check(true, 'the window title is the theme name');
+};
+const signIn = async () => {
+  await page.getByLabel('Username').fill(process.env.USER_NAME);
+  await page.getByLabel(/^Password/).fill(process.env.USER_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.waitForURL('**/dashboard', { timeout: MS });
+};
 
 try {
   if (OUT) await prepareOutDir(OUT);
@@ -58,22 +97,21 @@ try {
       'signed out, the app asks who it is and tries a renewal first',
       (e) => e.kind === 'console.error' && /status of 401/.test(e.text) && /\/api\/v1\/(users\/me|auth\/refresh)$/.test(e.url),
     );
-    await page.goto(PORTAL + '/login');
-    await page.getByLabel('Username').fill(process.env.USER_NAME);
-    await page.getByLabel(/^Password/).fill(process.env.USER_PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.waitForURL('**/dashboard', { timeout: MS });
+    await themedSignIn();
+    await signIn();
+    await page.getByRole('link', { name: 'Midnight home' }).waitFor({ timeout: MS });
+    check(true, 'the app bar names the theme');
   });
 
   await step('catalog', async () => {
     await page.getByRole('link', { name: 'Plugins' }).first().click();
     await page.waitForURL('**/plugins/catalog');
     await page.getByTestId('plugin-card-audit-exporter').waitFor({ timeout: MS });
-    check((await page.getByTestId(/^plugin-card-/).count()) === 3, 'the catalog shows the three plugins');
-    await page.getByRole('searchbox', { name: 'Search plugins' }).fill('watch');
+    check((await page.getByTestId(/^plugin-card-/).count()) === 4, 'the catalog shows the four plugins the agent indexed');
+    await page.getByRole('searchbox', { name: 'Search plugins' }).fill('slack');
     const cards = page.getByTestId(/^plugin-card-/);
     await poll('the search narrows the cards', MS, async () => ({ ok: (await cards.count()) === 1, state: await cards.count() }));
-    check(await page.getByTestId('plugin-card-night-watch').isVisible(), 'the search narrows it to Night watch');
+    check(await page.getByTestId('plugin-card-slack-notifier').isVisible(), 'the search narrows it to the Slack notifier');
     await page.getByRole('searchbox', { name: 'Search plugins' }).fill('');
     await page.getByLabel('Type').click();
     await page.getByRole('option', { name: 'Webhook' }).click();
@@ -109,6 +147,7 @@ try {
     await waiting.getByRole('button', { name: 'Review permissions' }).click();
     const dialog = page.getByTestId('approve-dialog');
     await dialog.getByRole('checkbox', { name: /events:session/ }).check();
+    await dialog.getByRole('checkbox', { name: /events:user/ }).check();
     await dialog.getByRole('button', { name: 'Propose approval' }).click();
     await waitText(page.getByTestId('change-result'), /Pull request #2 opened/);
     check(true, 'the approval is pull request #2');
@@ -117,12 +156,12 @@ try {
   });
 
   await step('enable', async () => {
-    const card = await installedCard();
-    check(/Disabled/.test(await text('plugin-ready', card)), 'approved but off: Ready is False, Disabled');
+    const card = await cardUntil('plugin-ready', /Disabled/);
+    check(true, 'approved but off: Ready is False, Disabled (the agent)');
     await card.getByRole('button', { name: 'Enable' }).click();
     await waitText(page.getByTestId('change-result'), /Pull request #3 opened/);
-    const again = await installedCard();
-    check(/Ready/.test(await text('plugin-ready', again)), 'merged and applied: Ready');
+    await cardUntil('plugin-ready', /^Ready/);
+    check(true, 'merged and applied: Ready (the agent resolved, verified and approved it)');
   });
 
   await step('configure', async () => {
@@ -137,27 +176,39 @@ try {
       'rjsf logs the errors of a form it refused to submit',
       (e) => e.kind === 'console.error' && /^Form validation failed/.test(e.text),
     );
-    await dialog.getByLabel(/batch/i).fill('500');
+    await dialog.getByLabel(/endpoint/i).fill('http://siem.example.com/in');
     await dialog.getByRole('button', { name: 'Propose configuration' }).click();
-    await waitText(dialog, /must be <= 100/);
-    check(true, 'the form refuses a value over the schema maximum, before sending');
-    await dialog.getByLabel(/batch/i).fill('50');
+    await waitText(dialog, /must match \^https:\/\//);
+    check(true, 'the form refuses a plain http endpoint (the schema pattern), before sending');
+    await dialog.getByLabel(/endpoint/i).fill(RECEIVER);
     await dialog.getByRole('button', { name: 'Propose configuration' }).click();
     await waitText(page.getByTestId('change-result'), /Pull request #4 opened/);
     check(true, 'the configuration is pull request #4');
   });
 
   await step('deliveries', async () => {
-    const card = await installedCard();
-    check(/42 delivered · 1 failed/.test(await text('plugin-delivery', card)), 'the delivery state shows');
+    // two user events, made by signing out and in again, delivered by the
+    // portal's dispatcher to the receiver the configuration names
+    await cardUntil('plugin-ready', /^Ready/);
+    errors.expect(
+      'signed out, the sign-in page asks who it is and tries a renewal first',
+      (e) => e.kind === 'console.error' && /status of 401/.test(e.text) && /\/api\/v1\/(users\/me|auth\/refresh)$/.test(e.url),
+    );
+    await page.getByRole('button', { name: 'Account menu' }).click();
+    await page.getByRole('menuitem', { name: 'Sign out' }).click();
+    await page.waitForURL('**/login**', { timeout: MS });
+    await themedSignIn();
+    await signIn();
+    const card = await cardUntil('plugin-delivery', /^([2-9]|\d{2,}) delivered · 0 failed · 0 pending/, 90_000);
+    check(true, `the deliveries show: ${await text('plugin-delivery', card)}`);
   });
 
   await step('disable', async () => {
     const card = await installedCard();
     await card.getByRole('button', { name: 'Disable' }).click();
     await waitText(page.getByTestId('change-result'), /Pull request #5 opened/);
-    const again = await installedCard();
-    check((await text('plugin-enabled', again)) === 'disabled', 'merged and applied: disabled');
+    await cardUntil('plugin-enabled', /^disabled$/);
+    check(true, 'merged and applied: disabled');
   });
 } finally {
   await browser.close();

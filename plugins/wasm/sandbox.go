@@ -58,8 +58,10 @@ func stop(reason error, format string, args ...any) *StopError {
 var cache = wazero.NewCompilationCache()
 
 // plugin is the Deliverer of one wasm plugin: its own runtime (so its
-// memory limit and host functions are its own) and one instance, which
-// serves one event at a time and is replaced after a stop.
+// memory limit and host functions are its own) and a pool of up to
+// limits.Instances instances of its compiled module, each serving one
+// event at a time; an instance is dropped after a stop and a fresh one
+// starts when an event needs it.
 type plugin struct {
 	name     string
 	config   []byte
@@ -70,8 +72,12 @@ type plugin struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 
+	// slots holds a token for each event under way: at most
+	// limits.Instances, so at most that many instances exist.
+	slots chan struct{}
+
 	mu     sync.Mutex
-	inst   *instance
+	idle   []*instance // started and free; the last freed is used first
 	closed bool
 }
 
@@ -93,6 +99,7 @@ func newPlugin(ctx context.Context, module []byte, p event.Plugin, host Host, li
 		limits: limits,
 		log:    logr.FromContextOrDiscard(ctx).WithValues("plugin", p.Name),
 		rt:     rt,
+		slots:  make(chan struct{}, limits.Instances),
 	}
 	if err := pl.load(ctx, module); err != nil {
 		_ = rt.Close(ctx)
@@ -210,11 +217,21 @@ const startLimit = 30 * time.Second
 
 const starting = "starting the module"
 
-// instance returns the running instance, starting one when there is none.
+// instance returns a free instance, starting one when none is idle (the
+// caller holds a slot, so no more than limits.Instances ever run).
 func (p *plugin) instance(ctx context.Context) (*instance, error) {
-	if p.inst != nil {
-		return p.inst, nil
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("wasm plugin %s is closed", p.name)
 	}
+	if n := len(p.idle); n > 0 {
+		in := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return in, nil
+	}
+	p.mu.Unlock()
 	in := &instance{born: time.Now()}
 	in.stdout = newOutput(p.log, "stdout")
 	in.stderr = newOutput(p.log, "stderr")
@@ -240,8 +257,18 @@ func (p *plugin) instance(ctx context.Context) (*instance, error) {
 	in.mod = mod
 	in.alloc = mod.ExportedFunction(exportAlloc)
 	in.handle = mod.ExportedFunction(exportHandle)
-	p.inst = in
 	return in, nil
+}
+
+// release returns an instance that finished an event to the idle ones.
+func (p *plugin) release(ctx context.Context, in *instance) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		_ = in.mod.Close(context.WithoutCancel(ctx))
+		return
+	}
+	p.idle = append(p.idle, in)
 }
 
 func (in *instance) walltime() (int64, int32) {
@@ -266,7 +293,12 @@ func deadlineOf(ctx context.Context) int64 {
 	return d.UnixNano()
 }
 
-// Deliver runs the module's handler on e, within the time limit.
+// Deliver runs the module's handler on e, within the time limit, in a free
+// instance. It may be called concurrently: up to limits.Instances events
+// run side by side and the others wait for an instance (the time limit
+// starts when one is theirs). Events delivered concurrently may finish in
+// any order; a caller that needs an order (the dispatcher, per subject)
+// delivers the next event once the previous one returned.
 func (p *plugin) Deliver(ctx context.Context, e event.Event) error {
 	if err := p.grants.allowsEvent(e.Type); err != nil {
 		return fmt.Errorf("wasm plugin %s: %w", p.name, err)
@@ -275,11 +307,12 @@ func (p *plugin) Deliver(ctx context.Context, e event.Event) error {
 	if err != nil {
 		return fmt.Errorf("encode event %s: %w: %w", e.ID, err, event.ErrPermanent)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return fmt.Errorf("wasm plugin %s is closed", p.name)
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("wasm plugin %s: waiting for a free instance: %w", p.name, context.Cause(ctx))
 	}
+	defer func() { <-p.slots }()
 	in, err := p.instance(ctx)
 	if err != nil {
 		return err
@@ -304,6 +337,7 @@ func (p *plugin) Deliver(ctx context.Context, e event.Event) error {
 	if err != nil {
 		return p.stopped(ctx, c, in, "event "+e.ID, err)
 	}
+	p.release(ctx, in)
 	switch res[0] {
 	case statusDelivered:
 		return nil
@@ -316,13 +350,12 @@ func (p *plugin) Deliver(ctx context.Context, e event.Event) error {
 }
 
 // stopped turns a failed call into the error that names why, and drops
-// the instance: after a trap or an exit its state cannot be trusted, and a
-// fresh one starts with the next event.
+// the instance (it is not released): after a trap or an exit its state
+// cannot be trusted, and a fresh one starts when an event needs it.
 func (p *plugin) stopped(ctx context.Context, c *call, in *instance, what string, err error) error {
 	if in.mod != nil {
 		_ = in.mod.Close(context.WithoutCancel(ctx))
 	}
-	p.inst = nil
 	var reason *StopError
 	var exit *sys.ExitError
 	errors.As(err, &exit)
@@ -350,13 +383,21 @@ func (p *plugin) stopped(ctx context.Context, c *call, in *instance, what string
 	return fmt.Errorf("wasm plugin %s: %w", p.name, reason)
 }
 
-// Close frees the plugin's runtime; the compiled code stays in the cache
-// for other plugins with the same module.
+// Close waits for the events under way (each bounded by the time limit),
+// then frees the plugin's runtime and every instance; the compiled code
+// stays in the cache for other plugins with the same module. A Deliver
+// after Close fails.
 func (p *plugin) Close(ctx context.Context) error {
+	for range cap(p.slots) {
+		p.slots <- struct{}{}
+	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.closed = true
-	p.inst = nil
+	p.idle = nil
+	p.mu.Unlock()
+	for range cap(p.slots) {
+		<-p.slots
+	}
 	return p.rt.Close(ctx)
 }
 

@@ -17,8 +17,14 @@
 //	    good (retrying cannot help). Before failing, the module may call
 //	    `fail` to say why.
 //
-// One instance serves every event of a plugin, one event at a time; it is
-// replaced when a limit stopped it or it exited. From Go (1.24 or later)
+// A plugin runs in a pool of up to Limits.Instances instances of its
+// module (compiled once, cached by digest), each serving one event at a
+// time, so events of different sessions run side by side; the dispatcher
+// delivers one session's (subject's) events one after another, so they
+// reach the plugin in order. Instances share nothing: a global variable
+// set while handling one event may not be there for the next one, which
+// can run in another instance (or a fresh one: an instance is replaced
+// when a limit stopped it or it exited). From Go (1.24 or later)
 // such a module is built with
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o plugin.wasm
@@ -58,6 +64,7 @@ package wasm
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/streamspace/streamspace/plugins/event"
@@ -82,12 +89,16 @@ type Host interface {
 
 // Limits bound one plugin's module. A zero field takes its default.
 type Limits struct {
-	// Memory is the most linear memory the module may use, in bytes
-	// (rounded down to 64 KiB pages). Default DefaultMemory.
+	// Memory is the most linear memory each instance may use, in bytes
+	// (rounded down to 64 KiB pages). Default DefaultMemory. A plugin
+	// uses at most Instances times this.
 	Memory uint64
 	// PerEvent is the longest one event may take, host calls included.
 	// Default DefaultPerEvent.
 	PerEvent time.Duration
+	// Instances is the most instances of the module that run at once
+	// (events handled side by side). Default DefaultInstances().
+	Instances int
 }
 
 const (
@@ -109,7 +120,16 @@ func New(ctx context.Context, module []byte, p event.Plugin, host Host, limits L
 	return newPlugin(ctx, module, p, host, limits.withDefaults())
 }
 
+// DefaultInstances is GOMAXPROCS, at least 2 and at most 8: a plugin's
+// handler mostly computes or waits on one HTTP call, so about one
+// instance per core keeps the cores busy, and each instance costs the
+// memory its module uses (a few MiB for a Go plugin, up to Memory).
+func DefaultInstances() int { return min(max(runtime.GOMAXPROCS(0), 2), 8) }
+
 func (l Limits) withDefaults() Limits {
+	if l.Instances <= 0 {
+		l.Instances = DefaultInstances()
+	}
 	if l.Memory == 0 {
 		l.Memory = DefaultMemory
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,6 +100,57 @@ func TestPlugin_deliver_postsToApprovedHost(t *testing.T) {
 	}
 	if got := rc.requests(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("receiver got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Events run side by side in a pool of instances: while Instances events
+// are held inside the plugin (each in an HTTP call the receiver holds),
+// another one waits for a free instance, giving up when its context ends
+// (a retry, not a stop); once they are released, the plugin delivers
+// again.
+func TestPlugin_pool_runsEventsSideBySide(t *testing.T) {
+	rc := newReceiver(t)
+	inside := make(chan string, 4)
+	release := make(chan struct{})
+	rc.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/hold" {
+			inside <- r.URL.Path
+			<-release
+		}
+		return false
+	}
+	p := newPlugin(t, probe(t), wasmtest.NewHost(rc.Server), wasm.Limits{Instances: 2, PerEvent: 2 * time.Minute}, "events:session.*", "network:receiver.test")
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock) // first: the plugin and the receiver close once nothing is held
+	held := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			held <- p.Deliver(context.Background(), order(fmt.Sprint("held", i), "post", "http://receiver.test/hold"))
+		}()
+	}
+	for range 2 {
+		select {
+		case <-inside: // both events are in the plugin at once: two instances
+		case err := <-held:
+			t.Fatalf("a held event returned before both were inside the plugin: %v", err)
+		case <-time.After(time.Minute):
+			t.Fatal("the two events did not run side by side in the plugin (one instance only?)")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	err := p.Deliver(ctx, order("third", "ok", ""))
+	cancel()
+	if err == nil || errors.Is(err, event.ErrPermanent) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting for a free instance") {
+		t.Fatalf("a third event while both instances are busy: got %v, want a retryable error waiting for a free instance", err)
+	}
+	unblock()
+	for range 2 {
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Deliver(context.Background(), order("after", "ok", "")); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -323,8 +375,9 @@ func TestPlugin_output_isBounded(t *testing.T) {
 	}
 }
 
-// BenchmarkDeliver compares two ways to run a plugin: one instance
-// reused for every event (what the runtime does), and a plugin loaded per
+// BenchmarkDeliver compares ways to run a plugin: one instance reused for
+// every event, the pool of instances (what the runtime does) fed from
+// several goroutines, and a plugin loaded per
 // event (New: the module decoded, its compiled code from the cache, a
 // fresh instance started; then Deliver and Close), on an event the module
 // handles without a host call.
@@ -354,6 +407,33 @@ func BenchmarkDeliver(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	})
+	for _, instances := range []int{1, wasm.DefaultInstances()} {
+		// events of different sessions side by side, as the dispatcher's lanes send them
+		b.Run(fmt.Sprintf("pool-of-%d", instances), func(b *testing.B) {
+			d, err := wasm.New(ctx, module, plugin, nil, wasm.Limits{Instances: instances})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close(ctx)
+			var warm sync.WaitGroup // starts the instances before the clock runs
+			for range 2 * instances {
+				warm.Go(func() { _ = d.Deliver(ctx, order("warm", "ok", "")) })
+			}
+			warm.Wait()
+			var n atomic.Int64
+			b.ResetTimer()
+			b.SetParallelism(4)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := d.Deliver(ctx, order(fmt.Sprint(n.Add(1)), "ok", "")); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
 	b.Run("new-per-event", func(b *testing.B) {
 		for i := range b.N {
 			d, err := wasm.New(ctx, module, plugin, nil, wasm.Limits{})

@@ -14,6 +14,14 @@ import (
 )
 
 func main() {
+	if err := rootCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// rootCommand is the whole command tree (the workflow test checks the
+// example workflow's command lines against it).
+func rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "streamspace",
 		Short:         "StreamSpace: stream containerized desktop apps to the browser",
@@ -21,7 +29,5 @@ func main() {
 		SilenceErrors: false,
 	}
 	root.AddCommand(localCommand(), clusterCommand(), imagesCommand(), portalCommand(), validateCommand(), catalogCommand())
-	if err := root.Execute(); err != nil {
-		os.Exit(1)
-	}
+	return root
 }

@@ -24,15 +24,15 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/yaml"
 
+	"github.com/streamspace/streamspace/agent/gitsync"
 	"github.com/streamspace/streamspace/agent/manager"
 	agentplugins "github.com/streamspace/streamspace/agent/plugins"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
@@ -47,15 +47,13 @@ import (
 )
 
 // mergingGitHub answers POST .../pulls like GitHub and then merges the pull
-// request at once (main moves to its branch: every write-back branches
-// from main) and applies the merged Plugin YAML to the cluster, as an admin
-// merging and the agent's sync would.
+// request at once, as an admin would (main moves to its branch: every
+// write-back branches from main); the agent's GitSync takes it from there.
 type mergingGitHub struct {
-	t     *testing.T
-	repo  *git.Repository
-	apply func(file string, text string) // "" text: the file was removed
-	mu    sync.Mutex
-	n     int
+	t    *testing.T
+	repo *git.Repository
+	mu   sync.Mutex
+	n    int
 }
 
 func (g *mergingGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -78,20 +76,6 @@ func (g *mergingGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := g.repo.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName("main"), ref.Hash())); err != nil {
 		g.t.Errorf("merge %s: %v", head, err)
 	}
-	commit, _ := g.repo.CommitObject(ref.Hash())
-	parent, _ := commit.Parent(0)
-	patch, _ := parent.Patch(commit)
-	for _, fp := range patch.FilePatches() {
-		from, to := fp.Files()
-		switch {
-		case to != nil && strings.HasPrefix(to.Path(), "policies/plugins/"):
-			f, _ := commit.File(to.Path())
-			text, _ := f.Contents()
-			g.apply(to.Path(), text)
-		case to == nil && from != nil && strings.HasPrefix(from.Path(), "policies/plugins/"):
-			g.apply(from.Path(), "")
-		}
-	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	fmt.Fprintf(w, `{"number":%d,"state":"open","html_url":"https://github.example.com/acme/platform/pull/%d","head":{"ref":%q},"base":{"ref":"main"}}`, g.n, g.n, head)
@@ -105,12 +89,11 @@ func (g *mergingGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // configures it through the form its schema generates (the form's refusal
 // first) to send to a real HTTPS receiver, signs out and in again, sees the
 // deliveries of those events and disables it. Each change is a pull
-// request on a real Git server, merged by the GitHub stand-in, whose merged
-// Plugin YAML is applied to the real API server as the agent's sync
-// would; everything after is the system's own: the agent's Plugin and
-// PluginRepository controllers resolve, verify and set status (and the
-// signing Secret), and the portal's dispatcher delivers the portal's own
-// user events, signed, to the receiver.
+// request on a real Git server, merged by the GitHub stand-in; everything
+// after is the system's own: the agent's GitSync applies the merged Plugin
+// YAML, its Plugin and PluginRepository controllers resolve, verify and
+// set status (and the signing Secret), and the portal's dispatcher
+// delivers the portal's own user events, signed, to the receiver.
 func TestPlugins_inChromium_browseInstallApproveConfigureDeliverDisable(t *testing.T) {
 	uiDir := filepath.Join(testenv.RepoRoot(), "portal", "web")
 	if why := whyNoBrowser(uiDir); why != "" {
@@ -201,6 +184,14 @@ func TestPlugins_inChromium_browseInstallApproveConfigureDeliverDisable(t *testi
 	if err := (&agentplugins.PluginReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("streamspace-agent")}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
+	syncMetrics, err := gitsync.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&gitsync.GitSyncReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("streamspace-agent"), Metrics: syncMetrics,
+		Desired: gitsync.NewDesiredStore()}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
 	portalMetrics, err := plugins.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -234,41 +225,34 @@ func TestPlugins_inChromium_browseInstallApproveConfigureDeliverDisable(t *testi
 		return theme.Status.Conditions
 	})
 
+	// (a sync applies nothing rather than an empty set: one object that
+	// selects no pod stands for the rest of a platform)
 	gitURL, repo := platformRepo(t, map[string]string{
-		"policies/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n",
+		"policies/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - placeholder.yaml\n",
+		"policies/placeholder.yaml": "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: browser-placeholder\nspec:\n  podSelector:\n    matchLabels:\n      nothing: here\n",
 	})
-	// a merged Plugin YAML, applied as the agent's sync applies it (its
-	// spec only: status is the Plugin controller's)
-	var applied []string
-	apply := func(file, text string) {
-		applied = append(applied, file)
-		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
-		live := &streamv1.Plugin{}
-		err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, live)
-		if text == "" {
-			if err == nil {
-				_ = env.Client.Delete(ctx, live)
-			}
-			return
-		}
-		var fromGit streamv1.Plugin
-		if err := yaml.UnmarshalStrict([]byte(text), &fromGit); err != nil {
-			t.Errorf("merged %s: %v\n%s", file, err, text)
-			return
-		}
-		switch {
-		case apierrors.IsNotFound(err):
-			live = &streamv1.Plugin{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: fromGit.Spec}
-			err = env.Client.Create(ctx, live)
-		case err == nil:
-			live.Spec = fromGit.Spec
-			err = env.Client.Update(ctx, live)
-		}
-		if err != nil {
-			t.Errorf("apply %s: %v", file, err)
+	// the agent syncs the platform repository's policies, as a real
+	// installation's GitSync would (token auth, every few seconds)
+	gitCreds := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "browser-platform-git"}, StringData: map[string]string{"token": "git-write-token"}}
+	platform := &streamv1.GitSync{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "browser-platform"}, Spec: streamv1.GitSyncSpec{
+		URL: gitURL, Ref: streamv1.GitReference{Branch: "main"}, Path: "policies", SecretRef: &streamv1.LocalObjectReference{Name: gitCreds.Name},
+		Interval: metav1.Duration{Duration: 2 * time.Second}, Prune: true, DriftMode: streamv1.DriftWarn}}
+	for _, o := range []client.Object{gitCreds, platform} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
 		}
 	}
-	gh := &mergingGitHub{t: t, repo: repo, apply: apply}
+	t.Cleanup(func() {
+		bg := context.Background()
+		_ = env.Client.Delete(bg, platform)
+		_ = env.Client.Delete(bg, gitCreds)
+		_ = env.Client.Delete(bg, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "browser-placeholder"}})
+	})
+	waitReady("the GitSync of the platform repository", func() []metav1.Condition {
+		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(platform), platform)
+		return platform.Status.Conditions
+	})
+	gh := &mergingGitHub{t: t, repo: repo}
 	w := writerTo(t, gitURL, gh)
 
 	port := freeport.For(t)
@@ -304,8 +288,8 @@ func TestPlugins_inChromium_browseInstallApproveConfigureDeliverDisable(t *testi
 	// what the browser did, as Git, the cluster and the receiver saw it
 	gh.mu.Lock()
 	defer gh.mu.Unlock()
-	if gh.n != 5 || len(applied) != 5 {
-		t.Errorf("%d pull requests merged, %d Plugin files applied (%v); want 5 (install, approve, enable, configure, disable)", gh.n, len(applied), applied)
+	if gh.n != 5 {
+		t.Errorf("%d pull requests merged; want 5 (install, approve, enable, configure, disable)", gh.n)
 	}
 	p := &streamv1.Plugin{}
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "audit-exporter"}, p); err != nil {

@@ -1,9 +1,8 @@
 // The plugin pages in Debian's Chromium, against the real portal of
 // portal/plugins_browser_test.go (its GitHub stand-in merges each pull
-// request and applies the Plugin YAML as the agent's sync would; the
-// agent's plugin controllers and the portal's dispatcher run for real): the
-// sign-in page wears the enabled theme (name, logo, title); an admin
-// browses the catalog, installs the audit exporter, approves its
+// request; the agent's GitSync and plugin controllers and the portal's
+// dispatcher run for real): the sign-in page wears the enabled theme
+// (name, logo, title); an admin browses the catalog, installs the audit exporter, approves its
 // permissions, enables it, configures it through the form its JSON Schema
 // generates (the form's own refusal first) to send to the test's HTTPS
 // receiver (RECEIVER_URL), signs out and in (two user events), sees them
@@ -79,6 +78,21 @@ const themedSignIn = async () => {
   await poll('the title', MS, async () => ({ ok: (await page.title()) === 'Sign in — Midnight', state: await page.title() }));
   check(true, 'the window title is the theme name');
 };
+/** The installed plugin's config once the agent synced it (the portal's own answer). */
+const configSynced = (want) =>
+  poll(
+    'the agent syncs the configuration',
+    60_000,
+    async () => {
+      const got = await page.evaluate(async () => {
+        const r = await fetch('/api/v1/plugins/installed', { credentials: 'same-origin' });
+        const p = (await r.json()).plugins.find((x) => x.name === 'audit-exporter');
+        return p?.config?.endpoint ?? '';
+      });
+      return { ok: got === want, state: got };
+    },
+    1000,
+  );
 const signIn = async () => {
   await page.getByLabel('Username').fill(process.env.USER_NAME);
   await page.getByLabel(/^Password/).fill(process.env.USER_PASSWORD);
@@ -142,8 +156,19 @@ try {
       /plugin\.yaml:3/.test(await waitText(page.getByTestId('broken-browser-plugins'), /plugin\.yaml:3/)),
       'the admin page shows the broken manifest by file:line',
     );
+    // the install merged; the agent's sync applies it on its own time
     const waiting = page.getByTestId('approval-audit-exporter');
-    await waiting.waitFor({ timeout: MS });
+    await poll(
+      'the agent applies the installed plugin',
+      60_000,
+      async () => {
+        if (await waiting.isVisible()) return { ok: true };
+        await page.goto(PORTAL + '/admin/plugins');
+        await waiting.waitFor({ timeout: 3000 }).catch(() => {});
+        return { ok: await waiting.isVisible(), state: 'no approval yet' };
+      },
+      1000,
+    );
     await waiting.getByRole('button', { name: 'Review permissions' }).click();
     const dialog = page.getByTestId('approve-dialog');
     await dialog.getByRole('checkbox', { name: /events:session/ }).check();
@@ -189,6 +214,7 @@ try {
   await step('deliveries', async () => {
     // two user events, made by signing out and in again, delivered by the
     // portal's dispatcher to the receiver the configuration names
+    await configSynced(RECEIVER);
     await cardUntil('plugin-ready', /^Ready/);
     errors.expect(
       'signed out, the sign-in page asks who it is and tries a renewal first',

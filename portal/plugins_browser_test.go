@@ -229,7 +229,7 @@ func TestPlugins_inChromium_browseInstallApproveConfigureDeliverDisable(t *testi
 	// selects no pod stands for the rest of a platform)
 	gitURL, repo := platformRepo(t, map[string]string{
 		"policies/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - placeholder.yaml\n",
-		"policies/placeholder.yaml": "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: browser-placeholder\nspec:\n  podSelector:\n    matchLabels:\n      nothing: here\n",
+		"policies/placeholder.yaml":   "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: browser-placeholder\nspec:\n  podSelector:\n    matchLabels:\n      nothing: here\n",
 	})
 	// the agent syncs the platform repository's policies, as a real
 	// installation's GitSync would (token auth, every few seconds)

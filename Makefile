@@ -150,7 +150,7 @@ bench-e2e: system-deps cluster-binaries ## On a real local node: launch latency 
 	go test -count=1 -v -run TestSessionLifecycle_onARealNode ./test/e2e/ 2>&1 | grep -E '^(=== RUN|--- |\s+e2e_test.go:.*(launch|hibernate|wake|installed|deadline))|^(ok|FAIL)'
 
 .PHONY: bench-plugins
-bench-plugins: system-deps test-ground ## Plugin events through the outbox to a webhook plugin at a local HTTPS receiver (SQLite and PostgreSQL): events/s and event-to-delivery p50/p99, against 1,000/s and 100 ms
+bench-plugins: system-deps test-ground ## Plugin events through the outbox to a webhook plugin at a local HTTPS receiver (SQLite and PostgreSQL) and to the WebAssembly Slack notifier, beside a direct-POST baseline: events/s flat out, and event-to-delivery p50/p99 at 1,000 events/s, against 1,000/s and 100 ms
 	go run ./test/bench/plugins -events $(or $(EVENTS),10000)
 
 .PHONY: bench-portal

@@ -213,9 +213,15 @@ func TestFault_gitServerStopsMidSync_readyFalseNamesIt_nothingPruned_nextSyncApp
 	git.dieOnClone.Store(true)
 	syncNow(t, gs)
 	faults++
-	check("server stopped mid-sync", "clone "+repo.URL)
+	// The clone's own error ("clone <url>: … EOF") may already be
+	// replaced by the retry's ("list refs of <url>: … connection refused")
+	// when a loaded machine polls: either names the server.
+	check("server stopped mid-sync", repo.URL)
 	if git.dieOnClone.Load() {
 		t.Error("the agent never fetched the pack: the server was not stopped mid-sync")
+	}
+	if s := waitGitSync(t, gs, "", func(*streamv1.GitSync) bool { return true }); s.Status.LastAttemptedRevision != second {
+		t.Errorf("attempted revision %s, want %s: the sync the server died in was not the new commit's", s.Status.LastAttemptedRevision, second)
 	}
 	// Still down: the next attempt cannot even list the refs.
 	syncNow(t, gs)

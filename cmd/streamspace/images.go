@@ -45,6 +45,6 @@ It needs root (debootstrap, chroot, unshare) and a Debian mirror.`,
 	build.Flags().StringVar(&o.SecurityMirror, "security-mirror", o.SecurityMirror, "Debian security mirror (default: $DEBIAN_SECURITY_MIRROR, else from /etc/apt/sources, else deb.debian.org/debian-security); \"none\" to skip security updates.")
 	build.Flags().Int64Var(&o.Epoch, "source-date-epoch", o.Epoch, "Timestamp of every file in the images ($SOURCE_DATE_EPOCH when set).")
 	build.Flags().BoolVar(&o.Rebuild, "rebuild", false, "Install the packages again (newest updates) even when a cached root file system exists; the debootstrap base is kept.")
-	cmd.AddCommand(build)
+	cmd.AddCommand(build, validateImageCommand(&o))
 	return cmd
 }

@@ -228,6 +228,11 @@ images: ## Build the session images streamspace/light, streamspace/webvnc (serve
 	@command -v debootstrap >/dev/null || { echo "==> Installing debootstrap"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq debootstrap; }
 	go run ./cmd/streamspace images build --out .state/images $(IMAGES_FLAGS) $(IMAGES)
 
+.PHONY: validate-image
+validate-image: ## Build the image streamspace/validate (a static streamspace, entrypoint `streamspace validate`, one layer, no Docker) into .state/images/validate.tar, for a platform repository's CI
+	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/static/streamspace ./cmd/streamspace
+	go run ./cmd/streamspace images validate-image --binary bin/static/streamspace --out .state/images
+
 .PHONY: test-images
 test-images: ## Build the session images and run each one without Kubernetes: a VNC client reads its stream through websockify, and webvnc's noVNC page loads from the session (root)
 	STREAMSPACE_TEST_FIREFOX=1 go test -count=1 -v -run 'Image' ./local/images/

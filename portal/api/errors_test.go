@@ -3,9 +3,11 @@ package api
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -129,5 +131,20 @@ func TestRenderErrors_typedErrorIsShown_sideEffectFailureIsLogged(t *testing.T) 
 	})
 	if w.Code != http.StatusOK || !strings.Contains(logged, "User object not updated") || !strings.Contains(logged, "req-42") {
 		t.Errorf("identity failure: %d, logged %q", w.Code, logged)
+	}
+}
+
+// The database unreachable is "try again" (503), not a fault of the
+// portal (500); the answer still names no address.
+func TestRenderErrors_databaseUnreachableIs503Unavailable(t *testing.T) {
+	w, logged := serveOne(func(c *gin.Context) {
+		Fail(c, fmt.Errorf("read users: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}))
+	})
+	body := w.Body.String()
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(body, `"code":"unavailable"`) || !strings.Contains(body, "req-42") {
+		t.Errorf("answered %d %s, want 503 unavailable with the request ID", w.Code, body)
+	}
+	if strings.Contains(body, "dial") || !strings.Contains(logged, "connection refused") {
+		t.Errorf("the cause must be logged, not answered: body %s, log %s", body, logged)
 	}
 }

@@ -82,9 +82,10 @@ prom-tools: ## Build promtool, prometheus and alertmanager into the cache (alert
 METRICS_SERVER_VERSION ?= v0.8.0
 
 .PHONY: cluster-binaries
-cluster-binaries: ## Also build kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl, kwok and metrics-server (metrics.k8s.io on the real node) for a local cluster
+cluster-binaries: ## Also build kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl, kwok, metrics-server (metrics.k8s.io on the real node) and kube-router (NetworkPolicy on the real node, local lab only) for a local cluster
 	@hack/kube-binaries.sh $(KUBE_BIN) etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kwok
 	@METRICS_SERVER_VERSION=$(METRICS_SERVER_VERSION) nice -n 19 hack/metrics-server.sh $(CACHE_DIR)/tools-metrics-server-$(METRICS_SERVER_VERSION)
+	@nice -n 19 hack/kube-router.sh $(CACHE_DIR)/tools-kube-router-v2.1.0
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

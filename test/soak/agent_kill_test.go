@@ -42,6 +42,9 @@ func TestCycles_surviveAgentKills(t *testing.T) {
 		waitLimit     = 2 * time.Minute
 	)
 	cycles := envInt(t, "SOAK_CYCLES", 200)
+	if cycles < workers {
+		t.Fatalf("SOAK_CYCLES=%d: want at least %d, one cycle per worker", cycles, workers)
+	}
 	seed := envInt(t, "SOAK_SEED", int(time.Now().UnixNano()))
 	t.Logf("seed %d (SOAK_SEED=%d repeats these kill times), %d cycles, %d workers", seed, seed, cycles, workers)
 
@@ -180,7 +183,7 @@ func TestCycles_surviveAgentKills(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(homes) != workers/2 {
+	if len(homes) != workers/2 { // else the check for lost homes saw nothing
 		t.Fatalf("home volumes recorded for %d users, want %d: %v", len(homes), workers/2, homes)
 	}
 }

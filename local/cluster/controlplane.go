@@ -132,8 +132,11 @@ func (c *Cluster) controlLoopArgs(name string, port int) []string {
 // ensureRunning starts name unless it already runs, then waits until healthy.
 func (c *Cluster) ensureRunning(ctx context.Context, out io.Writer, name string, args, env []string, health func(context.Context) error, timeout time.Duration) error {
 	bin := c.bin(name)
-	if name == "containerd" {
+	switch name {
+	case "containerd":
 		bin = "containerd"
+	case "metrics-server": // built into its own cache folder
+		bin = c.MetricsServerBin()
 	}
 	pid := c.pid(name)
 	var done func(string)

@@ -81,7 +81,7 @@ func (c *Cluster) Down(ctx context.Context) error {
 		}
 	}
 	stop("containerd", 15*time.Second)
-	for _, name := range []string{"kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"} {
+	for _, name := range []string{"metrics-server", "kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"} {
 		stop(name, 15*time.Second)
 	}
 

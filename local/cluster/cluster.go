@@ -4,8 +4,9 @@
 // processes, and a node. As root with usable cgroups the node is real: a
 // kubelet on a private containerd, pods on a CNI bridge, kube-proxy
 // (nftables, its own tables only) so that Services work for pods and for
-// this machine, and the API server on the bridge's gateway address, the one
-// address both this machine and the pods reach. Otherwise kwok simulates a
+// this machine, kube-router's policy controller enforcing NetworkPolicy
+// (local lab only, see netpol.go), and the API server on the bridge's
+// gateway address, the one address both this machine and the pods reach. Otherwise kwok simulates a
 // node and says so, and everything stays on loopback.
 //
 // Everything lives under Cluster.Dir (certificates, kubeconfigs, etcd data,
@@ -402,7 +403,8 @@ func (c *Cluster) components() []component {
 	comps = append(comps,
 		component{"containerd", c.containerdHealthy},
 		component{"kubelet", c.kubeletHealthy},
-		component{"kube-proxy", c.kubeProxyHealthy})
+		component{"kube-proxy", c.kubeProxyHealthy},
+		component{"kube-router", c.kubeRouterHealthy})
 	if haveFile(c.MetricsServerBin()) && c.aggregationLayer() {
 		comps = append(comps, component{"metrics-server", c.metricsServerHealthy})
 	}

@@ -63,6 +63,14 @@ func (c *Cluster) Down(ctx context.Context) error {
 		_ = os.Remove(c.pidFile(name))
 	}
 
+	// kube-router keeps its rules when it stops: delete them (its own
+	// iptables chains and ipsets) once it is gone; before kube-proxy's
+	// clean-up, while this cluster still holds the machine's node.
+	if !c.Simulated && (c.pid("kube-router") != 0 || haveFile(c.componentKubeconfig("kube-router"))) {
+		if err := c.downKubeRouter(ctx, stop); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	// kube-proxy keeps its rules when it stops: delete them (its own
 	// nftables tables) once it is gone.
 	if _, err := os.Stat(c.kubeProxyDir("config.yaml")); err == nil && !c.Simulated {

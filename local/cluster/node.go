@@ -114,6 +114,8 @@ func (c *Cluster) ensurePackages(ctx context.Context, out io.Writer) error {
 		{"containernetworking-plugins", filepath.Join(CNIBinDir, "bridge")},
 		{"containernetworking-plugins", filepath.Join(CNIBinDir, "host-local")},
 		{"containernetworking-plugins", filepath.Join(CNIBinDir, "loopback")},
+		// kube-router (NetworkPolicy) programs iptables and ipsets
+		{"iptables", "iptables"}, {"ipset", "ipset"},
 	} {
 		if !haveFile(p.file) && !contains(missing, p.pkg) {
 			missing = append(missing, p.pkg)
@@ -346,6 +348,9 @@ func pathEnv() []string {
 }
 
 func (c *Cluster) upNode(ctx context.Context, out io.Writer) error {
+	if err := c.checkKubeRouter(); err != nil {
+		return err
+	}
 	if err := c.ensurePackages(ctx, out); err != nil {
 		return err
 	}
@@ -390,7 +395,12 @@ func (c *Cluster) upNode(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	// After the node registers: kube-proxy reads the node's addresses.
-	return c.upKubeProxy(ctx, out)
+	if err := c.upKubeProxy(ctx, out); err != nil {
+		return err
+	}
+	// After kube-proxy: this cluster is then the only one on the machine
+	// with a node (see netpol.go), and kube-router reads the node too.
+	return c.upKubeRouter(ctx, out)
 }
 
 // cri opens a CRI runtime client on the node's containerd.

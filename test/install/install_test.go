@@ -172,6 +172,7 @@ func TestChart_onARealNode(t *testing.T) {
 	}
 	agentRepo, agentTag, _ := strings.Cut(agentRef, ":")
 	portalRepo, portalTag, _ := strings.Cut(portalRef, ":")
+	allowPortalToLocalAPIServer(ctx, t, k, st.Server)
 	notes := helm("install", "streamspace", filepath.Join(root, "chart"), "--create-namespace", "--wait", "--timeout", "4m",
 		"--set", "gitSync.url="+repo.URL, "--set", "gitSync.path=environments/local", "--set", "gitSync.interval=20s",
 		"--set", "agent.image.repository="+agentRepo, "--set", "agent.image.tag="+agentTag, "--set", "agent.image.pullPolicy=Never",

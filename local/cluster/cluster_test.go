@@ -43,7 +43,7 @@ func TestUpPodDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &Cluster{
-		Dir: dir, Bins: bins, Name: "sslc-test", Bridge: "sslctest0", Log: t.Output(),
+		Dir: dir, Bins: bins, Name: "sslc-test", Bridge: "sslctest0", Log: t.Output(), MetricsServer: true,
 		Ports: Ports{Etcd: 22379, EtcdPeer: 22380, APIServer: 26443, ControllerManager: 27257, Scheduler: 27259, Kubelet: 27250, KubeletHealthz: 27248, KubeProxy: 27256, KubeProxyMetrics: 27255, MetricsServer: 27443},
 	}
 	t.Cleanup(func() {

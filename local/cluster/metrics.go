@@ -88,7 +88,7 @@ func (c *Cluster) metricsServerArgs() []string {
 // deletion.
 func (c *Cluster) upMetricsServer(ctx context.Context, out io.Writer) error {
 	switch {
-	case c.Simulated:
+	case c.Simulated, !c.MetricsServer:
 		return c.unregisterMetricsServer(ctx)
 	case !haveFile(c.MetricsServerBin()):
 		fmt.Fprintf(out, "==> no metrics.k8s.io (kubectl top): %s is missing; `make cluster-binaries` builds it\n", c.MetricsServerBin())

@@ -146,10 +146,6 @@ bench-controller: test-ground ## Create 1,000 Sessions against a real API server
 bench-gitsync: test-ground ## Sync a generated catalog of 1,000 templates beside a bare server-side apply of the same objects (same run): both totals and the ratio, no-op resync, one change, edit-to-drift times
 	go run ./test/bench/gitsync -templates $(or $(TEMPLATES),1000)
 
-.PHONY: bench-e2e
-bench-e2e: system-deps cluster-binaries ## On a real local node: launch latency per phase (scheduled, image ready, stream ready, first frame), hibernate and wake latency, against the targets (root)
-	go test -count=1 -v -run TestSessionLifecycle_onARealNode ./test/e2e/ 2>&1 | grep -E '^(=== RUN|--- |\s+e2e_test.go:.*(launch|hibernate|wake|installed|deadline))|^(ok|FAIL)'
-
 .PHONY: bench-plugins
 bench-plugins: system-deps test-ground ## Plugin events through the outbox to a webhook plugin at a local HTTPS receiver (SQLite and PostgreSQL) and to the WebAssembly Slack notifier, beside a direct-POST baseline: events/s flat out, and event-to-delivery p50/p99 at 1,000 events/s, against 1,000/s and 100 ms
 	go run ./test/bench/plugins -events $(or $(EVENTS),10000)

@@ -166,7 +166,7 @@ func New(ctx context.Context, restCfg *rest.Config, cfg Config) (ctrl.Manager, e
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	// Real use from metrics.k8s.io, read past the cache (it cannot be watched).
-	if err := sessions.RegisterRealUse(reg, mgr.GetAPIReader(), mgr.Elected()); err != nil {
+	if err := sessions.RegisterRealUse(reg, mgr.GetAPIReader(), cfg.Namespace, mgr.Elected()); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	workers := cfg.SessionWorkers

@@ -14,11 +14,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// The real-use gauge reads the session pods' metrics from metrics.k8s.io.
-// Cluster-scoped (a ClusterRole rule) because realUse lists PodMetrics of
-// every namespace: it shows any pod's name and CPU/memory use, nothing more.
-// Listing in the platform namespace only would let this rule join the Role.
-// +kubebuilder:rbac:groups=metrics.k8s.io,resources=pods,verbs=get;list
+// The real-use gauge reads the session pods' metrics from metrics.k8s.io,
+// in the platform namespace only: a Role rule, like the rest.
+// +kubebuilder:rbac:groups=metrics.k8s.io,resources=pods,verbs=get;list,namespace=streamspace
 
 var usedDesc = prometheus.NewDesc("streamspace_session_resource_used",
 	"What session pods really use, from metrics.k8s.io (metrics-server), by template and resource (cpu in cores, memory in bytes: the working set); absent when the cluster has no metrics.k8s.io. Compare with streamspace_session_resource_requests.",
@@ -29,22 +27,26 @@ var usedDesc = prometheus.NewDesc("streamspace_session_resource_used",
 var podMetricsList = schema.GroupVersionKind{Group: "metrics.k8s.io", Version: "v1beta1", Kind: "PodMetricsList"}
 
 // RegisterRealUse registers streamspace_session_resource_used on reg. It
-// lists the session pods' PodMetrics with reader at every scrape; reader must
+// lists the session pods' PodMetrics in namespace ("": all) with reader at
+// every scrape; reader must
 // read the API directly (the manager's APIReader): metrics.k8s.io cannot be
 // watched, so a cache cannot hold it. Like the cache-computed gauges it is
 // reported by the leader only (elected; nil: always).
-func RegisterRealUse(reg prometheus.Registerer, reader client.Reader, elected <-chan struct{}) error {
-	return reg.Register(leaderOnly{elected: elected, Collector: &useCollector{reader: reader}})
+func RegisterRealUse(reg prometheus.Registerer, reader client.Reader, namespace string, elected <-chan struct{}) error {
+	return reg.Register(leaderOnly{elected: elected, Collector: &useCollector{reader: reader, namespace: namespace}})
 }
 
-type useCollector struct{ reader client.Reader }
+type useCollector struct {
+	reader    client.Reader
+	namespace string
+}
 
 func (c *useCollector) Describe(ch chan<- *prometheus.Desc) { ch <- usedDesc }
 
 func (c *useCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	used, err := realUse(ctx, c.reader)
+	used, err := realUse(ctx, c.reader, c.namespace)
 	if err != nil {
 		if metricsAPIAbsent(err) {
 			// Nothing, not zeros: a dashboard shows "no data", never a
@@ -63,12 +65,11 @@ func (c *useCollector) Collect(ch chan<- prometheus.Metric) {
 type useKey struct{ template, resource string }
 
 // realUse sums the session pods' container usage by template and resource.
-func realUse(ctx context.Context, reader client.Reader) (map[useKey]float64, error) {
+func realUse(ctx context.Context, reader client.Reader, namespace string) (map[useKey]float64, error) {
 	var list unstructured.UnstructuredList
 	list.SetGroupVersionKind(podMetricsList)
-	// PodMetrics carry their pod's labels: only session pods, across
-	// namespaces (sessions live in the users' namespaces).
-	if err := reader.List(ctx, &list, client.MatchingLabels{LabelApp: AppSession}); err != nil {
+	// PodMetrics carry their pod's labels: only session pods
+	if err := reader.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabels{LabelApp: AppSession}); err != nil {
 		return nil, err
 	}
 	used := map[useKey]*resource.Quantity{}

@@ -38,11 +38,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/streamspace/streamspace/agent/manager"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
@@ -74,6 +78,7 @@ func main() {
 	flag.IntVar(&c.parallel, "parallel", 16, "Concurrent creates and hibernations.")
 	flag.IntVar(&c.probes, "launch-probes", 5, "Single launches timed at each step.")
 	flag.Parse()
+	ctrllog.SetLogger(logr.Discard()) // the informer's client logs nothing worth a figure
 	for _, s := range strings.Split(steps, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n <= 0 || len(c.steps) > 0 && n <= c.steps[len(c.steps)-1] {
@@ -149,7 +154,7 @@ func run(cfg config) error {
 	}
 	defer p.stop()
 
-	w, err := watchSessions(ctx, c)
+	w, err := watchSessions(ctx, &restCfg)
 	if err != nil {
 		return err
 	}
@@ -312,33 +317,51 @@ func reconciled(url string) (done, writes int, err error) {
 	return done, writes, nil
 }
 
-// sessionWatch keeps the latest of every Session in the namespace.
+// sessionWatch keeps the latest of every Session in the namespace, from an
+// informer (which lists and watches again when a watch ends: a step at
+// 10,000 sessions outlasts a single watch).
 type sessionWatch struct {
 	mu   sync.Mutex
 	last map[string]*streamv1.Session
 }
 
-func watchSessions(ctx context.Context, c client.WithWatch) (*sessionWatch, error) {
+func watchSessions(ctx context.Context, cfg *rest.Config) (*sessionWatch, error) {
 	w := &sessionWatch{last: map[string]*streamv1.Session{}}
-	wi, err := c.Watch(ctx, &streamv1.SessionList{}, client.InNamespace(ns))
+	c, err := cache.New(cfg, cache.Options{Scheme: manager.Scheme(), DefaultNamespaces: map[string]cache.Config{ns: {}}})
 	if err != nil {
 		return nil, err
 	}
-	go func() {
-		for ev := range wi.ResultChan() {
-			s, ok := ev.Object.(*streamv1.Session)
-			if !ok {
-				continue
-			}
+	inf, err := c.GetInformer(ctx, &streamv1.Session{})
+	if err != nil {
+		return nil, err
+	}
+	set := func(obj any) {
+		if s, ok := obj.(*streamv1.Session); ok {
 			w.mu.Lock()
-			if ev.Type == watch.Deleted {
-				delete(w.last, s.Name)
-			} else {
-				w.last[s.Name] = s
-			}
+			w.last[s.Name] = s
 			w.mu.Unlock()
 		}
-	}()
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    set,
+		UpdateFunc: func(_, obj any) { set(obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if s, ok := obj.(*streamv1.Session); ok {
+				w.mu.Lock()
+				delete(w.last, s.Name)
+				w.mu.Unlock()
+			}
+		},
+	}); err != nil {
+		return nil, err
+	}
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		return nil, fmt.Errorf("the Session informer did not sync")
+	}
 	return w, nil
 }
 

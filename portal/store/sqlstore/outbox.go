@@ -81,13 +81,23 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, types []string, li
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
+	out, err := scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	return out, nil
+}
+
+// scanEvents reads rows of (id, type, subject, at, recorded_at, data,
+// dedup_key or ”) and closes them.
+func scanEvents(rows *sql.Rows) ([]store.OutboxEvent, error) {
 	defer rows.Close()
 	var out []store.OutboxEvent
 	for rows.Next() {
 		var e store.OutboxEvent
 		var data string
 		if err := rows.Scan(&e.ID, &e.Type, &e.Subject, &e.At, &e.RecordedAt, &data, &e.Key); err != nil {
-			return nil, fmt.Errorf("read events: %w", err)
+			return nil, err
 		}
 		e.At, e.RecordedAt, e.Data = e.At.UTC(), e.RecordedAt.UTC(), []byte(data)
 		out = append(out, e)

@@ -19,16 +19,9 @@ func (s *Store) OpenEvents(ctx context.Context, opened, closedKeySuffix string, 
 	if err != nil {
 		return nil, fmt.Errorf("read open %s events: %w", opened, err)
 	}
-	defer rows.Close()
-	var out []store.OutboxEvent
-	for rows.Next() {
-		var e store.OutboxEvent
-		var data string
-		if err := rows.Scan(&e.ID, &e.Type, &e.Subject, &e.At, &e.RecordedAt, &data, &e.Key); err != nil {
-			return nil, fmt.Errorf("read open %s events: %w", opened, err)
-		}
-		e.At, e.RecordedAt, e.Data = e.At.UTC(), e.RecordedAt.UTC(), []byte(data)
-		out = append(out, e)
+	out, err := scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read open %s events: %w", opened, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }

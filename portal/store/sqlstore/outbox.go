@@ -89,7 +89,7 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, types []string, li
 }
 
 // scanEvents reads rows of (id, type, subject, at, recorded_at, data,
-// dedup_key or ”) and closes them.
+// dedup_key, empty when none) and closes them.
 func scanEvents(rows *sql.Rows) ([]store.OutboxEvent, error) {
 	defer rows.Close()
 	var out []store.OutboxEvent

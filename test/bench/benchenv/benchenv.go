@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,6 +28,50 @@ import (
 	"github.com/streamspace/streamspace/test/freeport"
 	"github.com/streamspace/streamspace/test/testenv"
 )
+
+// Up is a kube-apiserver + etcd serving webhooks, a folder with an admin
+// kubeconfig for the processes a bench starts, and the bench's own client
+// (no client-side rate limit, like the agent's).
+type Up struct {
+	Env        *testenv.Env
+	Dir        string
+	Kubeconfig string
+	Config     *rest.Config
+	Client     client.WithWatch
+}
+
+// StartUp starts it, saying so on stdout; Stop undoes it.
+func StartUp(scheme *runtime.Scheme) (*Up, error) {
+	fmt.Printf("Starting kube-apiserver + etcd … ")
+	env, err := testenv.Start(true)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Println("ok")
+	u := &Up{Env: env}
+	if u.Dir, err = os.MkdirTemp("", "streamspace-bench"); err == nil {
+		u.Kubeconfig, err = Kubeconfig(env, u.Dir)
+	}
+	if err == nil {
+		cfg := *env.Config
+		cfg.QPS, cfg.Burst = -1, 0
+		u.Config = &cfg
+		u.Client, err = client.NewWithWatch(u.Config, client.Options{Scheme: scheme})
+	}
+	if err != nil {
+		u.Stop()
+		return nil, err
+	}
+	return u, nil
+}
+
+// Stop stops the API server and removes the folder.
+func (u *Up) Stop() {
+	_ = u.Env.Stop()
+	if u.Dir != "" {
+		_ = os.RemoveAll(u.Dir)
+	}
+}
 
 // Kubeconfig writes an admin kubeconfig for env into dir and returns its
 // path (the agent and the portal binaries read $KUBECONFIG).

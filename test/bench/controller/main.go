@@ -40,7 +40,6 @@ import (
 	"github.com/streamspace/streamspace/test/bench/benchenv"
 	"github.com/streamspace/streamspace/test/bench/measure"
 	"github.com/streamspace/streamspace/test/freeport"
-	"github.com/streamspace/streamspace/test/testenv"
 )
 
 type config struct {
@@ -71,31 +70,12 @@ const batch = 100
 
 func run(cfg config) error {
 	ctx := context.Background()
-	fmt.Printf("Starting kube-apiserver + etcd … ")
-	env, err := testenv.Start(true)
+	up, err := benchenv.StartUp(manager.Scheme())
 	if err != nil {
 		return err
 	}
-	defer func() { _ = env.Stop() }()
-	fmt.Println("ok")
-
-	dir, err := os.MkdirTemp("", "streamspace-bench")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	kubeconfig, err := benchenv.Kubeconfig(env, dir)
-	if err != nil {
-		return err
-	}
-
-	// The bench's own client: no client-side rate limit, like the agent's.
-	restCfg := *env.Config
-	restCfg.QPS, restCfg.Burst = -1, 0
-	c, err := client.NewWithWatch(&restCfg, client.Options{Scheme: manager.Scheme()})
-	if err != nil {
-		return err
-	}
+	defer up.Stop()
+	env, kubeconfig, c := up.Env, up.Kubeconfig, up.Client
 	const agentNS, bareNS = "bench", "bare"
 	for _, ns := range []string{agentNS, bareNS} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {

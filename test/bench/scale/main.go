@@ -112,28 +112,12 @@ type step struct {
 
 func run(cfg config) error {
 	ctx := context.Background()
-	fmt.Printf("Starting kube-apiserver + etcd … ")
-	env, err := testenv.Start(true)
+	up, err := benchenv.StartUp(manager.Scheme())
 	if err != nil {
 		return err
 	}
-	defer func() { _ = env.Stop() }()
-	fmt.Println("ok")
-	dir, err := os.MkdirTemp("", "streamspace-bench-scale")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	kubeconfig, err := benchenv.Kubeconfig(env, dir)
-	if err != nil {
-		return err
-	}
-	restCfg := *env.Config
-	restCfg.QPS, restCfg.Burst = -1, 0
-	c, err := client.NewWithWatch(&restCfg, client.Options{Scheme: manager.Scheme()})
-	if err != nil {
-		return err
-	}
+	defer up.Stop()
+	env, dir, kubeconfig, c := up.Env, up.Dir, up.Kubeconfig, up.Client
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		return err
 	}
@@ -154,7 +138,7 @@ func run(cfg config) error {
 	}
 	defer p.stop()
 
-	w, err := watchSessions(ctx, &restCfg)
+	w, err := watchSessions(ctx, up.Config)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -215,7 +216,7 @@ func TestChart_onARealNode(t *testing.T) {
 	})
 	token, err := firstadmin.Claim(ctx, base, "admin", oneTime, "install-admin-password")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\nthe portal's pods and endpoints then:\n%s", err, portalState(ctx, k))
 	}
 	api := &portalClient{t: t, base: base, token: token}
 
@@ -483,4 +484,39 @@ func (c *portalClient) do(method, path string, body any) (int, map[string]any) {
 	out := map[string]any{}
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
+}
+
+// portalState says what a failed call to the in-cluster portal met: its
+// pods (phase, readiness, restarts, last termination) and the ready
+// addresses behind its Service.
+func portalState(ctx context.Context, k client.Client) string {
+	var b strings.Builder
+	var pods corev1.PodList
+	if err := k.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/name": "streamspace-portal"}); err != nil {
+		return err.Error()
+	}
+	for _, p := range pods.Items {
+		fmt.Fprintf(&b, "  pod %s %s ip %s", p.Name, p.Status.Phase, p.Status.PodIP)
+		for _, c := range p.Status.Conditions {
+			fmt.Fprintf(&b, " %s=%s", c.Type, c.Status)
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			fmt.Fprintf(&b, " [%s ready=%v restarts=%d", cs.Name, cs.Ready, cs.RestartCount)
+			if t := cs.LastTerminationState.Terminated; t != nil {
+				fmt.Fprintf(&b, " last exit %d %s %q", t.ExitCode, t.Reason, t.Message)
+			}
+			b.WriteString("]")
+		}
+		b.WriteString("\n")
+	}
+	var slices discoveryv1.EndpointSliceList
+	if err := k.List(ctx, &slices, client.InNamespace(ns), client.MatchingLabels{discoveryv1.LabelServiceName: "streamspace-portal"}); err != nil {
+		return b.String() + err.Error()
+	}
+	for _, sl := range slices.Items {
+		for _, e := range sl.Endpoints {
+			fmt.Fprintf(&b, "  endpoint %v ready=%v\n", e.Addresses, e.Conditions.Ready != nil && *e.Conditions.Ready)
+		}
+	}
+	return b.String()
 }

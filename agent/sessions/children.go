@@ -95,9 +95,13 @@ func podTemplate(s *streamv1.Session, t *streamv1.Template) corev1.PodTemplateSp
 	probe := t.Spec.ReadinessProbe.DeepCopy()
 	if probe == nil {
 		probe = &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(t.Spec.Stream.Port)}},
-			PeriodSeconds:    2,
-			FailureThreshold: 3,
+			ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(t.Spec.Stream.Port)}},
+			// Every second (the kubelet's shortest period): the stream is
+			// ready, and the session Running, at most a second after the
+			// app listens; 6 failures keep the 6 s of silence that marks a
+			// running session unready.
+			PeriodSeconds:    1,
+			FailureThreshold: 6,
 		}
 	}
 

@@ -7,7 +7,9 @@ package quota
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -129,10 +131,16 @@ func UsageOf(ctx context.Context, r client.Reader, namespace, user string, skip 
 	if err := r.List(ctx, &sessions, client.InNamespace(namespace), client.MatchingFields{UserField: user}); err != nil {
 		return Usage{}, fmt.Errorf("list sessions of user %s: %w", user, err)
 	}
+	return sum(ctx, r, namespace, sessions.Items, skip)
+}
+
+// sum is UsageOf over sessions already read; r reads their templates. A
+// session without a template name carries its effective resources.
+func sum(ctx context.Context, r client.Reader, namespace string, sessions []streamv1.Session, skip func(*streamv1.Session) bool) (Usage, error) {
 	var u Usage
 	templates := map[string]*streamv1.Template{}
-	for i := range sessions.Items {
-		s := &sessions.Items[i]
+	for i := range sessions {
+		s := &sessions[i]
 		if !counts(s) || (skip != nil && skip(s)) {
 			continue
 		}
@@ -142,7 +150,7 @@ func UsageOf(ctx context.Context, r client.Reader, namespace, user string, skip 
 		}
 		u.RunningSessions++
 		t, ok := templates[s.Spec.Template]
-		if !ok {
+		if !ok && s.Spec.Template != "" {
 			t = &streamv1.Template{}
 			if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: s.Spec.Template}, t); err != nil {
 				t = nil // a session whose template vanished still counts as a session, with its own resources only
@@ -282,12 +290,24 @@ func contains(list []string, s string) bool {
 }
 
 // IndexSessionUser indexes Sessions by spec.user in a cache, so that
-// MatchingFields{UserField: …} works on it as on the API server.
+// MatchingFields{UserField: …} works on it as on the API server. The
+// session controller and the admission webhook both need the index; a
+// cache refuses a second index of the same name, so the second call for
+// the same indexer does nothing.
 func IndexSessionUser(ctx context.Context, idx client.FieldIndexer) error {
+	if reflect.TypeOf(idx).Comparable() {
+		if _, done := indexed.LoadOrStore(idx, true); done {
+			return nil
+		}
+	}
 	if err := idx.IndexField(ctx, &streamv1.Session{}, UserField, func(o client.Object) []string {
 		return []string{o.(*streamv1.Session).Spec.User}
 	}); err != nil {
+		indexed.Delete(idx)
 		return fmt.Errorf("index sessions by user: %w", err)
 	}
 	return nil
 }
+
+// indexed holds the indexers IndexSessionUser has indexed.
+var indexed sync.Map

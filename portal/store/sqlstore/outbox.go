@@ -1,11 +1,12 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,36 +21,31 @@ func (s *Store) RecordEvent(ctx context.Context, e *store.OutboxEvent) (bool, er
 	return e.ID != 0, nil
 }
 
-// RecordEvents appends es in one transaction (one commit, one sync to
-// disk, for many events). The inserts run under the dialect's outbox lock
-// so that ids commit in the order they are drawn: otherwise a reader could
-// see id N+1 committed before id N and move past N for good.
+// RecordEvents appends es with one INSERT of all their rows, in one
+// transaction (one commit, one sync to disk, for many events); the
+// dialect's InsertEvents does the same in one round trip. The rows are
+// written under the dialect's outbox lock so that ids commit in the order
+// they are drawn: otherwise a reader could see id N+1 committed before
+// id N and move past N for good.
 func (s *Store) RecordEvents(ctx context.Context, es []*store.OutboxEvent) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("record events: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if s.d.LockOutbox != "" {
-		if _, err := tx.ExecContext(ctx, s.d.LockOutbox); err != nil {
-			return fmt.Errorf("record events: lock outbox: %w", err)
-		}
-	}
-	insert := s.q(`INSERT INTO plugin_events (type, subject, at, recorded_at, data, dedup_key) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (dedup_key) DO NOTHING RETURNING id`)
-	recorded := time.Now().UTC()
 	for _, e := range es {
-		var key any
-		if e.Key != "" {
-			key = e.Key
-		}
 		e.ID = 0
-		err := tx.QueryRowContext(ctx, insert, e.Type, e.Subject, e.At.UTC(), recorded, string(e.Data), key).Scan(&e.ID)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) { // no row: recorded before
-			return fmt.Errorf("record event %s: %w", e.Type, err)
-		}
 	}
-	if err := tx.Commit(); err != nil {
+	if len(es) == 0 {
+		return nil
+	}
+	recorded := time.Now().UTC()
+	var got []Inserted
+	var err error
+	if s.d.InsertEvents != nil {
+		got, err = s.d.InsertEvents(ctx, s.db, es, recorded)
+	} else {
+		got, err = s.insertEvents(ctx, es, recorded)
+	}
+	if err == nil {
+		err = assignIDs(es, got)
+	}
+	if err != nil {
 		for _, e := range es {
 			e.ID = 0
 		}
@@ -57,6 +53,92 @@ func (s *Store) RecordEvents(ctx context.Context, es []*store.OutboxEvent) error
 	}
 	for _, e := range es {
 		e.RecordedAt = recorded
+	}
+	return nil
+}
+
+// Inserted is a row an outbox insert returned: its id and dedup key (""
+// when none).
+type Inserted struct {
+	ID  int64
+	Key string
+}
+
+// maxInsertRows bounds the rows of one INSERT (6 values each, far below
+// the databases' bound on parameters).
+const maxInsertRows = 1000
+
+// insertEvents writes es in a transaction under the outbox lock, with one
+// multi-row INSERT per maxInsertRows events, in es order.
+func (s *Store) insertEvents(ctx context.Context, es []*store.OutboxEvent, recorded time.Time) ([]Inserted, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if s.d.LockOutbox != "" {
+		if _, err := tx.ExecContext(ctx, s.d.LockOutbox); err != nil {
+			return nil, fmt.Errorf("lock outbox: %w", err)
+		}
+	}
+	var got []Inserted
+	for len(es) > 0 {
+		part := es[:min(len(es), maxInsertRows)]
+		es = es[len(part):]
+		args := make([]any, 0, 6*len(part))
+		for _, e := range part {
+			var key any
+			if e.Key != "" {
+				key = e.Key
+			}
+			args = append(args, e.Type, e.Subject, e.At.UTC(), recorded, string(e.Data), key)
+		}
+		// VALUES rows are inserted in their order, so ids grow along es
+		rows, err := tx.QueryContext(ctx, s.q(`INSERT INTO plugin_events (type, subject, at, recorded_at, data, dedup_key) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", len(part)), ", ")+
+			` ON CONFLICT (dedup_key) DO NOTHING RETURNING id, COALESCE(dedup_key, '')`), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var r Inserted
+			if err := rows.Scan(&r.ID, &r.Key); err != nil {
+				_ = rows.Close()
+				return nil, err
+			}
+			got = append(got, r)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return got, nil
+}
+
+// assignIDs gives each event of es the id of its row in got, which holds
+// the rows inserted (an event whose key was recorded before, or earlier
+// in es, has none and keeps id 0). Rows were inserted in es order, so by
+// ascending id they follow es: an event takes the next row when the keys
+// match (an event without a key is always inserted); one left over means
+// the rows do not match es, and the batch is refused rather than
+// misnumbered.
+func assignIDs(es []*store.OutboxEvent, got []Inserted) error {
+	slices.SortFunc(got, func(a, b Inserted) int { return cmp.Compare(a.ID, b.ID) })
+	i := 0
+	for _, e := range es {
+		if i < len(got) && got[i].Key == e.Key {
+			e.ID = got[i].ID
+			i++
+		}
+	}
+	if i != len(got) {
+		return fmt.Errorf("the database returned %d rows, %d of which match no event of the batch", len(got), len(got)-i)
 	}
 	return nil
 }

@@ -26,6 +26,12 @@ type Dialect struct {
 	// until it ends (so ids commit in order); empty where the database
 	// has one writer anyway.
 	LockOutbox string
+	// InsertEvents, when set, writes the rows of RecordEvents (es in
+	// order, all recorded at recorded) in one transaction under the
+	// outbox lock, ON CONFLICT (dedup_key) DO NOTHING, and returns the
+	// rows inserted; without it RecordEvents runs a transaction of
+	// multi-row INSERTs through database/sql.
+	InsertEvents func(ctx context.Context, db *sql.DB, es []*store.OutboxEvent, recorded time.Time) ([]Inserted, error)
 }
 
 // Store is a store.Store on a *sql.DB.

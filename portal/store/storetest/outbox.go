@@ -96,6 +96,103 @@ func outbox(t *testing.T, s store.Store) {
 
 var errLost = errors.New("recorded before")
 
+// outboxBatches: a large batch mixing new events, keys recorded before
+// and keys repeated within it gets ids that grow along the batch, each
+// id naming its own event (read back by id).
+func outboxBatches(t *testing.T, s store.Store) {
+	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	before := record(t, s, "session.created", "s-6", "s-6/created")
+	var batch []*store.OutboxEvent
+	for i := range 1500 { // more than one INSERT's rows
+		e := &store.OutboxEvent{Type: "session.created", Subject: fmt.Sprintf("s-%d", i), At: at, Data: []byte(fmt.Sprintf(`{"i":%d}`, i))}
+		switch i % 3 {
+		case 0:
+			e.Key = e.Subject + "/created"
+		case 1:
+			e.Type = "user.login" // no key
+		case 2:
+			e.Key = fmt.Sprintf("s-%d/created", i-2) // the key of the event two before
+		}
+		batch = append(batch, e)
+	}
+	must(t, s.RecordEvents(ctx, batch))
+	byID := map[int64]*store.OutboxEvent{}
+	last := before.ID
+	for i, e := range batch {
+		switch {
+		case i%3 == 2 || i == 6: // repeated in the batch; s-6/created recorded before
+			if e.ID != 0 {
+				t.Fatalf("event %d (key %s, recorded before) got id %d", i, e.Key, e.ID)
+			}
+		case e.ID <= last:
+			t.Fatalf("event %d got id %d, not above %d: ids do not grow along the batch", i, e.ID, last)
+		default:
+			last = e.ID
+			byID[e.ID] = e
+		}
+	}
+	got, err := s.EventsAfter(ctx, before.ID, []string{"session.created", "user.login"}, 2000)
+	must(t, err)
+	if len(got) != len(byID) {
+		t.Fatalf("read back %d events, recorded %d", len(got), len(byID))
+	}
+	for _, g := range got {
+		e := byID[g.ID]
+		if e == nil || g.Subject != e.Subject || g.Type != e.Type || string(g.Data) != string(e.Data) || g.Key != e.Key {
+			t.Fatalf("id %d holds %s %s %s key %q, the batch gave it to %+v", g.ID, g.Type, g.Subject, g.Data, g.Key, e)
+		}
+	}
+}
+
+// outboxConcurrentTail: recorders on several connections (replicas) write
+// batches at once while a reader tails the outbox by id, as the
+// dispatcher does. Whatever commits first, the reader never sees an id
+// before every lower id is visible: at the end it has read every event,
+// none skipped for good.
+func outboxConcurrentTail(t *testing.T, s store.Store) {
+	const writers, batches, size = 6, 40, 5
+	at := time.Now()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for b := range batches {
+				var es []*store.OutboxEvent
+				for i := range size {
+					es = append(es, &store.OutboxEvent{Type: "user.login", Subject: fmt.Sprintf("w%d-%d-%d", w, b, i), At: at, Data: []byte(`{}`)})
+				}
+				if err := s.RecordEvents(ctx, es); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	seen := map[string]bool{}
+	var after int64
+	tail := func() {
+		got, err := s.EventsAfter(ctx, after, []string{"user.login"}, 1000)
+		must(t, err)
+		for _, g := range got {
+			seen[g.Subject] = true
+			after = g.ID
+		}
+	}
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		tail()
+	}
+	tail()
+	if len(seen) != writers*batches*size {
+		t.Errorf("the tailing reader saw %d of %d events: it moved past ids that committed after higher ones", len(seen), writers*batches*size)
+	}
+}
+
 // pluginDeliveries: a plugin starts at the newest event, keeps its place
 // across starts while on, restarts at the head after being off, counts
 // what is pending of its types only.

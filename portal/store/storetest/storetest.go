@@ -27,6 +27,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"must change password":   mustChangePassword,
 		"spent tickets":          spentTickets,
 		"outbox":                 outbox,
+		"outbox batches":         outboxBatches,
+		"outbox concurrent tail": outboxConcurrentTail,
 		"plugin deliveries":      pluginDeliveries,
 		"prune events":           pruneEvents,
 		"open events":            openEvents,

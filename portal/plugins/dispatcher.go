@@ -394,11 +394,11 @@ func (w *worker) run(ctx context.Context) {
 	poll := time.NewTicker(w.d.Poll)
 	defer poll.Stop()
 	for ctx.Err() == nil {
-		fetched, inFlight := w.t.position()
+		fetched, limit := w.t.room()
 		var events []store.OutboxEvent
-		if inFlight < maxInFlight {
+		if limit > 0 {
 			var err error
-			events, err = w.d.Store.EventsAfter(ctx, fetched, w.types, min(512, maxInFlight-inFlight))
+			events, err = w.d.Store.EventsAfter(ctx, fetched, w.types, limit)
 			if err != nil && ctx.Err() == nil {
 				log.Error(err, "Outbox not read")
 			}
@@ -411,9 +411,12 @@ func (w *worker) run(ctx context.Context) {
 				return
 			}
 		}
-		if len(events) > 0 {
-			continue
+		if limit > 0 && len(events) == limit {
+			continue // there may be more now
 		}
+		// Read everything there was (or holding all it may): wait for a
+		// record (a wake that came during the read is still pending), a
+		// lane making room, or the poll (other replicas' events).
 		select {
 		case <-ctx.Done():
 		case <-w.wake:
@@ -448,26 +451,30 @@ func (w *worker) lane(ctx context.Context, in <-chan store.OutboxEvent, log logr
 				return
 			}
 			if err == nil {
-				w.t.finish(e.ID, true, attempt, "", at)
+				room := w.t.finish(e.ID, true, attempt, "", at)
 				if m != nil {
 					m.Delivered.WithLabelValues(w.name).Inc()
 					m.Latency.WithLabelValues(w.name).Observe(time.Since(e.RecordedAt).Seconds())
 				}
 				w.recovered(ctx)
-				w.poke()
+				if room {
+					w.poke()
+				}
 				break
 			}
 			permanent := errors.Is(err, event.ErrPermanent)
 			if permanent || attempt >= w.d.Backoff.Attempts {
 				log.Error(err, "Plugin event given up", "event", e.ID, "type", e.Type, "attempts", attempt, "permanent", permanent)
-				w.t.finish(e.ID, false, attempt, err.Error(), at)
+				room := w.t.finish(e.ID, false, attempt, err.Error(), at)
 				if m != nil {
 					m.Failed.WithLabelValues(w.name).Inc()
 				}
 				if permanent {
 					w.stopped(ctx, err)
 				}
-				w.poke()
+				if room {
+					w.poke()
+				}
 				break
 			}
 			w.t.retrying(attempt, err.Error(), at)
@@ -551,6 +558,7 @@ type tracker struct {
 	through  int64   // every id up to it is done
 	inFlight []int64 // handed out, ascending; done ones wait at the front
 	done     map[int64]bool
+	full     bool // the worker waits for room to read again
 
 	delivered, failed int64
 	attempts          int
@@ -563,13 +571,21 @@ type tracker struct {
 func (t *tracker) reset(through int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.fetched, t.through, t.inFlight, t.done = through, through, nil, map[int64]bool{}
+	t.fetched, t.through, t.inFlight, t.done, t.full = through, through, nil, map[int64]bool{}, false
 }
 
-func (t *tracker) position() (int64, int) {
+// maxFetch bounds one read of the outbox.
+const maxFetch = 512
+
+// room returns where the next read starts and how many events it may
+// take (0: the worker holds maxInFlight and waits for the lanes to make
+// room; finish then says when to read again).
+func (t *tracker) room() (int64, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.fetched, len(t.inFlight)
+	n := min(maxFetch, maxInFlight-len(t.inFlight))
+	t.full = n <= 0
+	return t.fetched, max(n, 0)
 }
 
 func (t *tracker) add(id int64) {
@@ -579,7 +595,10 @@ func (t *tracker) add(id int64) {
 	t.fetched = id
 }
 
-func (t *tracker) finish(id int64, ok bool, attempt int, errText string, at time.Time) {
+// finish marks id done; it reports true when the worker, which stopped
+// reading at maxInFlight, should read again (half the room is free): a
+// lane does not wake the reader for every event it finishes.
+func (t *tracker) finish(id int64, ok bool, attempt int, errText string, at time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.done[id] = true
@@ -603,6 +622,11 @@ func (t *tracker) finish(id int64, ok bool, attempt int, errText string, at time
 		t.attempts, t.lastError = attempt, errText
 	}
 	t.dirty = true
+	if t.full && len(t.inFlight) <= maxInFlight/2 {
+		t.full = false
+		return true
+	}
+	return false
 }
 
 func (t *tracker) retrying(attempt int, errText string, at time.Time) {

@@ -126,7 +126,34 @@ func TestTracker_throughOnlyOverDone(t *testing.T) {
 			t.Errorf("after %d: through %d, want %d", s.id, p.Through, s.through)
 		}
 	}
-	if _, fetchedN := tr.position(); fetchedN != 0 {
-		t.Errorf("%d still in flight", fetchedN)
+	if fetched, limit := tr.room(); fetched != 20 || limit != maxFetch {
+		t.Errorf("next read after %d, up to %d events; want after 20, up to %d (nothing in flight)", fetched, limit, maxFetch)
+	}
+}
+
+// A worker holding maxInFlight events reads nothing until the lanes have
+// finished half of them, and then is told once (lanes do not wake it for
+// every event they finish).
+func TestTracker_fullWaitsForHalfTheRoom(t *testing.T) {
+	var tr tracker
+	tr.reset(0)
+	for id := int64(1); id <= maxInFlight; id++ {
+		tr.add(id)
+	}
+	if _, limit := tr.room(); limit != 0 {
+		t.Fatalf("room %d with %d in flight, want 0", limit, maxInFlight)
+	}
+	at := time.Now()
+	woken := 0
+	for id := int64(1); id <= maxInFlight; id++ {
+		if tr.finish(id, true, 1, "", at) {
+			woken++
+			if left := maxInFlight - id; left != maxInFlight/2 {
+				t.Errorf("woken with %d in flight, want %d", left, maxInFlight/2)
+			}
+		}
+	}
+	if woken != 1 {
+		t.Errorf("the reader was woken %d times, want once", woken)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -40,6 +41,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -72,6 +75,7 @@ var (
 	wasmInstances = flag.Int("wasm-instances", 0, "Instances of the WebAssembly plugin (0: the runtime's default).")
 	only          = flag.String("only", "", "Rows to run, comma separated (direct, sqlite, postgres, wasm); all when empty.")
 	profile       = flag.String("cpuprofile", "", "Write this process's CPU profile (producer, dispatcher, receiver) to this file.")
+	blockProfile  = flag.String("blockprofile", "", "Write this process's block profile (where goroutines waited) to this file.")
 )
 
 func main() {
@@ -93,10 +97,25 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *blockProfile != "" {
+		runtime.SetBlockProfileRate(int(100 * time.Microsecond))
+		defer writeBlockProfile()
+	}
 	if err := run(); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+}
+
+func writeBlockProfile() {
+	f, err := os.Create(*blockProfile)
+	if err == nil {
+		err = pprof.Lookup("block").WriteTo(f, 0)
+		_ = f.Close()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "block profile:", err)
 	}
 }
 
@@ -139,18 +158,19 @@ func run() error {
 			continue
 		}
 		var db store.Store
+		var trips *roundTrips
 		if name == "sqlite" {
 			db, err = sqlite.Open(ctx, filepath.Join(dir, "portal.db"))
 		} else {
 			var dsn string
 			if dsn, err = pg.NewDatabase(ctx); err == nil {
-				db, err = postgres.Open(ctx, dsn)
+				db, trips, err = openCounted(ctx, dsn)
 			}
 		}
 		if err != nil {
 			return err
 		}
-		err = webhookRow(ctx, env, recv, db, name)
+		err = webhookRow(ctx, env, recv, db, name, trips)
 		_ = db.Close()
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -319,7 +339,63 @@ func login(ctx context.Context, ev *plugins.Events, i int) string {
 	return user
 }
 
-func webhookRow(ctx context.Context, env *testenv.Env, recv *webhooktest.Receiver, db store.Store, name string) error {
+// roundTrips counts the statements a store sends to PostgreSQL (each one
+// round trip: pgx sends a statement it has prepared before in one go), by
+// their first word.
+type roundTrips struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (t *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	verb, _, _ := strings.Cut(strings.TrimSpace(d.SQL), " ")
+	t.mu.Lock()
+	t.n[strings.ToUpper(verb)]++
+	t.mu.Unlock()
+	return ctx
+}
+
+func (t *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// take returns the counts since the last take, and resets them.
+func (t *roundTrips) take() map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.n
+	t.n = map[string]int{}
+	return n
+}
+
+func (t *roundTrips) print(phase string, events int) {
+	n := t.take()
+	total := 0
+	verbs := make([]string, 0, len(n))
+	for v, c := range n {
+		total += c
+		verbs = append(verbs, fmt.Sprintf("%s %d", v, c))
+	}
+	slices.Sort(verbs)
+	fmt.Printf("  postgres %s: %d statements for %d events (%.2f per event): %s\n", phase, total, events,
+		float64(total)/float64(events), strings.Join(verbs, ", "))
+}
+
+// openCounted opens the PostgreSQL store with a tracer counting its
+// statements.
+func openCounted(ctx context.Context, dsn string) (store.Store, *roundTrips, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	t := &roundTrips{n: map[string]int{}}
+	cfg.Tracer = t
+	db, err := postgres.OpenDB(ctx, stdlib.OpenDB(*cfg))
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, t, nil
+}
+
+func webhookRow(ctx context.Context, env *testenv.Env, recv *webhooktest.Receiver, db store.Store, name string, trips *roundTrips) error {
 	ns, err := env.Namespace(ctx, "bench-plugins")
 	if err != nil {
 		return err
@@ -349,10 +425,16 @@ func webhookRow(ctx context.Context, env *testenv.Env, recv *webhooktest.Receive
 	}
 	var r result
 	r.n = *nEvents
+	if trips != nil {
+		trips.take() // the dispatcher's start
+	}
 	start := time.Now()
 	r.recorded = record(r.n, 0, func(i int) { login(ctx, events, i) })
 	if err := waitFor("flat out", delivered(r.n)); err != nil {
 		return err
+	}
+	if trips != nil {
+		trips.print("flat out", r.n)
 	}
 	got := webhooktest.Unique(recv.Got(plugin))
 	r.total = got[len(got)-1].At.Sub(start)
@@ -362,6 +444,9 @@ func webhookRow(ctx context.Context, env *testenv.Env, recv *webhooktest.Receive
 	r.pacedRate = float64(paced()) / time.Since(start).Seconds()
 	if err := waitFor("paced", delivered(r.n+paced())); err != nil {
 		return err
+	}
+	if trips != nil {
+		trips.print("paced", paced())
 	}
 	r.paced = latencies(webhooktest.Unique(recv.Got(plugin))[r.n:])
 	if bad := recv.BadSigs.Load() + recv.NotCE.Load(); bad > 0 {

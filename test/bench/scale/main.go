@@ -40,10 +40,13 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -65,6 +68,7 @@ type config struct {
 	running       float64
 	parallel      int
 	probes        int
+	profile       string
 }
 
 func main() {
@@ -77,6 +81,7 @@ func main() {
 	flag.Float64Var(&c.running, "running", 0.1, "Share of the sessions left running; the rest are hibernated.")
 	flag.IntVar(&c.parallel, "parallel", 16, "Concurrent creates and hibernations.")
 	flag.IntVar(&c.probes, "launch-probes", 5, "Single launches timed at each step.")
+	flag.StringVar(&c.profile, "profile", "", "Folder for the agent's CPU profile of each step's launch (pprof; its top is printed); empty: off.")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard()) // the informer's client logs nothing worth a figure
 	for _, s := range strings.Split(steps, ",") {
@@ -108,6 +113,10 @@ type step struct {
 	resync                      time.Duration
 	resyncWrites                int
 	resyncCPU                   time.Duration
+	// sessionLists is how many LISTs of Sessions the API server served
+	// during the launch, and listTime the time it spent on them.
+	sessionLists int
+	listTime     time.Duration
 }
 
 func run(cfg config) error {
@@ -124,7 +133,29 @@ func run(cfg config) error {
 	if err := c.Create(ctx, benchenv.LightTemplate(ns)); err != nil {
 		return err
 	}
-	agent, err := benchenv.Start(env, cfg.agent, kubeconfig, ns)
+	// A default quota, as every real install has: the admission webhook
+	// then counts each user's sessions on every create (with no quota it
+	// has nothing to count). Its limits are never reached here.
+	if err := c.Create(ctx, &streamv1.Quota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"},
+		Spec: streamv1.QuotaSpec{Default: true, Limits: streamv1.QuotaLimits{
+			MaxSessions: ptr.To(int32(2 * cfg.perUser)), MaxRunningSessions: ptr.To(int32(2 * cfg.perUser)),
+			Memory: ptr.To(resource.MustParse("1Ti")), CPU: ptr.To(resource.MustParse("1000")),
+		}}}); err != nil {
+		return err
+	}
+	var args []string
+	var prof *measure.Profiler
+	if cfg.profile != "" {
+		port, err := freeport.Loopback()
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(cfg.profile, 0o755); err != nil {
+			return err
+		}
+		args = []string{"--pprof-addr", fmt.Sprintf("127.0.0.1:%d", port)}
+	}
+	agent, err := benchenv.Start(env, cfg.agent, kubeconfig, ns, args...)
 	if err != nil {
 		return err
 	}
@@ -142,8 +173,8 @@ func run(cfg config) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Steps %v; %d sessions per user; %.0f%% left running, the rest hibernated; %d concurrent clients\n\n",
-		cfg.steps, cfg.perUser, cfg.running*100, cfg.parallel)
+	fmt.Printf("Steps %v; %d sessions per user under a default quota (at most %d); %.0f%% left running, the rest hibernated; %d concurrent clients\n\n",
+		cfg.steps, cfg.perUser, 2*cfg.perUser, cfg.running*100, cfg.parallel)
 	var results []step
 	have := 0
 	for _, n := range cfg.steps {
@@ -157,6 +188,17 @@ func run(cfg config) error {
 		for i := have; i < n; i++ {
 			names = append(names, fmt.Sprintf("s-%05d", i))
 		}
+		listsBefore, listTimeBefore, err := sessionLists(ctx, up.Config)
+		if err != nil {
+			return err
+		}
+		if cfg.profile != "" {
+			prof = &measure.Profiler{URL: "http://" + args[1] + "/debug/pprof", Dir: filepath.Join(cfg.profile, fmt.Sprint(n))}
+			if err := os.MkdirAll(prof.Dir, 0o755); err != nil {
+				return err
+			}
+			prof.StartCPU()
+		}
 		began := time.Now()
 		if err := measure.Parallel(len(names), cfg.parallel, func(i int) error {
 			return c.Create(ctx, session(names[i], have+i, cfg.perUser))
@@ -168,6 +210,14 @@ func run(cfg config) error {
 		}
 		r.launch = time.Since(began)
 		fmt.Printf("launched in %v, ", r.launch.Round(time.Millisecond))
+		lists, listTime, err := sessionLists(ctx, up.Config)
+		if err != nil {
+			return err
+		}
+		r.sessionLists, r.listTime = lists-listsBefore, listTime-listTimeBefore
+		if prof != nil {
+			measure.Top(os.Stdout, fmt.Sprintf("agent CPU while launching %d sessions", len(names)), 25, true, prof.StopCPU()...)
+		}
 
 		keep := int(float64(len(names)) * cfg.running)
 		asleep := names[keep:]
@@ -228,7 +278,7 @@ func run(cfg config) error {
 		r.probeP50 = measure.Percentile(probes, 50)
 		fmt.Printf("single launch p50 %v, ", r.probeP50.Round(time.Millisecond))
 
-		if agent, err = resync(ctx, env, c, agent, cfg.agent, kubeconfig, n, &r); err != nil {
+		if agent, err = resync(ctx, env, c, agent, cfg.agent, kubeconfig, n, &r, args...); err != nil {
 			return err
 		}
 		fmt.Printf("no-op resync %v\n", r.resync.Round(time.Millisecond))
@@ -253,10 +303,10 @@ func hibernated(s *streamv1.Session) bool { return s.Status.Phase == streamv1.Ph
 
 // resync restarts the agent on n unchanged Sessions and measures how long
 // it takes to reconcile each of them again and what it writes meanwhile.
-func resync(ctx context.Context, env *testenv.Env, c client.Client, old *benchenv.Agent, bin, kubeconfig string, n int, r *step) (*benchenv.Agent, error) {
+func resync(ctx context.Context, env *testenv.Env, c client.Client, old *benchenv.Agent, bin, kubeconfig string, n int, r *step, args ...string) (*benchenv.Agent, error) {
 	old.Stop()
 	began := time.Now()
-	a, err := benchenv.Start(env, bin, kubeconfig, ns)
+	a, err := benchenv.Start(env, bin, kubeconfig, ns, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -299,6 +349,34 @@ func reconciled(url string) (done, writes int, err error) {
 		}
 	}
 	return done, writes, nil
+}
+
+// sessionLists reads from the API server's metrics how many LISTs of
+// Sessions it has served and the time it spent on them: a cost per create
+// that grows with the namespace shows here first.
+func sessionLists(ctx context.Context, cfg *rest.Config) (int, time.Duration, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return 0, 0, err
+	}
+	body, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("API server metrics: %w", err)
+	}
+	var n, secs float64
+	for _, l := range strings.Split(string(body), "\n") {
+		if !strings.Contains(l, `resource="sessions"`) || !strings.Contains(l, `verb="LIST"`) {
+			continue
+		}
+		v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+		switch {
+		case strings.HasPrefix(l, "apiserver_request_total{"):
+			n += v
+		case strings.HasPrefix(l, "apiserver_request_duration_seconds_sum{"):
+			secs += v
+		}
+	}
+	return int(n), time.Duration(secs * float64(time.Second)), nil
 }
 
 // sessionWatch keeps the latest of every Session in the namespace, from an
@@ -469,14 +547,14 @@ func report(w io.Writer, rs []step) {
 	per := func(d time.Duration, n int) string {
 		return (d / time.Duration(max(n, 1))).Round(10 * time.Microsecond).String()
 	}
-	fmt.Fprintf(w, "\n%-9s %-10s %-9s %-10s %-9s %-15s %-9s %-10s %-18s %-14s %-14s %-15s %s\n", "sessions", "launch", "/session", "hibernate", "/session",
-		"agent RSS(peak)", "agent CPU", "portal RSS", "page p50/p99", "full list p50", "own p50/p99", "1 launch p50/max", "no-op resync (writes, CPU)")
+	fmt.Fprintf(w, "\n%-9s %-10s %-9s %-10s %-9s %-15s %-9s %-10s %-18s %-14s %-14s %-15s %-27s %s\n", "sessions", "launch", "/session", "hibernate", "/session",
+		"agent RSS(peak)", "agent CPU", "portal RSS", "page p50/p99", "full list p50", "own p50/p99", "1 launch p50/max", "no-op resync (writes, CPU)", "Session LISTs in launch (API server time)")
 	for _, r := range rs {
-		fmt.Fprintf(w, "%-9d %-10s %-9s %-10s %-9s %-15s %-9s %-10s %-18s %-14s %-14s %-15s %s (%d, %s)\n", r.sessions,
+		fmt.Fprintf(w, "%-9d %-10s %-9s %-10s %-9s %-15s %-9s %-10s %-18s %-14s %-14s %-15s %-27s %d (%s)\n", r.sessions,
 			ms(r.launch), per(r.launch, r.added), ms(r.hibernate), per(r.hibernate, r.slept),
 			r.agentRSS+"("+r.agentPeak+")", r.agentCPU.Round(10*time.Millisecond), r.portal,
 			ms(r.page)+"/"+ms(r.pageP99), ms(r.full), ms(r.own)+"/"+ms(r.ownP99), ms(r.probeP50)+"/"+ms(r.probeMax),
-			ms(r.resync), r.resyncWrites, r.resyncCPU.Round(10*time.Millisecond))
+			fmt.Sprintf("%s (%d, %s)", ms(r.resync), r.resyncWrites, r.resyncCPU.Round(10*time.Millisecond)), r.sessionLists, r.listTime.Round(time.Millisecond))
 	}
 	// Growth: the cost per session from one step to the next; linear (or
 	// better) keeps it flat (or falling).
@@ -484,9 +562,12 @@ func report(w io.Writer, rs []step) {
 	for i := 1; i < len(rs); i++ {
 		a, b := rs[i-1], rs[i]
 		f := float64(b.sessions) / float64(a.sessions)
-		fmt.Fprintf(w, "  %d → %d sessions (×%.0f): resync time ×%.2f per session, full list ×%.2f per session, single launch ×%.2f\n",
-			a.sessions, b.sessions, f, b.resync.Seconds()/a.resync.Seconds()/f, b.full.Seconds()/a.full.Seconds()/f,
-			b.probeP50.Seconds()/a.probeP50.Seconds())
+		fmt.Fprintf(w, "  %d → %d sessions (×%.0f): launch ×%.2f per session, hibernate ×%.2f per session, resync time ×%.2f per session, full list ×%.2f per session, single launch ×%.2f\n",
+			a.sessions, b.sessions, f, perAdded(b.launch, b.added)/perAdded(a.launch, a.added), perAdded(b.hibernate, b.slept)/perAdded(a.hibernate, a.slept),
+			b.resync.Seconds()/a.resync.Seconds()/f, b.full.Seconds()/a.full.Seconds()/f, b.probeP50.Seconds()/a.probeP50.Seconds())
 	}
 	fmt.Fprintln(w, "targets at 10,000: agent RSS ≤ 500 MiB, portal RSS ≤ 300 MiB, a single launch ≤ 200 ms")
 }
+
+// perAdded is the seconds per session of a phase over n sessions.
+func perAdded(d time.Duration, n int) float64 { return d.Seconds() / float64(max(n, 1)) }

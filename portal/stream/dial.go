@@ -1,8 +1,10 @@
 package stream
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/coder/websocket"
@@ -16,6 +18,7 @@ import (
 // answer, and is refused.
 func (p *Proxy) httpClient() *http.Client {
 	p.clientOnce.Do(func() {
+		noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		if p.Dial != nil {
 			tr.DialContext = p.Dial
@@ -23,10 +26,45 @@ func (p *Proxy) httpClient() *http.Client {
 		// a session is dialled at the address checked, never through an
 		// HTTP proxy the portal's environment names
 		tr.Proxy = nil
-		p.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		p.client = &http.Client{Transport: tr, CheckRedirect: noRedirect}
+		// streams dial through a transport of their own, whose connections
+		// read in large parts (bufferedConn)
+		st := tr.Clone()
+		dial := tr.DialContext
+		st.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, upstreamReadBuffer)}, nil
+		}
+		p.streamClient = &http.Client{Transport: st, CheckRedirect: noRedirect}
 	})
 	return p.client
 }
+
+// streamHTTPClient dials the WebSockets of streams (httpClient's settings,
+// bufferedConn's reads).
+func (p *Proxy) streamHTTPClient() *http.Client {
+	p.httpClient()
+	return p.streamClient
+}
+
+// upstreamReadBuffer is how much a stream's connection to its session reads
+// at once. The WebSocket library reads a frame's header through a 4 KiB
+// buffer and then its payload: from the socket, that is two or three system
+// calls per websockify message (64 KiB at most); through this buffer, one
+// read takes whatever messages have arrived, several at once when the
+// portal fell behind.
+const upstreamReadBuffer = 256 << 10
+
+// bufferedConn reads its connection through a buffer.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // RedirectError is a session that answered its stream's WebSocket dial with
 // a redirect, which the portal never follows.

@@ -47,11 +47,22 @@ const pumpBuffer = 256 << 10
 // pump copies messages from src to dst through f (nil: as they are),
 // calling onInput when f saw user input (with no f, for every message).
 // It holds at most pumpBuffer bytes of a message, plus what f holds.
-func pump(ctx context.Context, dst, src *websocket.Conn, count func(int64), f filter, onInput func()) error {
+func pump(ctx context.Context, dst, src *websocket.Conn, count func(int64), f filter, onInput func()) (err error) {
 	// one buffer for the life of the stream: a fresh one per message (as
 	// io.Copy makes) is garbage whose collection shows in the latency tail
 	buf := make([]byte, pumpBuffer)
 	var out []byte
+	var b *batch
+	if sf, ok := f.(streamFilter); ok {
+		f = sf
+		b = newBatch(ctx, dst)
+		defer func() {
+			// what passed before the end goes out before the close
+			if werr := b.finish(); err == nil {
+				err = werr
+			}
+		}()
+	}
 	for {
 		typ, r, err := src.Reader(ctx)
 		if err != nil {
@@ -63,6 +74,22 @@ func pump(ctx context.Context, dst, src *websocket.Conn, count func(int64), f fi
 			end := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 			if err != nil && !end {
 				return err
+			}
+			if b != nil {
+				// a byte stream: every part goes to the batch, cut as the
+				// viewer's pace allows (batch)
+				passed, input, err := b.add(typ, f, buf[:n], first, end)
+				if err != nil {
+					return err
+				}
+				if input && onInput != nil {
+					onInput()
+				}
+				count(int64(passed))
+				if end {
+					break
+				}
+				continue
 			}
 			data, input := buf[:n], f == nil && first
 			if f != nil {

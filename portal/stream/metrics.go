@@ -65,3 +65,16 @@ func (m *Metrics) bytes(direction string, n int64) {
 		m.Bytes.WithLabelValues(direction).Add(float64(n))
 	}
 }
+
+// bytesOf counts bytes in direction, its counter looked up once.
+func (m *Metrics) bytesOf(direction string) func(int64) {
+	if m == nil {
+		return func(int64) {}
+	}
+	c := m.Bytes.WithLabelValues(direction)
+	return func(n int64) {
+		if n > 0 {
+			c.Add(float64(n))
+		}
+	}
+}

@@ -66,8 +66,9 @@ type Proxy struct {
 	Metrics *Metrics
 	Log     logr.Logger
 
-	clientOnce sync.Once
-	client     *http.Client // httpClient's
+	clientOnce   sync.Once
+	client       *http.Client // httpClient's
+	streamClient *http.Client // httpClient's, for streams
 
 	mu       sync.Mutex
 	lastSent map[string]time.Time
@@ -174,7 +175,7 @@ func (p *Proxy) authorize(c *gin.Context) (*streamv1.Session, *streamv1.Template
 // until either side closes or the portal drains.
 func (p *Proxy) join(c *gin.Context, s *streamv1.Session, t *streamv1.Template, upstreamURL, kind string) {
 	ctx := c.Request.Context()
-	up, err := dialSession(ctx, p.httpClient(), upstreamURL, subprotocols(c.Request))
+	up, err := dialSession(ctx, p.streamHTTPClient(), upstreamURL, subprotocols(c.Request))
 	var redirect *RedirectError
 	if errors.As(err, &redirect) {
 		p.refuse(c, api.Errorf(http.StatusBadGateway, api.CodeUpstreamRedirect, redirect.Error()))
@@ -211,9 +212,10 @@ func (p *Proxy) join(c *gin.Context, s *streamv1.Session, t *streamv1.Template, 
 
 	var toSession, toBrowser atomic.Int64
 	counter := func(total *atomic.Int64, direction string) func(int64) {
+		bytes := p.Metrics.bytesOf(direction) // looked up once: a stream counts every message
 		return func(n int64) {
 			total.Add(n)
-			p.Metrics.bytes(direction, n)
+			bytes(n)
 		}
 	}
 	toSessionFilter, toBrowserFilter := filtersFor(t, PolicyOf(t, p.MaxClipboard), &refusals{count: p.Metrics.refused,

@@ -28,6 +28,9 @@ type rfbServer struct {
 	tightCtrl byte
 }
 
+// byteStream: RFB from the server is one stream, cut anywhere (batch).
+func (v *rfbServer) byteStream() {}
+
 func (v *rfbServer) filter(out, in []byte, _, _ bool) ([]byte, bool, error) {
 	out, _, err := v.run(out, in)
 	return out, false, err // nothing from the session is user input

@@ -28,7 +28,7 @@ import (
 func relayTo(t *testing.T, upstream string, tpl *streamv1.Template, r *refusals) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		up, err := dialSession(req.Context(), (&Proxy{}).httpClient(), upstream, subprotocols(req))
+		up, err := dialSession(req.Context(), (&Proxy{}).streamHTTPClient(), upstream, subprotocols(req))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return

@@ -339,9 +339,9 @@ func login(ctx context.Context, ev *plugins.Events, i int) string {
 	return user
 }
 
-// roundTrips counts the statements a store sends to PostgreSQL (each one
-// round trip: pgx sends a statement it has prepared before in one go), by
-// their first word.
+// roundTrips counts the round trips a store makes to PostgreSQL: each
+// statement (pgx sends one it has prepared before in one go), by its first
+// word, and each pipeline of statements (PIPELINE).
 type roundTrips struct {
 	mu sync.Mutex
 	n  map[string]int
@@ -356,6 +356,17 @@ func (t *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.Tra
 }
 
 func (t *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TraceBatchStart counts a pipeline of statements: one round trip.
+func (t *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	t.mu.Lock()
+	t.n["PIPELINE"]++
+	t.mu.Unlock()
+	return ctx
+}
+
+func (t *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (t *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
 
 // take returns the counts since the last take, and resets them.
 func (t *roundTrips) take() map[string]int {
@@ -375,7 +386,7 @@ func (t *roundTrips) print(phase string, events int) {
 		verbs = append(verbs, fmt.Sprintf("%s %d", v, c))
 	}
 	slices.Sort(verbs)
-	fmt.Printf("  postgres %s: %d statements for %d events (%.2f per event): %s\n", phase, total, events,
+	fmt.Printf("  postgres %s: %d round trips for %d events (%.2f per event): %s\n", phase, total, events,
 		float64(total)/float64(events), strings.Join(verbs, ", "))
 }
 

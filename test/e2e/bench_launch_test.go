@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
@@ -20,8 +22,9 @@ import (
 // TestBench_launchAndWake is `make bench-e2e`: launches and wakes of the
 // light terminal on the real node, each timed from the request to the
 // first frame through the portal, with the phases the agent records
-// (scheduled, image ready, stream ready). It prints figures and asserts
-// none: skipped unless STREAMSPACE_BENCH_E2E is set (to the number of
+// (scheduled, image ready, stream ready), each round followed by the same
+// cycle of the same template with the readiness probe the agent used
+// before (the same-run baseline). It prints figures and asserts none: skipped unless STREAMSPACE_BENCH_E2E is set (to the number of
 // rounds; 10 by default).
 func TestBench_launchAndWake(t *testing.T) {
 	rounds, _ := strconv.Atoi(os.Getenv("STREAMSPACE_BENCH_E2E"))
@@ -32,7 +35,7 @@ func TestBench_launchAndWake(t *testing.T) {
 		rounds = 10
 	}
 	e := needPlatform(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rounds)*3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rounds)*6*time.Minute)
 	defer cancel()
 	k := e.Platform.Client
 	api := &portalClient{t: t, base: "http://" + e.PortalAddr}
@@ -64,8 +67,11 @@ func TestBench_launchAndWake(t *testing.T) {
 		}
 		return s
 	}
-	type phases struct{ scheduled, image, stream []time.Duration }
-	record := func(p *phases, s *streamv1.Session) {
+	// frame: from the pod's readiness (stream ready) to the first frame
+	// through the portal, i.e. what the agent, the portal and this
+	// client's 100 ms polling add
+	type phases struct{ scheduled, image, stream, frame []time.Duration }
+	record := func(p *phases, s *streamv1.Session, frameAt time.Time) {
 		if ls := s.Status.LastStart; ls != nil {
 			at := func(x *metav1.Time) time.Duration {
 				if x == nil {
@@ -76,20 +82,30 @@ func TestBench_launchAndWake(t *testing.T) {
 			p.scheduled = append(p.scheduled, at(ls.ScheduledAt))
 			p.image = append(p.image, at(ls.ImageReadyAt))
 			p.stream = append(p.stream, at(ls.StreamReadyAt))
+			if ls.StreamReadyAt != nil {
+				p.frame = append(p.frame, frameAt.Sub(ls.StreamReadyAt.Time))
+			}
 		}
 	}
-	var launches, wakes []time.Duration
-	var launchPhases, wakePhases phases
-	for i := range rounds {
+	type results struct {
+		launches, wakes          []time.Duration
+		launchPhases, wakePhases phases
+	}
+	// cycle launches a session of template, waits for its first frame,
+	// hibernates it, wakes it, waits for its first frame again and deletes
+	// it: one session at a time, so the next launch is a launch, not a
+	// second session competing with this one
+	cycle := func(template string, r *results) {
 		began := time.Now()
-		code, body := api.do(http.MethodPost, "/api/v1/sessions", map[string]any{"template": "terminal-local"})
+		code, body := api.do(http.MethodPost, "/api/v1/sessions", map[string]any{"template": template})
 		if code != http.StatusCreated {
-			t.Fatalf("launch %d: %d %v", i, code, body)
+			t.Fatalf("launch %s: %d %v", template, code, body)
 		}
 		name := body["name"].(string)
 		firstFrame(name, 2*launchTarget)
-		launches = append(launches, time.Since(began))
-		record(&launchPhases, get(name))
+		framed := time.Now()
+		r.launches = append(r.launches, framed.Sub(began))
+		record(&r.launchPhases, get(name), framed)
 
 		if code, body := api.do(http.MethodPost, "/api/v1/sessions/"+name+"/hibernate", nil); code >= 300 {
 			t.Fatalf("hibernate %s: %d %v", name, code, body)
@@ -104,11 +120,10 @@ func TestBench_launchAndWake(t *testing.T) {
 			t.Fatalf("wake %s: %d %v", name, code, body)
 		}
 		firstFrame(name, 2*wakeTarget)
-		wakes = append(wakes, time.Since(began))
-		record(&wakePhases, get(name))
+		framed = time.Now()
+		r.wakes = append(r.wakes, framed.Sub(began))
+		record(&r.wakePhases, get(name), framed)
 
-		// one session at a time: the next launch is a launch, not a
-		// second session competing with this one
 		if code, body := api.do(http.MethodDelete, "/api/v1/sessions/"+name, nil); code >= 300 {
 			t.Fatalf("delete %s: %d %v", name, code, body)
 		}
@@ -117,23 +132,59 @@ func TestBench_launchAndWake(t *testing.T) {
 		})
 	}
 
+	// The same-run baseline: the same template with the readiness probe
+	// the agent used by default before (TCP every 2 s), launched in turn
+	// with the default one under the same load.
+	base := &streamv1.Template{}
+	if err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: "terminal-local"}, base); err != nil {
+		t.Fatal(err)
+	}
+	base = &streamv1.Template{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "terminal-local-probe2s"}, Spec: *base.Spec.DeepCopy()}
+	base.Spec.ReadinessProbe = &corev1.Probe{
+		ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(base.Spec.Stream.Port)}},
+		PeriodSeconds: 2, FailureThreshold: 3,
+	}
+	if err := k.Create(ctx, base); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = k.Delete(context.Background(), base) }()
+
+	var now, before results
+	for range rounds {
+		cycle("terminal-local", &now) // the first: the first launch after the image import
+		cycle(base.Name, &before)
+	}
+
+	first := func(ds []time.Duration) time.Duration {
+		if len(ds) == 0 {
+			return 0
+		}
+		return ds[0].Round(time.Millisecond)
+	}
 	row := func(what string, ds []time.Duration, target time.Duration) {
 		ds = append([]time.Duration(nil), ds...)
-		fmt.Printf("  %-32s p50 %8v  p95 %8v  max %8v", what, measure.Percentile(ds, 50).Round(time.Millisecond),
+		fmt.Printf("  %-48s p50 %8v  p95 %8v  max %8v", what, measure.Percentile(ds, 50).Round(time.Millisecond),
 			measure.Percentile(ds, 95).Round(time.Millisecond), measure.Percentile(ds, 100).Round(time.Millisecond))
 		if target > 0 {
 			fmt.Printf("  [target p50 ≤ %v]", target)
 		}
 		fmt.Println()
 	}
-	fmt.Printf("\nbench-e2e: %d launches and %d wakes of terminal-local on the real node (request → first frame through the portal)\n", rounds, rounds)
-	fmt.Printf("  first launch after the image import: %v\n", launches[0].Round(time.Millisecond))
-	row("launch → first frame", launches, 3*time.Second)
-	row("  scheduled", launchPhases.scheduled, 0)
-	row("  image ready", launchPhases.image, 0)
-	row("  stream ready", launchPhases.stream, 0)
-	row("wake → first frame", wakes, 0)
-	row("  scheduled", wakePhases.scheduled, 0)
-	row("  image ready", wakePhases.image, 0)
-	row("  stream ready", wakePhases.stream, 0)
+	report := func(what string, r *results) {
+		row("launch → first frame, "+what, r.launches, 3*time.Second)
+		row("  scheduled", r.launchPhases.scheduled, 0)
+		row("  image ready", r.launchPhases.image, 0)
+		row("  stream ready", r.launchPhases.stream, 0)
+		row("  stream ready → first frame", r.launchPhases.frame, 0)
+		row("wake → first frame, "+what, r.wakes, 0)
+		row("  scheduled", r.wakePhases.scheduled, 0)
+		row("  image ready", r.wakePhases.image, 0)
+		row("  stream ready", r.wakePhases.stream, 0)
+		row("  stream ready → first frame", r.wakePhases.frame, 0)
+	}
+	fmt.Printf("\nbench-e2e: %d launches and %d wakes of terminal-local on the real node (request → first frame through the portal), each followed by one of the same template with the earlier default probe (every 2 s)\n", rounds, rounds)
+	fmt.Printf("  first launch after the image import: %v (scheduled %v, image ready %v, stream ready %v)\n", now.launches[0].Round(time.Millisecond),
+		first(now.launchPhases.scheduled), first(now.launchPhases.image), first(now.launchPhases.stream))
+	report("probe every 1 s (default)", &now)
+	report("probe every 2 s (same run)", &before)
 }

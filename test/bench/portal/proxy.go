@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -50,6 +52,7 @@ type route struct {
 	frames   int
 	elapsed  time.Duration
 	selfCPU  time.Duration // this process's CPU while streaming: the client, and the portal in-process
+	syscalls int64         // this process's read and write system calls while streaming
 	extCPU   time.Duration // hopCPU's while streaming
 	rtts     []time.Duration
 	connects []time.Duration
@@ -108,29 +111,32 @@ func benchProxy(ctx context.Context, env *testenv.Env, cfg proxyConfig) error {
 	frameMB := float64(direct.bytes) / float64(direct.frames) / 1e6
 	fmt.Printf("\nstream proxy, one %s Raw upstream (%.1f MB a full frame), %d round trips of a 1x1 update per route\n",
 		cfg.geometry, frameMB, len(direct.rtts))
-	fmt.Printf("%-8s %12s %10s %7s %12s %10s %10s %10s %10s %10s\n",
-		"route", "throughput", "vs direct", "frames", "hop CPU/GB", "RTT p50", "p99", "+p50", "+p99", "connect")
+	fmt.Printf("%-8s %12s %10s %7s %12s %12s %10s %10s %10s %10s %10s\n",
+		"route", "throughput", "vs direct", "frames", "hop CPU/GB", "hop calls/MB", "RTT p50", "p99", "+p50", "+p99", "connect")
 	dp50, dp99 := quantile(direct.rtts, 0.50), quantile(direct.rtts, 0.99)
 	// The client's own CPU per byte is what this process spends on the
 	// direct route; on the portal route the rest is the proxy's.
 	clientPerGB := perGB(direct.selfCPU, direct.bytes)
+	clientCallsPerMB := float64(direct.syscalls) / (float64(direct.bytes) / 1e6)
 	for _, r := range routes {
 		p50, p99 := quantile(r.rtts, 0.50), quantile(r.rtts, 0.99)
-		added50, added99, hop := "—", "—", "—"
+		added50, added99, hop, calls := "—", "—", "—", "—"
 		switch {
 		case r.hopCPU != nil:
 			hop = fmt.Sprintf("%.2f s", perGB(r.extCPU, r.bytes))
 		case r != direct:
 			hop = fmt.Sprintf("%.2f s", perGB(r.selfCPU, r.bytes)-clientPerGB)
+			calls = fmt.Sprintf("%.1f", float64(r.syscalls)/(float64(r.bytes)/1e6)-clientCallsPerMB)
 		}
 		if r != direct {
 			added50, added99 = signed(p50-dp50), signed(p99-dp99)
 		}
-		fmt.Printf("%-8s %7.0f MB/s %9.2f× %7d %12s %10v %10v %10s %10s %10v\n", r.name, r.rate()/1e6, r.rate()/direct.rate(), r.frames,
-			hop, us(p50), us(p99), added50, added99, quantile(r.connects, 0.5).Round(10*time.Microsecond))
+		fmt.Printf("%-8s %7.0f MB/s %9.2f× %7d %12s %12s %10v %10v %10s %10s %10v\n", r.name, r.rate()/1e6, r.rate()/direct.rate(), r.frames,
+			hop, calls, us(p50), us(p99), added50, added99, quantile(r.connects, 0.5).Round(10*time.Microsecond))
 	}
 	fmt.Printf("(hop CPU/GB: CPU seconds the proxy in between spends per GB streamed, the client's own being %.2f s/GB;\n"+
-		" connect: WebSocket and RFB handshake, the median of the rounds)\n", clientPerGB)
+		" hop calls/MB: the in-process portal's read and write system calls per MB, the client's own being %.1f;\n"+
+		" connect: WebSocket and RFB handshake, the median of the rounds)\n", clientPerGB, clientCallsPerMB)
 	fmt.Println()
 	for _, r := range routes[1:] {
 		fmt.Printf("%s: %.0f MB/s (%.2f× direct), RTT p50 %v (%s), p99 %v (%s)\n", r.name, r.rate()/1e6, r.rate()/direct.rate(),
@@ -159,7 +165,7 @@ func (r *route) measure(ctx context.Context, streamFor time.Duration, pings int)
 	// One request at a time: a full frame takes milliseconds, so the
 	// round trip between them is in the noise, and nothing queues
 	// anywhere that one route could hide and another not.
-	began, cpu0 := time.Now(), selfCPU()
+	began, cpu0, calls0 := time.Now(), selfCPU(), selfSyscalls()
 	var ext0 time.Duration
 	if r.hopCPU != nil {
 		ext0 = r.hopCPU()
@@ -174,6 +180,7 @@ func (r *route) measure(ctx context.Context, streamFor time.Duration, pings int)
 	}
 	r.elapsed += time.Since(began)
 	r.selfCPU += selfCPU() - cpu0
+	r.syscalls += selfSyscalls() - calls0
 	if r.hopCPU != nil {
 		r.extCPU += r.hopCPU() - ext0
 	}
@@ -263,6 +270,24 @@ func selfCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// selfSyscalls is the read and write system calls this process has made
+// (syscr + syscw of /proc/self/io; 0 where there is none).
+func selfSyscalls() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		if k == "syscr" || k == "syscw" {
+			c, _ := strconv.ParseInt(v, 10, 64)
+			n += c
+		}
+	}
+	return n
 }
 
 func perGB(cpu time.Duration, bytes int64) float64 { return cpu.Seconds() / (float64(bytes) / 1e9) }

@@ -80,7 +80,7 @@ func Run(ctx context.Context, cfg Config, restCfg *rest.Config) error {
 	}
 	defer st.close()
 	h, err := NewHandlers(Components{
-		Client: st.client, Reader: st.reader, Namespace: cfg.Namespace, Store: st.db, Audit: st.audit, Events: st.events, Registry: reg, Log: cfg.Log,
+		Client: st.client, Cache: st.cache, Reader: st.reader, Namespace: cfg.Namespace, Store: st.db, Audit: st.audit, Events: st.events, Registry: reg, Log: cfg.Log,
 		Tokens:        &auth.Tokens{Store: st.db, Key: st.key, Issuer: "streamspace", RecheckEvery: cfg.SSORecheck},
 		LoginLimiter:  auth.NewLoginLimiter(12*time.Second, 5), // 5 tries, then 5 a minute
 		SecureCookies: cfg.SecureCookies, OIDC: cfg.OIDC, Writer: st.writer, StreamViaPodIP: cfg.StreamViaPodIP,
@@ -110,6 +110,7 @@ const PluginsLease = "streamspace-portal-plugins"
 // write-back.
 type state struct {
 	client       client.Client
+	cache        cache.Cache   // what client reads from
 	reader       client.Reader // uncached: for what the portal may only get
 	db           store.Store
 	audit        *audit.Log
@@ -145,7 +146,7 @@ func openState(ctx context.Context, cfg Config, restCfg *rest.Config, reg promet
 	if err != nil {
 		return nil, err
 	}
-	st := &state{client: mgr.GetClient(), reader: mgr.GetAPIReader(), db: db, writer: writer, close: func() { _ = db.Close() }}
+	st := &state{client: mgr.GetClient(), cache: mgr.GetCache(), reader: mgr.GetAPIReader(), db: db, writer: writer, close: func() { _ = db.Close() }}
 	fail := func(err error) (*state, error) {
 		st.close()
 		return nil, err
@@ -221,6 +222,9 @@ func newWriter(cfg *gitwrite.Config) (*gitwrite.Writer, error) {
 // from its Config; tests bring their own.
 type Components struct {
 	Client client.Client
+	// Cache is the informer cache Client reads from; nil: Client is
+	// uncached (the session list then reads it per request).
+	Cache cache.Cache
 	// Reader reads, uncached, what the portal may get but not list or
 	// watch (a plugin repository, its credentials); nil: Client.
 	Reader    client.Reader
@@ -272,7 +276,7 @@ func NewHandlers(c Components) (Handlers, error) {
 	}
 	k8s, ns := c.Client, c.Namespace
 	identities := &api.Identities{Client: k8s, Namespace: ns}
-	sessions := &api.SessionsAPI{Client: k8s, Namespace: ns, Audit: auditLog}
+	sessions := &api.SessionsAPI{Client: k8s, Cache: c.Cache, Namespace: ns, Audit: auditLog}
 	proxy := &stream.Proxy{Client: k8s, Namespace: ns, NotRunning: sessions.NotRunning, Audit: auditLog,
 		Metrics: streamMetrics, Log: c.Log.WithName("stream"), ViaPodIP: c.StreamViaPodIP}
 	// these handlers' own copy: SSO logins re-check with this provider,

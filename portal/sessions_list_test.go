@@ -6,14 +6,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/streamspace/streamspace/agent/quota"
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
+	"github.com/streamspace/streamspace/portal"
 )
 
 // page is one GET /api/v1/sessions answer.
@@ -27,9 +32,89 @@ type page struct {
 	errField map[string]any
 }
 
-func listPage(t *testing.T, token string, q url.Values, ifNoneMatch string) page {
+// lister is a portal whose session list is under test.
+type lister struct {
+	base string
+	// settle waits until the list shows what the API server holds (a
+	// cache-backed list follows it by events).
+	settle func(t *testing.T)
+}
+
+// listers are the two ways the portal lists: reading each list through an
+// uncached client (the test server's), and from its informer cache, as
+// portal.Run does (a snapshot per change of the cache, pages kept).
+func listers(t *testing.T) map[string]lister {
+	return map[string]lister{"uncached": {srv.URL, func(*testing.T) {}}, "cache": cachedPortal(t)}
+}
+
+// cachedPortal serves the router over a controller-runtime cache of the
+// test's namespace, as portal.Run composes it.
+func cachedPortal(t *testing.T) lister {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/sessions?"+q.Encode(), nil)
+	ctx, stop := context.WithCancel(context.Background())
+	c, err := cache.New(env.Config, cache.Options{Scheme: portal.Scheme(), DefaultNamespaces: map[string]cache.Config{ns: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := quota.IndexSessionUser(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = c.Start(ctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	if !c.WaitForCacheSync(ctx) {
+		t.Fatal("the cache did not sync")
+	}
+	cached, err := client.New(env.Config, client.Options{Scheme: portal.Scheme(), Cache: &client.CacheOptions{Reader: c}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := httptest.NewServer(portal.NewRouter(newHandlers(func(pc *portal.Components) { pc.Client, pc.Cache = cached, c })))
+	t.Cleanup(s.Close)
+	root, _ := login(t, "root")
+	settle := func(t *testing.T) {
+		t.Helper()
+		var want []string
+		var list streamv1.SessionList
+		if err := env.Client.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range list.Items {
+			want = append(want, s.Name+"/"+string(s.DesiredState()))
+		}
+		slices.Sort(want)
+		var got []string
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			req, _ := http.NewRequest(http.MethodGet, s.URL+"/api/v1/sessions?limit=0", nil)
+			req.Header.Set("Authorization", "Bearer "+root)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct {
+				Sessions []struct{ Name, State string } `json:"sessions"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			got = got[:0]
+			for _, s := range body.Sessions {
+				got = append(got, s.Name+"/"+s.State)
+			}
+			if slices.Equal(got, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the cached list does not follow the API server:\n got %v\nwant %v", got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return lister{s.URL, settle}
+}
+
+func listPage(t *testing.T, l lister, token string, q url.Values, ifNoneMatch string) page {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, l.base+"/api/v1/sessions?"+q.Encode(), nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	if ifNoneMatch != "" {
 		req.Header.Set("If-None-Match", ifNoneMatch)
@@ -58,11 +143,11 @@ func listPage(t *testing.T, token string, q url.Values, ifNoneMatch string) page
 
 // walk follows continue tokens from q to the end; between pages it calls
 // between(page number).
-func walk(t *testing.T, token string, q url.Values, between func(int)) (names, users []string) {
+func walk(t *testing.T, l lister, token string, q url.Values, between func(int)) (names, users []string) {
 	t.Helper()
 	q = cloneValues(q)
 	for i := 0; ; i++ {
-		p := listPage(t, token, q, "")
+		p := listPage(t, l, token, q, "")
 		if p.status != http.StatusOK {
 			t.Fatalf("page %d: %d %v", i, p.status, p.errField)
 		}
@@ -115,31 +200,38 @@ func pagedSessions(t *testing.T) {
 }
 
 func TestSessionList_pagesFiltersAndETag(t *testing.T) {
+	for name, l := range listers(t) {
+		t.Run(name, func(t *testing.T) { testPagesFiltersAndETag(t, l) })
+	}
+}
+
+func testPagesFiltersAndETag(t *testing.T, l lister) {
 	pagedSessions(t)
+	l.settle(t)
 	root, _ := login(t, "root")
 	ctx := context.Background()
 
 	// Every page in name order, each session once; the default page holds them all.
-	names, _ := walk(t, root, url.Values{"template": {"paged"}, "limit": {"5"}}, nil)
+	names, _ := walk(t, l, root, url.Values{"template": {"paged"}, "limit": {"5"}}, nil)
 	want := []string{"paged-a-00", "paged-a-01", "paged-a-02", "paged-a-03", "paged-a-04", "paged-a-05", "paged-a-06",
 		"paged-b-00", "paged-b-01", "paged-b-02", "paged-b-03", "paged-b-04"}
 	if !slices.Equal(names, want) {
 		t.Errorf("pages of 5:\n got %v\nwant %v", names, want)
 	}
-	if p := listPage(t, root, url.Values{"template": {"paged"}, "limit": {"5"}}, ""); p.remain != 7 || len(p.names) != 5 {
+	if p := listPage(t, l, root, url.Values{"template": {"paged"}, "limit": {"5"}}, ""); p.remain != 7 || len(p.names) != 5 {
 		t.Errorf("first page of 5: %d names, remainingItemCount %d, want 5 and 7", len(p.names), p.remain)
 	}
-	if p := listPage(t, root, url.Values{"template": {"paged"}}, ""); len(p.names) != 12 || p.cont != "" {
+	if p := listPage(t, l, root, url.Values{"template": {"paged"}}, ""); len(p.names) != 12 || p.cont != "" {
 		t.Errorf("default page: %d names, continue %q", len(p.names), p.cont)
 	}
-	if p := listPage(t, root, url.Values{"template": {"paged"}, "limit": {"0"}}, ""); len(p.names) != 12 || p.cont != "" {
+	if p := listPage(t, l, root, url.Values{"template": {"paged"}, "limit": {"0"}}, ""); len(p.names) != 12 || p.cont != "" {
 		t.Errorf("limit=0 (the full list): %d names, continue %q", len(p.names), p.cont)
 	}
 
 	// Changes during a walk: what exists throughout is seen once, a session
 	// created behind the cursor is not, one ahead of it is, a deleted one ahead is not.
 	var added []*streamv1.Session
-	names, _ = walk(t, root, url.Values{"template": {"paged"}, "limit": {"4"}}, func(i int) {
+	names, _ = walk(t, l, root, url.Values{"template": {"paged"}, "limit": {"4"}}, func(i int) {
 		if i != 0 {
 			return
 		}
@@ -154,6 +246,7 @@ func TestSessionList_pagesFiltersAndETag(t *testing.T) {
 		if err := env.Client.Delete(ctx, &streamv1.Session{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "paged-b-02"}}); err != nil {
 			t.Fatal(err)
 		}
+		l.settle(t)
 	})
 	want = []string{"paged-a-00", "paged-a-01", "paged-a-02", "paged-a-03", "paged-a-04", "paged-a-05", "paged-a-06",
 		"paged-b-00", "paged-b-01", "paged-b-03", "paged-b-04", "paged-b-99"}
@@ -163,28 +256,29 @@ func TestSessionList_pagesFiltersAndETag(t *testing.T) {
 	for _, s := range added {
 		_ = env.Client.Delete(ctx, s)
 	}
+	l.settle(t)
 
 	// Filters on the server.
-	if names, _ := walk(t, root, url.Values{"template": {"paged"}, "state": {"hibernated"}}, nil); !slices.Equal(names, []string{"paged-a-01", "paged-a-03", "paged-a-05"}) {
+	if names, _ := walk(t, l, root, url.Values{"template": {"paged"}, "state": {"hibernated"}}, nil); !slices.Equal(names, []string{"paged-a-01", "paged-a-03", "paged-a-05"}) {
 		t.Errorf("state=hibernated: %v", names)
 	}
-	if _, users := walk(t, root, url.Values{"template": {"paged"}, "user": {"bob"}}, nil); len(users) == 0 || slices.ContainsFunc(users, func(u string) bool { return u != "bob" }) {
+	if _, users := walk(t, l, root, url.Values{"template": {"paged"}, "user": {"bob"}}, nil); len(users) == 0 || slices.ContainsFunc(users, func(u string) bool { return u != "bob" }) {
 		t.Errorf("user=bob: %v", users)
 	}
 	for q, field := range map[string]string{"state=asleep": "state", "limit=-1": "limit", "limit=1001": "limit", "limit=ten": "limit", "continue=bm90": "continue"} {
 		v, _ := url.ParseQuery(q)
-		if p := listPage(t, root, v, ""); p.status != http.StatusBadRequest || p.errField[field] == nil {
+		if p := listPage(t, l, root, v, ""); p.status != http.StatusBadRequest || p.errField[field] == nil {
 			t.Errorf("%s: %d, fields %v; want 400 naming %s", q, p.status, p.errField, field)
 		}
 	}
 
 	// ETag: 304 while nothing on the page changed, 200 and a new tag after.
 	q := url.Values{"template": {"paged"}, "user": {"alice"}, "limit": {"3"}}
-	first := listPage(t, root, q, "")
+	first := listPage(t, l, root, q, "")
 	if first.etag == "" {
 		t.Fatal("no ETag")
 	}
-	if p := listPage(t, root, q, first.etag); p.status != http.StatusNotModified {
+	if p := listPage(t, l, root, q, first.etag); p.status != http.StatusNotModified {
 		t.Errorf("same page again with its ETag: %d, want 304", p.status)
 	}
 	s := &streamv1.Session{}
@@ -195,7 +289,8 @@ func TestSessionList_pagesFiltersAndETag(t *testing.T) {
 	if err := env.Client.Update(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if p := listPage(t, root, q, first.etag); p.status != http.StatusOK || p.etag == first.etag {
+	l.settle(t)
+	if p := listPage(t, l, root, q, first.etag); p.status != http.StatusOK || p.etag == first.etag {
 		t.Errorf("after a change on the page: %d (ETag %s, was %s), want 200 and a new tag", p.status, p.etag, first.etag)
 	}
 }
@@ -204,7 +299,14 @@ func TestSessionList_pagesFiltersAndETag(t *testing.T) {
 // continue token: someone else's token, an admin's, or a forged one must
 // not show another user's session.
 func TestSessionList_nonAdminSeesOnlyOwn_tokensCannotCross(t *testing.T) {
+	for name, l := range listers(t) {
+		t.Run(name, func(t *testing.T) { testNonAdminSeesOnlyOwn(t, l) })
+	}
+}
+
+func testNonAdminSeesOnlyOwn(t *testing.T, l lister) {
 	pagedSessions(t)
+	l.settle(t)
 	alice, _ := login(t, "alice")
 	bob, _ := login(t, "bob")
 	root, _ := login(t, "root")
@@ -215,7 +317,7 @@ func TestSessionList_nonAdminSeesOnlyOwn_tokensCannotCross(t *testing.T) {
 		}
 	}
 
-	names, users := walk(t, alice, url.Values{"template": {"paged"}, "limit": {"2"}}, nil)
+	names, users := walk(t, l, alice, url.Values{"template": {"paged"}, "limit": {"2"}}, nil)
 	onlyAlice("her walk", users)
 	if len(names) != 7 {
 		t.Errorf("alice's walk: %v, want her 7", names)
@@ -225,19 +327,19 @@ func TestSessionList_nonAdminSeesOnlyOwn_tokensCannotCross(t *testing.T) {
 		{"template": {"paged"}, "user": {"bob"}, "limit": {"1"}},
 		{"user": {"bob"}, "state": {"running"}},
 	} {
-		if p := listPage(t, alice, q, ""); p.status != http.StatusOK || len(p.names) != 0 || p.cont != "" {
+		if p := listPage(t, l, alice, q, ""); p.status != http.StatusOK || len(p.names) != 0 || p.cont != "" {
 			t.Errorf("alice asks %v: %d %v continue %q, want an empty list", q, p.status, p.names, p.cont)
 		}
 	}
 
 	// Tokens from bob's and from an admin's walks.
-	bobs := listPage(t, bob, url.Values{"template": {"paged"}, "limit": {"1"}}, "")
-	admins := listPage(t, root, url.Values{"template": {"paged"}, "limit": {"1"}}, "")
+	bobs := listPage(t, l, bob, url.Values{"template": {"paged"}, "limit": {"1"}}, "")
+	admins := listPage(t, l, root, url.Values{"template": {"paged"}, "limit": {"1"}}, "")
 	if bobs.cont == "" || admins.cont == "" {
 		t.Fatal("no continue token to steal")
 	}
 	for who, tok := range map[string]string{"bob's": bobs.cont, "an admin's": admins.cont} {
-		p := listPage(t, alice, url.Values{"template": {"paged"}, "limit": {"1"}, "continue": {tok}}, "")
+		p := listPage(t, l, alice, url.Values{"template": {"paged"}, "limit": {"1"}, "continue": {tok}}, "")
 		onlyAlice(who+" token", p.users)
 		if p.status != http.StatusBadRequest || p.errField["continue"] == nil {
 			t.Errorf("alice with %s token: %d %v, want 400 naming continue", who, p.status, p.users)
@@ -251,23 +353,86 @@ func TestSessionList_nonAdminSeesOnlyOwn_tokensCannotCross(t *testing.T) {
 		return base64.RawURLEncoding.EncodeToString(b)
 	}
 	var own map[string]string
-	raw, _ := base64.RawURLEncoding.DecodeString(listPage(t, alice, url.Values{"template": {"paged"}, "limit": {"1"}}, "").cont)
+	raw, _ := base64.RawURLEncoding.DecodeString(listPage(t, l, alice, url.Values{"template": {"paged"}, "limit": {"1"}}, "").cont)
 	_ = json.Unmarshal(raw, &own)
 	for _, tok := range []string{forge("paged-a-06", "0000000000000000"), forge("", own["q"]), "bm90IGEgdG9rZW4"} {
-		p := listPage(t, alice, url.Values{"template": {"paged"}, "continue": {tok}}, "")
+		p := listPage(t, l, alice, url.Values{"template": {"paged"}, "continue": {tok}}, "")
 		onlyAlice("a forged token", p.users)
 		if p.status != http.StatusBadRequest {
 			t.Errorf("forged token %s: %d %v, want 400", tok, p.status, p.users)
 		}
 	}
-	p := listPage(t, alice, url.Values{"template": {"paged"}, "continue": {forge("paged-a-", own["q"])}}, "")
+	p := listPage(t, l, alice, url.Values{"template": {"paged"}, "continue": {forge("paged-a-", own["q"])}}, "")
 	onlyAlice("her own query's forged token", p.users)
 	if p.status != http.StatusOK || len(p.names) != 7 {
 		t.Errorf("her own query from the top: %d %v", p.status, p.names)
 	}
 
 	// bob's ETag does not make alice's answer a 304.
-	if p := listPage(t, alice, url.Values{"template": {"paged"}, "limit": {"1"}}, bobs.etag); p.status != http.StatusOK {
+	if p := listPage(t, l, alice, url.Values{"template": {"paged"}, "limit": {"1"}}, bobs.etag); p.status != http.StatusOK {
 		t.Errorf("alice with bob's ETag: %d, want 200 with her own page", p.status)
+	}
+}
+
+// The cached pages are shared by every caller: each asks the same page
+// (the same filters, limit and cursor) in turn, after someone else's
+// answer to it was kept, and must get their own; an ETag of someone
+// else's page never answers 304.
+func TestSessionList_cachedPagesNeverCrossUsers(t *testing.T) {
+	l := cachedPortal(t)
+	pagedSessions(t)
+	l.settle(t)
+	alice, _ := login(t, "alice")
+	bob, _ := login(t, "bob")
+	root, _ := login(t, "root")
+	tokens := map[string]string{"alice": alice, "bob": bob, "root": root}
+	owners := func(p page) []string { return slices.Compact(slices.Clone(p.users)) }
+	for _, q := range []url.Values{
+		{"template": {"paged"}, "limit": {"3"}},
+		{"template": {"paged"}},
+		{"template": {"paged"}, "state": {"running"}, "limit": {"0"}},
+		{"template": {"paged"}, "user": {"alice"}},
+		{"template": {"paged"}, "user": {"bob"}, "limit": {"2"}},
+	} {
+		// every order in which one caller's page is kept before another's
+		for _, order := range [][]string{{"root", "alice", "bob"}, {"alice", "bob", "root"}, {"bob", "root", "alice"}} {
+			etags := map[string]string{}
+			for round := range 2 { // the second round is answered from the kept pages
+				for _, who := range order {
+					p := listPage(t, l, tokens[who], q, "")
+					if p.status != http.StatusOK {
+						t.Fatalf("%s asks %v: %d", who, q, p.status)
+					}
+					switch o := owners(p); {
+					case who == "root":
+						if f := q.Get("user"); f != "" && !slices.Equal(o, []string{f}) || f == "" && len(p.names) == 0 {
+							t.Errorf("root asks %v: sessions of %v", q, o)
+						}
+					case slices.ContainsFunc(o, func(u string) bool { return u != who }):
+						t.Errorf("round %d, order %v: %s asks %v and sees sessions of %v", round, order, who, q, o)
+					case q.Get("user") != "" && q.Get("user") != who && len(p.names) != 0:
+						t.Errorf("%s asks %v and sees %v", who, q, p.names)
+					}
+					if round == 0 {
+						etags[who] = p.etag
+					} else if p.etag != etags[who] {
+						t.Errorf("%s asks %v again: ETag %s, was %s", who, q, p.etag, etags[who])
+					}
+				}
+			}
+			// someone else's tag is not this caller's page
+			for _, who := range order {
+				for other, tag := range etags {
+					p := listPage(t, l, tokens[who], q, tag)
+					same := tag == etags[who] // an empty page looks alike for anyone
+					if !same && p.status != http.StatusOK {
+						t.Errorf("%s asks %v with %s's ETag: %d, want 200", who, q, other, p.status)
+					}
+					if same && p.status != http.StatusNotModified {
+						t.Errorf("%s asks %v with their own ETag: %d, want 304", who, q, p.status)
+					}
+				}
+			}
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamspace/streamspace/agent/quota"
@@ -32,8 +33,12 @@ type SessionsAPI struct {
 	Client    client.Client
 	Namespace string
 	Audit     *audit.Log
+	// Cache is the informer cache Client reads from, if it does: the list
+	// is then kept sorted and encoded per change of it; nil: every list
+	// is read through Client.
+	Cache cache.Cache
 
-	pages pageCache // encoded list pages by ETag
+	list sessionList
 }
 
 // SessionView is a session as the API shows it.

@@ -11,12 +11,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -187,6 +189,14 @@ func TestChart_onARealNode(t *testing.T) {
 		"--set", "agent.homes.size=1Gi")
 	t.Logf("helm install done at %s; NOTES:\n%s", time.Since(began).Round(100*time.Millisecond), notes)
 
+	// the portal, through its Service's ClusterIP (kube-proxy)
+	svc := &corev1.Service{}
+	if err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: "streamspace-portal"}, svc); err != nil {
+		t.Fatal(err)
+	}
+	base := fmt.Sprintf("http://%s:%d", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port)
+	waitServed(ctx, t, k, base, c.Ports.KubeProxyMetrics)
+
 	// the in-cluster agent syncs the repository: it reached the API server
 	// through the kubernetes Service and the Git server through the bridge
 	waitFor(t, 2*time.Minute, "the in-cluster agent syncs environments/local", func() (bool, string) {
@@ -198,12 +208,6 @@ func TestChart_onARealNode(t *testing.T) {
 		return err == nil, fmt.Sprintf("%v; GitSync %+v", err, gs.Status.Conditions)
 	})
 
-	// the portal, through its Service's ClusterIP (kube-proxy)
-	svc := &corev1.Service{}
-	if err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: "streamspace-portal"}, svc); err != nil {
-		t.Fatal(err)
-	}
-	base := fmt.Sprintf("http://%s:%d", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port)
 	var oneTime string
 	waitFor(t, time.Minute, "the portal writes the bootstrap admin's password", func() (bool, string) {
 		b, err := os.ReadFile(filepath.Join(stateDir, "bootstrap-admin-password"))
@@ -484,6 +488,80 @@ func (c *portalClient) do(method, path string, body any) (int, map[string]any) {
 	out := map[string]any{}
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
+}
+
+// waitServed waits until the portal answers through its Service. helm
+// install --wait returns once the Deployment counts its pod Ready; the
+// Service answers only once the EndpointSlice controller has marked that
+// endpoint ready and kube-proxy has programmed it, and until then
+// kube-proxy rejects connections to the ClusterIP (connection refused).
+// A portal that restarts meanwhile is a failure, not something to wait
+// out. It logs how long the Service took and what was refused before.
+func waitServed(ctx context.Context, t *testing.T, k client.Client, base string, proxyMetrics int) {
+	t.Helper()
+	start := time.Now()
+	first := ""
+	waitFor(t, 2*time.Minute, "the portal answers through its Service", func() (bool, string) {
+		if n := portalRestarts(ctx, t, k); n > 0 {
+			t.Fatalf("the portal restarted %d times after helm install --wait:\n%s", n, portalState(ctx, k))
+		}
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return true, ""
+			}
+			err = fmt.Errorf("/readyz answered %d", resp.StatusCode)
+		}
+		if first == "" {
+			first = fmt.Sprintf("%v at +%s; the portal's pods and endpoints then:\n%s  kube-proxy: %s", err, time.Since(start).Round(time.Millisecond), portalState(ctx, k), kubeProxySync(proxyMetrics))
+		}
+		return false, err.Error()
+	})
+	if first == "" {
+		t.Logf("the portal's Service answered at once after helm install --wait")
+		return
+	}
+	t.Logf("the portal's Service answered %s after helm install --wait returned; first refusal: %s", time.Since(start).Round(time.Millisecond), first)
+}
+
+// kubeProxySync is what kube-proxy's metrics say of its rules: the
+// endpoint changes it has not programmed yet and how long ago it last
+// synced.
+func kubeProxySync(port int) string {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(l, "kubeproxy_sync_proxy_rules_endpoint_changes_pending "):
+			out = append(out, "endpoint changes pending "+strings.Fields(l)[1])
+		case strings.HasPrefix(l, "kubeproxy_sync_proxy_rules_last_timestamp_seconds "):
+			if ts, err := strconv.ParseFloat(strings.Fields(l)[1], 64); err == nil {
+				out = append(out, fmt.Sprintf("last sync %s ago", time.Since(time.Unix(0, int64(ts*1e9))).Round(time.Millisecond)))
+			}
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func portalRestarts(ctx context.Context, t *testing.T, k client.Client) int32 {
+	t.Helper()
+	var pods corev1.PodList
+	if err := k.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/name": "streamspace-portal"}); err != nil {
+		t.Fatal(err)
+	}
+	var n int32
+	for _, p := range pods.Items {
+		for _, cs := range p.Status.ContainerStatuses {
+			n += cs.RestartCount
+		}
+	}
+	return n
 }
 
 // portalState says what a failed call to the in-cluster portal met: its

@@ -8,6 +8,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -28,40 +31,94 @@ import (
 
 type apiConfig struct {
 	sessions int
+	// baseline: sessions of the same run's baseline portal, whose figures
+	// the large list's are divided by
+	baseline int
 	perUser  int
 	clients  int
 	duration time.Duration
+	// profile: a directory for CPU and allocation profiles of each
+	// portal's measured load (not its setup)
+	profile string
 }
 
-// benchAPI fills a namespace with sessions, runs the whole portal over it
-// as its binary does (portal.Run: a cache of the namespace, the SQLite
-// store, a bootstrap admin) and loads GET /api/v1/sessions as the admin,
-// who sees every session, and as a user, who sees their own.
+// apiCaller is one kind of request the API benchmark loads.
+type apiCaller struct {
+	name       string
+	admin      bool
+	query      string
+	revalidate bool
+}
+
+// The full list is what every request cost before pages; the default
+// page is what the UI asks for; with If-None-Match a client that already
+// holds the page gets 304.
+var apiCallers = []apiCaller{
+	{"admin, full list (limit=0)", true, "?limit=0", false},
+	{"admin, default page", true, "", false},
+	{"admin, default page, If-None-Match", true, "", true},
+	{"user (own)", false, "", false},
+}
+
+// benchAPI runs the whole portal (portal.Run: a cache of its namespace,
+// the SQLite store, a bootstrap admin) over a namespace of cfg.baseline
+// sessions, then over one of cfg.sessions, and loads GET /api/v1/sessions
+// as the admin, who sees every session, and as a user, who sees their
+// own; it prints both side by side and their ratio: what the sessions
+// beyond the baseline cost.
 func benchAPI(ctx context.Context, env *testenv.Env, cfg apiConfig) error {
-	const ns = "bench-api"
+	sizes := []int{cfg.baseline, cfg.sessions}
+	results := make([][]loadResult, len(sizes))
+	for i, n := range sizes {
+		res, err := benchAPIOver(ctx, env, cfg, n)
+		if err != nil {
+			return fmt.Errorf("%d sessions: %w", n, err)
+		}
+		results[i] = res
+	}
+	fmt.Printf("\nGET /api/v1/sessions, %d concurrent clients, %v per caller; %d sessions (the baseline) and %d, each under its own portal\n",
+		cfg.clients, cfg.duration, sizes[0], sizes[1])
+	fmt.Printf("%-36s %5s %11s %9s %9s %9s %11s %9s %9s %9s %7s\n", "caller", "", "req/s", "p50", "p99", "response",
+		"req/s", "p50", "p99", "response", "ratio")
+	fmt.Printf("%-36s %5s %41s %41s %7s\n", "", "", fmt.Sprintf("— %d sessions —", sizes[0]), fmt.Sprintf("— %d sessions —", sizes[1]), "")
+	for c, caller := range apiCallers {
+		b, l := results[0][c], results[1][c]
+		// ratio: the large list's throughput as a share of the baseline's
+		fmt.Printf("%-36s %5s %11.0f %9v %9v %6.1f KB %11.0f %9v %9v %6.1f KB %6.2f×\n", caller.name, "",
+			b.rate(), us(quantile(b.latencies, 0.5)), us(quantile(b.latencies, 0.99)), float64(b.size)/1e3,
+			l.rate(), us(quantile(l.latencies, 0.5)), us(quantile(l.latencies, 0.99)), float64(l.size)/1e3,
+			l.rate()/b.rate())
+	}
+	return nil
+}
+
+// benchAPIOver seeds a namespace of n sessions, serves it with portal.Run
+// and loads it with every caller in turn.
+func benchAPIOver(ctx context.Context, env *testenv.Env, cfg apiConfig, n int) ([]loadResult, error) {
+	ns := fmt.Sprintf("bench-api-%d", n)
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		return err
+		return nil, err
 	}
 	if err := env.Client.Create(ctx, benchenv.LightTemplate(ns)); err != nil {
-		return err
+		return nil, err
 	}
-	users := (cfg.sessions + cfg.perUser - 1) / cfg.perUser
-	fmt.Printf("Creating %d sessions (%d users × %d) … ", cfg.sessions, users, cfg.perUser)
+	users := (n + cfg.perUser - 1) / cfg.perUser
+	fmt.Printf("%d sessions: creating them (%d users × %d) … ", n, users, cfg.perUser)
 	began := time.Now()
-	if err := seedSessions(ctx, env.Config, ns, cfg.sessions, cfg.perUser); err != nil {
-		return err
+	if err := seedSessions(ctx, env.Config, ns, n, cfg.perUser); err != nil {
+		return nil, err
 	}
-	fmt.Printf("%v\n", time.Since(began).Round(time.Millisecond))
+	fmt.Printf("%v; ", time.Since(began).Round(time.Millisecond))
 
-	fmt.Printf("Starting the portal (portal.Run, cache-backed) … ")
+	fmt.Printf("starting the portal (portal.Run, cache-backed) … ")
 	port, err := freeport.Loopback()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	dir, err := os.MkdirTemp("", "bench-portal-run-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	out := &syncbuf.Buffer{}
@@ -73,6 +130,7 @@ func benchAPI(ctx context.Context, env *testenv.Env, cfg apiConfig) error {
 			ShutdownGrace: 2 * time.Second, Log: log}, env.Config)
 		close(stopped)
 	}()
+	// one portal at a time: the next size's must not share the cores
 	defer func() { stop(); <-stopped }()
 	// Run names the bootstrap admin's password file once its cache has
 	// synced, just before it serves.
@@ -80,19 +138,19 @@ func benchAPI(ctx context.Context, env *testenv.Env, cfg apiConfig) error {
 	for deadline := time.Now().Add(60 * time.Second); password == ""; {
 		select {
 		case <-stopped:
-			return fmt.Errorf("portal.Run: %v", runErr)
+			return nil, fmt.Errorf("portal.Run: %v", runErr)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if adminName, password, _, err = firstadmin.OneTime(out.String()); err != nil {
-			return err
+			return nil, err
 		} else if password == "" && time.Now().After(deadline) {
-			return fmt.Errorf("no bootstrap password file named after 60s: %q", out.String())
+			return nil, fmt.Errorf("no bootstrap password file named after 60s: %q", out.String())
 		}
 	}
 	base := "http://" + addr
 	admin, err := firstadmin.Claim(ctx, base, adminName, password, "a-password-the-admin-chose")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The regular user is made as an admin would: through the admin API.
 	userName, userPassword := fmt.Sprintf("user-%03d", users/2), "password-of-a-user"
@@ -102,43 +160,73 @@ func benchAPI(ctx context.Context, env *testenv.Env, cfg apiConfig) error {
 	req.Header.Set("Authorization", "Bearer "+admin)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("create user %s: %s", userName, resp.Status)
+		return nil, fmt.Errorf("create user %s: %s", userName, resp.Status)
 	}
 	user, err := benchenv.Login(ctx, base, userName, userPassword)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fmt.Println("ok")
 
-	fmt.Printf("\nGET /api/v1/sessions, %d sessions in the cache, %d concurrent clients, %v per caller\n", cfg.sessions, cfg.clients, cfg.duration)
-	fmt.Printf("%-36s %9s %10s %12s %10s %10s %12s\n", "caller", "sessions", "requests", "requests/s", "p50", "p99", "response")
-	// The full list is what every request cost before pages; the default
-	// page is what the UI asks for; with If-None-Match a client that
-	// already holds the page gets 304.
-	for _, caller := range []struct {
-		name, token, query string
-		want               int
-		revalidate         bool
-	}{
-		{"admin, full list (limit=0)", admin, "?limit=0", cfg.sessions, false},
-		{"admin, default page", admin, "", min(cfg.sessions, api.DefaultSessionPage), false},
-		{"admin, default page, If-None-Match", admin, "", min(cfg.sessions, api.DefaultSessionPage), true},
-		{"user (own)", user, "", cfg.perUser, false},
-	} {
-		res, err := load(ctx, base+"/api/v1/sessions"+caller.query, caller.token, caller.want, cfg.clients, cfg.duration, caller.revalidate)
+	if cfg.profile != "" {
+		stopProfile, err := profileLoad(cfg.profile, n)
 		if err != nil {
-			return fmt.Errorf("%s: %w", caller.name, err)
+			return nil, err
 		}
-		fmt.Printf("%-36s %9d %10d %12.0f %10v %10v %9.1f KB\n", caller.name, caller.want, len(res.latencies),
-			float64(len(res.latencies))/res.elapsed.Seconds(), us(quantile(res.latencies, 0.5)), us(quantile(res.latencies, 0.99)),
-			float64(res.size)/1e3)
+		defer stopProfile()
 	}
-	return nil
+	var results []loadResult
+	for _, caller := range apiCallers {
+		token, want := user, min(n, cfg.perUser)
+		if caller.admin {
+			token, want = admin, n
+			if caller.query == "" {
+				want = min(n, api.DefaultSessionPage)
+			}
+		}
+		res, err := load(ctx, base+"/api/v1/sessions"+caller.query, token, want, cfg.clients, cfg.duration, caller.revalidate)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", caller.name, err)
+		}
+		results = append(results, res)
+	}
+	return results, nil
 }
+
+// profileLoad profiles the CPU of this process (the bench's clients and
+// the portal under them) until the returned function is called, and then
+// writes the allocations made meanwhile: dir/cpu-N.pprof, dir/allocs-N.pprof
+// (read it with -base dir/allocs-N-before.pprof for the load's alone).
+func profileLoad(dir string, n int) (func(), error) {
+	create := func(name string) (*os.File, error) { return os.Create(filepath.Join(dir, fmt.Sprintf(name, n))) }
+	cpu, err := create("cpu-%d.pprof")
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		cpu.Close()
+		return nil, err
+	}
+	writeAllocs := func(name string) {
+		if f, err := create(name); err == nil {
+			runtime.GC() // the profile is as of the last GC
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+	writeAllocs("allocs-%d-before.pprof")
+	return func() {
+		pprof.StopCPUProfile()
+		cpu.Close()
+		writeAllocs("allocs-%d.pprof")
+	}, nil
+}
+
+func (r loadResult) rate() float64 { return float64(len(r.latencies)) / r.elapsed.Seconds() }
 
 // seedSessions creates n sessions, perUser to a user, in parallel, each
 // Running with the timestamps a started session has, so the list carries

@@ -44,6 +44,8 @@ func main() {
 	flag.IntVar(&pc.rounds, "rounds", 3, "Rounds of the proxy benchmark; each measures every route in turn.")
 	var ac apiConfig
 	flag.IntVar(&ac.sessions, "sessions", 1000, "Sessions in the API benchmark's namespace.")
+	flag.IntVar(&ac.baseline, "baseline-sessions", 50, "Sessions in the API benchmark's same-run baseline (its own namespace and portal).")
+	flag.StringVar(&ac.profile, "api-profile", "", "Write CPU and allocation profiles of the API benchmark's load, per portal, to this directory.")
 	flag.IntVar(&ac.perUser, "sessions-per-user", 5, "Sessions per user.")
 	flag.IntVar(&ac.clients, "clients", 8, "Concurrent API clients.")
 	flag.DurationVar(&ac.duration, "duration", 10*time.Second, "How long each caller's requests run.")

@@ -114,6 +114,17 @@ func Start(env *testenv.Env, bin, kubeconfig, ns string, extra ...string) (*Agen
 	return &Agent{Cmd: cmd, Args: args, MetricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", port)}, nil
 }
 
+// Pprof returns the agent arguments that serve its profiler on a free
+// loopback port, and the profiler's base URL (for measure.Profiler).
+func Pprof() (args []string, url string, err error) {
+	port, err := freeport.Loopback()
+	if err != nil {
+		return nil, "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	return []string{"--pprof-addr", addr}, "http://" + addr + "/debug/pprof", nil
+}
+
 // Stop kills the agent and waits for it.
 func (a *Agent) Stop() {
 	_ = a.Cmd.Process.Kill()

@@ -145,15 +145,11 @@ func run(cfg config) error {
 	}
 	var args []string
 	var prof *measure.Profiler
+	var pprofURL string
 	if cfg.profile != "" {
-		port, err := freeport.Loopback()
-		if err != nil {
+		if args, pprofURL, err = benchenv.Pprof(); err != nil {
 			return err
 		}
-		if err := os.MkdirAll(cfg.profile, 0o755); err != nil {
-			return err
-		}
-		args = []string{"--pprof-addr", fmt.Sprintf("127.0.0.1:%d", port)}
 	}
 	agent, err := benchenv.Start(env, cfg.agent, kubeconfig, ns, args...)
 	if err != nil {
@@ -193,7 +189,7 @@ func run(cfg config) error {
 			return err
 		}
 		if cfg.profile != "" {
-			prof = &measure.Profiler{URL: "http://" + args[1] + "/debug/pprof", Dir: filepath.Join(cfg.profile, fmt.Sprint(n))}
+			prof = &measure.Profiler{URL: pprofURL, Dir: filepath.Join(cfg.profile, fmt.Sprint(n))}
 			if err := os.MkdirAll(prof.Dir, 0o755); err != nil {
 				return err
 			}

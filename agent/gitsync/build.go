@@ -21,14 +21,21 @@ import (
 // bases are off, builds are serialised (kustomize has a concurrent map bug)
 // and panics come back as errors: fluxcd/pkg/kustomize's SecureBuild does
 // all of that.
+//
+// A tree that only lists files and sets a namespace is built without
+// kustomize's quadratic steps, to the same result (see direct.go).
 func Build(root, path string) ([]*unstructured.Unstructured, error) {
-	dir := filepath.Join(root, filepath.Clean("/"+path))
-	res, err := kustomize.SecureBuild(root, dir, false)
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %w", path, err)
+	resources, direct := buildDirect(root, path)
+	if !direct {
+		dir := filepath.Join(root, filepath.Clean("/"+path))
+		res, err := kustomize.SecureBuild(root, dir, false)
+		if err != nil {
+			return nil, fmt.Errorf("kustomize build %s: %w", path, err)
+		}
+		resources = res.Resources()
 	}
 	var objs []*unstructured.Unstructured
-	for _, r := range res.Resources() {
+	for _, r := range resources {
 		// Through JSON: kyaml's maps hold Go ints, which unstructured
 		// objects (int64 only) cannot deep-copy.
 		data, err := r.MarshalJSON()

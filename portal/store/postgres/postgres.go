@@ -37,6 +37,11 @@ func Open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 // e.g. from stdlib.OpenDB with a tracer) and returns the store on it; it
 // closes db when it fails.
 func OpenDB(ctx context.Context, db *sql.DB) (*sqlstore.Store, error) {
+	// database/sql keeps 2 idle connections by default: with the
+	// dispatcher, the outbox recorder and requests at once, every
+	// connection beyond them would be closed after its query and opened
+	// again for the next (a backend forked, statements prepared again).
+	db.SetMaxIdleConns(maxIdleConns)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("connect to postgres: %w", err)
@@ -57,6 +62,9 @@ func OpenDB(ctx context.Context, db *sql.DB) (*sqlstore.Store, error) {
 	return sqlstore.New(db, sqlstore.Dialect{Numbered: true, IsUniqueViolation: isUnique, LockOutbox: lockOutbox,
 		InsertEvents: insertEvents}), nil
 }
+
+// maxIdleConns is how many connections stay open between queries.
+const maxIdleConns = 16
 
 // lockOutbox is a transaction-scoped advisory lock (released at commit
 // or rollback) that orders outbox inserts; the key is arbitrary, fixed.

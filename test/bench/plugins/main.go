@@ -399,7 +399,12 @@ func openCounted(ctx context.Context, dsn string) (store.Store, *roundTrips, err
 	}
 	t := &roundTrips{n: map[string]int{}}
 	cfg.Tracer = t
-	db, err := postgres.OpenDB(ctx, stdlib.OpenDB(*cfg))
+	db, err := postgres.OpenDB(ctx, stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(func(context.Context, *pgx.Conn) error {
+		t.mu.Lock()
+		t.n["CONNECT"]++ // a new server connection: a backend process forked, statements prepared again
+		t.mu.Unlock()
+		return nil
+	})))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -13,8 +13,10 @@
 //
 // Flux's runtime/reconcile.ResultFinalizer is close but has no waiting
 // result (it drops Reconciling on any non-error), so the decision follows
-// source-controller's internal reconcile.ComputeReconcileResult instead; the
-// patching is fluxcd/pkg/runtime/patch's serial patcher.
+// source-controller's internal reconcile.ComputeReconcileResult instead. The
+// patching (patch.go) writes the status in one request under an optimistic
+// lock and falls back to fluxcd/pkg/runtime/patch's helper when the lock
+// does not hold.
 package reconciler
 
 import (
@@ -25,7 +27,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
-	"github.com/fluxcd/pkg/runtime/patch"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -76,13 +77,13 @@ func (s *Shell) Events() Events { return s.events }
 type Run struct {
 	shell   *Shell
 	obj     Object
-	patcher *patch.SerialPatcher
+	patcher *patcher
 	start   time.Time
 }
 
 // Begin starts a reconcile of obj, as just read from the API server.
 func (s *Shell) Begin(obj Object) *Run {
-	return &Run{shell: s, obj: obj, patcher: patch.NewSerialPatcher(obj, s.client), start: time.Now()}
+	return &Run{shell: s, obj: obj, patcher: newPatcher(obj, s.client), start: time.Now()}
 }
 
 // Progress marks the object Reconciling with a message and patches it at
@@ -90,7 +91,7 @@ func (s *Shell) Begin(obj Object) *Run {
 // a long step is doing while it runs.
 func (r *Run) Progress(ctx context.Context, format string, args ...any) error {
 	conditions.MarkReconciling(r.obj, streamv1.ReasonProgressing, format, args...)
-	if err := r.patcher.Patch(ctx, r.obj, r.patchOptions(false)...); err != nil {
+	if err := r.patcher.patch(ctx, r.obj, r.shell.owned, false); err != nil {
 		return fmt.Errorf("report progress: %w", client.IgnoreNotFound(err))
 	}
 	return nil
@@ -109,22 +110,11 @@ func (r *Run) Finish(ctx context.Context, res ctrl.Result, err error) (ctrl.Resu
 	// Once the last finalizer is off, the object may be gone before its
 	// status is patched: that failure does not matter.
 	released := !r.obj.GetDeletionTimestamp().IsZero() && len(r.obj.GetFinalizers()) == 0
-	if perr := r.patcher.Patch(ctx, r.obj, r.patchOptions(handled)...); perr != nil && !released {
+	if perr := r.patcher.patch(ctx, r.obj, r.shell.owned, handled); perr != nil && !released {
 		err = kerrors.NewAggregate([]error{err, client.IgnoreNotFound(perr)})
 	}
 	r.shell.metrics.observe(r.shell.kind, outcome, time.Since(r.start))
 	return res, err
-}
-
-func (r *Run) patchOptions(handled bool) []patch.Option {
-	opts := []patch.Option{
-		patch.WithOwnedConditions{Conditions: r.shell.owned},
-		patch.WithFieldOwner(AgentName),
-	}
-	if handled {
-		opts = append(opts, patch.WithStatusObservedGeneration{})
-	}
-	return opts
 }
 
 // summarize sets Ready, Reconciling and Stalled from the result and returns

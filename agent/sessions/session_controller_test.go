@@ -374,6 +374,10 @@ func TestSession_quotaRecheck_failsTheNewerStartWithoutTheWebhook(t *testing.T) 
 	g.Expect(stalled.Message).To(ContainSubstring(`quota "default" exceeded: maxRunningSessions: 1 running, limit 1`))
 	err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: sessions.ChildName(second)}, &appsv1.Deployment{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "nothing is started over quota")
+	// The Service is written beside the Deployment, but only once the start
+	// is allowed.
+	err = env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: sessions.ChildName(second)}, &corev1.Service{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "no Service over quota")
 
 	// The running session is not harmed.
 	after := deploymentOf(g, first)

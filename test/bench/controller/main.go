@@ -114,11 +114,19 @@ func run(cfg config) error {
 
 	fmt.Printf("Sessions: %d (%d per user), %d concurrent clients; agent %s\n", cfg.n, cfg.perUser, cfg.parallel, strings.Join(agent.Args[len(agent.Args)-2:], " "))
 	fmt.Printf("bare client-go writer (%d workers) … ", cfg.parallel)
+	server0, err := readServer(ctx, up.Config)
+	if err != nil {
+		return err
+	}
 	bare, bareLat, err := runBare(ctx, c, bareNS, cfg)
 	if err != nil {
 		return fmt.Errorf("bare writer: %w", err)
 	}
 	fmt.Printf("%v\n", bare.Round(time.Millisecond))
+	server1, err := readServer(ctx, up.Config)
+	if err != nil {
+		return err
+	}
 
 	before, err := measure.ReadProc(cmd.Process.Pid)
 	if err != nil {
@@ -140,6 +148,10 @@ func run(cfg config) error {
 	if err != nil {
 		return err
 	}
+	server2, err := readServer(ctx, up.Config)
+	if err != nil {
+		return err
+	}
 	fmt.Printf("%v\n", total.Round(time.Millisecond))
 
 	fmt.Printf("\n%-34s %10s %10s %10s\n", "create → children + status", "bare p50", "agent p50", "agent p99")
@@ -158,12 +170,16 @@ func run(cfg config) error {
 	fmt.Printf("ratio agent / bare:                 %.2f×   (target ≤ 1.5×)\n", total.Seconds()/bare.Seconds())
 	fmt.Printf("agent RSS after: %s, peak %s; agent CPU in the agent phase: %v\n", after.RSS, after.PeakRSS, (after.CPU - before.CPU).Round(10*time.Millisecond))
 
+	printServer(server1.minus(server0), server2.minus(server1), cfg.n)
+
 	// How many reconciles and API requests the agent phase cost (the bare
 	// writer's requests go through the agent's webhook, hence the
 	// webhook's figures cover both phases).
 	if lines, err := measure.Metrics(agent.MetricsURL,
 		`controller_runtime_reconcile_total{controller="session"`, `controller_runtime_reconcile_total{controller="template-status"`,
-		"rest_client_requests_total", `workqueue_retries_total{controller="session"`, `streamspace_reconcile_duration_seconds_count{kind="Session"`); err == nil {
+		"rest_client_requests_total", `workqueue_retries_total{controller="session"`,
+		`workqueue_queue_duration_seconds_sum{controller="session"`, `workqueue_queue_duration_seconds_count{controller="session"`,
+		`workqueue_work_duration_seconds_sum{controller="session"`, `workqueue_work_duration_seconds_count{controller="session"`, `streamspace_reconcile_duration_seconds_count{kind="Session"`); err == nil {
 		fmt.Println("\nagent metrics at the end:")
 		for _, l := range lines {
 			if !strings.HasSuffix(l, " 0") {

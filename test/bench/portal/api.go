@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,13 +69,35 @@ var apiCallers = []apiCaller{
 // beyond the baseline cost.
 func benchAPI(ctx context.Context, env *testenv.Env, cfg apiConfig) error {
 	sizes := []int{cfg.baseline, cfg.sessions}
-	results := make([][]loadResult, len(sizes))
+	portals := make([]*apiPortal, len(sizes))
 	for i, n := range sizes {
-		res, err := benchAPIOver(ctx, env, cfg, n)
+		p, err := startAPIPortal(ctx, env, cfg, n)
 		if err != nil {
 			return fmt.Errorf("%d sessions: %w", n, err)
 		}
-		results[i] = res
+		defer p.stop()
+		portals[i] = p
+	}
+	// Each caller loads the baseline's portal, then the large one's, right
+	// after: the machine's load, which drifts, weighs on both alike (the
+	// idle portal costs nothing meanwhile).
+	results := make([][]loadResult, len(sizes))
+	for _, caller := range apiCallers {
+		for i, p := range portals {
+			stopProfile := func() {}
+			if cfg.profile != "" {
+				var err error
+				if stopProfile, err = profileLoad(cfg.profile, sizes[i], caller.name); err != nil {
+					return err
+				}
+			}
+			res, err := p.load(ctx, cfg, caller)
+			stopProfile()
+			if err != nil {
+				return fmt.Errorf("%d sessions, %s: %w", sizes[i], caller.name, err)
+			}
+			results[i] = append(results[i], res)
+		}
 	}
 	fmt.Printf("\nGET /api/v1/sessions, %d concurrent clients, %v per caller; %d sessions (the baseline) and %d, each under its own portal\n",
 		cfg.clients, cfg.duration, sizes[0], sizes[1])
@@ -92,9 +115,16 @@ func benchAPI(ctx context.Context, env *testenv.Env, cfg apiConfig) error {
 	return nil
 }
 
-// benchAPIOver seeds a namespace of n sessions, serves it with portal.Run
-// and loads it with every caller in turn.
-func benchAPIOver(ctx context.Context, env *testenv.Env, cfg apiConfig, n int) ([]loadResult, error) {
+// apiPortal is portal.Run over a namespace of n sessions, and who calls it.
+type apiPortal struct {
+	n                 int
+	base, admin, user string
+	stop              func()
+}
+
+// startAPIPortal seeds a namespace of n sessions and serves it with
+// portal.Run.
+func startAPIPortal(ctx context.Context, env *testenv.Env, cfg apiConfig, n int) (_ *apiPortal, err error) {
 	ns := fmt.Sprintf("bench-api-%d", n)
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		return nil, err
@@ -120,7 +150,6 @@ func benchAPIOver(ctx context.Context, env *testenv.Env, cfg apiConfig, n int) (
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
 	out := &syncbuf.Buffer{}
 	runCtx, stop := context.WithCancel(ctx)
 	var runErr error
@@ -130,8 +159,12 @@ func benchAPIOver(ctx context.Context, env *testenv.Env, cfg apiConfig, n int) (
 			ShutdownGrace: 2 * time.Second, Log: log}, env.Config)
 		close(stopped)
 	}()
-	// one portal at a time: the next size's must not share the cores
-	defer func() { stop(); <-stopped }()
+	p := &apiPortal{n: n, base: "http://" + addr, stop: func() { stop(); <-stopped; os.RemoveAll(dir) }}
+	defer func() {
+		if err != nil {
+			p.stop()
+		}
+	}()
 	// Run names the bootstrap admin's password file once its cache has
 	// synced, just before it serves.
 	adminName, password := "", ""
@@ -147,7 +180,7 @@ func benchAPIOver(ctx context.Context, env *testenv.Env, cfg apiConfig, n int) (
 			return nil, fmt.Errorf("no bootstrap password file named after 60s: %q", out.String())
 		}
 	}
-	base := "http://" + addr
+	base := p.base
 	admin, err := firstadmin.Claim(ctx, base, adminName, password, "a-password-the-admin-chose")
 	if err != nil {
 		return nil, err
@@ -171,39 +204,36 @@ func benchAPIOver(ctx context.Context, env *testenv.Env, cfg apiConfig, n int) (
 		return nil, err
 	}
 	fmt.Println("ok")
+	p.admin, p.user = admin, user
+	return p, nil
+}
 
-	if cfg.profile != "" {
-		stopProfile, err := profileLoad(cfg.profile, n)
-		if err != nil {
-			return nil, err
+// load runs caller's requests against the portal.
+func (p *apiPortal) load(ctx context.Context, cfg apiConfig, caller apiCaller) (loadResult, error) {
+	token, want := p.user, min(p.n, cfg.perUser)
+	if caller.admin {
+		token, want = p.admin, p.n
+		if caller.query == "" {
+			want = min(p.n, api.DefaultSessionPage)
 		}
-		defer stopProfile()
 	}
-	var results []loadResult
-	for _, caller := range apiCallers {
-		token, want := user, min(n, cfg.perUser)
-		if caller.admin {
-			token, want = admin, n
-			if caller.query == "" {
-				want = min(n, api.DefaultSessionPage)
-			}
-		}
-		res, err := load(ctx, base+"/api/v1/sessions"+caller.query, token, want, cfg.clients, cfg.duration, caller.revalidate)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", caller.name, err)
-		}
-		results = append(results, res)
-	}
-	return results, nil
+	return load(ctx, p.base+"/api/v1/sessions"+caller.query, token, want, cfg.clients, cfg.duration, caller.revalidate)
 }
 
 // profileLoad profiles the CPU of this process (the bench's clients and
 // the portal under them) until the returned function is called, and then
-// writes the allocations made meanwhile: dir/cpu-N.pprof, dir/allocs-N.pprof
-// (read it with -base dir/allocs-N-before.pprof for the load's alone).
-func profileLoad(dir string, n int) (func(), error) {
-	create := func(name string) (*os.File, error) { return os.Create(filepath.Join(dir, fmt.Sprintf(name, n))) }
-	cpu, err := create("cpu-%d.pprof")
+// writes the allocations made meanwhile: dir/N-caller.cpu.pprof and
+// dir/N-caller.allocs.pprof (read it with -base dir/N-caller.allocs-before.pprof
+// for the load's alone).
+func profileLoad(dir string, n int, caller string) (func(), error) {
+	prefix := fmt.Sprintf("%d-%s", n, strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(caller)))
+	create := func(name string) (*os.File, error) { return os.Create(filepath.Join(dir, prefix+name)) }
+	cpu, err := create(".cpu.pprof")
 	if err != nil {
 		return nil, err
 	}
@@ -218,11 +248,11 @@ func profileLoad(dir string, n int) (func(), error) {
 			f.Close()
 		}
 	}
-	writeAllocs("allocs-%d-before.pprof")
+	writeAllocs(".allocs-before.pprof")
 	return func() {
 		pprof.StopCPUProfile()
 		cpu.Close()
-		writeAllocs("allocs-%d.pprof")
+		writeAllocs(".allocs.pprof")
 	}, nil
 }
 

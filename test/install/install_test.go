@@ -180,6 +180,7 @@ func TestChart_onARealNode(t *testing.T) {
 	agentRepo, agentTag, _ := strings.Cut(agentRef, ":")
 	portalRepo, portalTag, _ := strings.Cut(portalRef, ":")
 	allowPortalToLocalAPIServer(ctx, t, k, st.Server)
+	serving := watchServing(ctx, k)
 	notes := helm("install", "streamspace", filepath.Join(root, "chart"), "--create-namespace", "--wait", "--timeout", "4m",
 		"--set", "gitSync.url="+repo.URL, "--set", "gitSync.path=environments/local", "--set", "gitSync.interval=20s",
 		"--set", "agent.image.repository="+agentRepo, "--set", "agent.image.tag="+agentTag, "--set", "agent.image.pullPolicy=Never",
@@ -195,7 +196,9 @@ func TestChart_onARealNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := fmt.Sprintf("http://%s:%d", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port)
+	helmDone := time.Now()
 	waitServed(ctx, t, k, base, c.Ports.KubeProxyMetrics)
+	t.Log(serving(helmDone))
 
 	// the in-cluster agent syncs the repository: it reached the API server
 	// through the kubernetes Service and the Git server through the bridge
@@ -547,6 +550,73 @@ func kubeProxySync(port int) string {
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+// watchServing follows, from before helm install, when the portal's
+// endpoint turns ready and when its Service first answers, beside the
+// pod's Ready condition: the gap helm install --wait leaves open. The
+// func it returns stops it and says what it saw relative to helm's return.
+func watchServing(ctx context.Context, k client.Client) func(helmDone time.Time) string {
+	ctx, cancel := context.WithCancel(ctx)
+	var endpointReady, answered time.Time
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hc := &http.Client{Timeout: time.Second}
+		for ctx.Err() == nil && answered.IsZero() {
+			time.Sleep(100 * time.Millisecond)
+			svc := &corev1.Service{}
+			if err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: "streamspace-portal"}, svc); err != nil || len(svc.Spec.Ports) == 0 {
+				continue
+			}
+			if endpointReady.IsZero() && portalEndpointReady(ctx, k) {
+				endpointReady = time.Now()
+			}
+			if resp, err := hc.Get(fmt.Sprintf("http://%s:%d/readyz", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port)); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					answered = time.Now()
+				}
+			}
+		}
+	}()
+	return func(helmDone time.Time) string {
+		cancel()
+		<-done
+		podReady := "?"
+		var pods corev1.PodList
+		if err := k.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/name": "streamspace-portal"}); err == nil {
+			for _, p := range pods.Items {
+				for _, c := range p.Status.Conditions {
+					if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+						podReady = c.LastTransitionTime.Sub(helmDone).Round(time.Second).String()
+					}
+				}
+			}
+		}
+		rel := func(at time.Time) string {
+			if at.IsZero() {
+				return "not seen"
+			}
+			return at.Sub(helmDone).Round(10 * time.Millisecond).String()
+		}
+		return fmt.Sprintf("relative to helm install --wait returning: the portal's pod Ready %s (1 s resolution), its endpoint ready %s, its Service first answered %s", podReady, rel(endpointReady), rel(answered))
+	}
+}
+
+func portalEndpointReady(ctx context.Context, k client.Client) bool {
+	var slices discoveryv1.EndpointSliceList
+	if err := k.List(ctx, &slices, client.InNamespace(ns), client.MatchingLabels{discoveryv1.LabelServiceName: "streamspace-portal"}); err != nil {
+		return false
+	}
+	for _, sl := range slices.Items {
+		for _, e := range sl.Endpoints {
+			if e.Conditions.Ready != nil && *e.Conditions.Ready {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func portalRestarts(ctx context.Context, t *testing.T, k client.Client) int32 {

@@ -113,9 +113,9 @@ system-deps: ## Install the Debian packages the tests use when missing: git, pos
 GO_TAGS        := -tags ui
 
 .PHONY: test
-test: system-deps test-ground cluster-binaries prom-tools helm ui-test ui ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers, the web UI's, and (as root) a session streaming on a real local node, used in Chromium through the web UI (the Helm chart on the real node: make test-chart-install)
+test: system-deps test-ground cluster-binaries prom-tools helm ui-test ui ## Run every test: unit, generated files, controllers, webhook and Git sync against a real kube-apiserver + etcd and real Git servers, the web UI's, and (as root) a session streaming on a real local node, used in Chromium through the web UI, and the Helm chart installed and used on it
 	go vet $(GO_TAGS) ./...
-	go test $(GO_TAGS) $(GO_TEST_FLAGS) ./...
+	STREAMSPACE_TEST_CHART_INSTALL=1 go test $(GO_TAGS) $(GO_TEST_FLAGS) ./...
 
 .PHONY: fuzz
 fuzz: test-ground ## Run every Go fuzz target (RFB, Selkies, push receiver, write-back YAML editor, validate, API JSON bodies) for FUZZTIME each (default 60s) and print what each did; a crash fails it and leaves its input in the package's testdata/fuzz, which make test replays

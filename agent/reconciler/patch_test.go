@@ -94,6 +94,19 @@ func launch(s *streamv1.Session) {
 	conditions.MarkTrue(s, streamv1.ConditionHomeReady, streamv1.ReasonHomeProvisioned, "Home volume home-kim")
 }
 
+// begin reads a new Session and begins its reconcile with a shell whose
+// requests are counted.
+func begin(t *testing.T) (*streamv1.Session, *requests, *reconciler.Run) {
+	t.Helper()
+	s := newSession(t)
+	reqs := &requests{}
+	return s, reqs, newShell(reqs).Begin(s)
+}
+
+func newShell(reqs *requests) *reconciler.Shell {
+	return reconciler.NewShell("Session", reqs.client(), reconciler.Events{}, nil, streamv1.ConditionHomeReady)
+}
+
 func live(t *testing.T, s *streamv1.Session) *streamv1.Session {
 	t.Helper()
 	got := &streamv1.Session{}
@@ -117,17 +130,13 @@ func wantLaunched(t *testing.T, got *streamv1.Session) {
 // of a Session changed costs one status patch and one metadata patch, no
 // read, and leaves the object at the version the server holds.
 func TestFinish_launch_writesStatusAndConditionsInOneRequest(t *testing.T) {
-	s := newSession(t)
-	var reqs requests
-	shell := reconciler.NewShell("Session", reqs.client(), reconciler.Events{}, nil, streamv1.ConditionHomeReady)
-
-	run := shell.Begin(s)
+	s, reqs, run := begin(t)
 	launch(s)
 	if _, err := run.Finish(context.Background(), ctrl.Result{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if reqs.gets.Load() != 0 || reqs.patches.Load() != 1 || reqs.statusPatches.Load() != 1 {
-		t.Errorf("sent %s; want one status patch and one metadata patch, no read", &reqs)
+		t.Errorf("sent %s; want one status patch and one metadata patch, no read", reqs)
 	}
 	got := live(t, s)
 	wantLaunched(t, got)
@@ -136,13 +145,13 @@ func TestFinish_launch_writesStatusAndConditionsInOneRequest(t *testing.T) {
 	}
 
 	// Nothing changed since: nothing is sent.
-	reqs = requests{}
-	run = shell.Begin(got)
+	reqs = &requests{}
+	run = newShell(reqs).Begin(got)
 	if _, err := run.Finish(context.Background(), ctrl.Result{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if reqs.patches.Load()+reqs.statusPatches.Load() != 0 {
-		t.Errorf("an unchanged object sent %s", &reqs)
+		t.Errorf("an unchanged object sent %s", reqs)
 	}
 }
 
@@ -154,10 +163,7 @@ func TestFinish_launch_writesStatusAndConditionsInOneRequest(t *testing.T) {
 // object as it is now, and both survive.
 func TestFinish_writtenSinceRead_keepsWhatOthersWrote(t *testing.T) {
 	ctx := context.Background()
-	s := newSession(t)
-	var reqs requests
-	shell := reconciler.NewShell("Session", reqs.client(), reconciler.Events{}, nil, streamv1.ConditionHomeReady)
-	run := shell.Begin(s)
+	s, reqs, run := begin(t)
 
 	// Someone else, after the read.
 	theirs := live(t, s)
@@ -189,7 +195,7 @@ func TestFinish_writtenSinceRead_keepsWhatOthersWrote(t *testing.T) {
 		t.Errorf("a label written since the read was lost: %v", got.Labels)
 	}
 	if reqs.gets.Load() == 0 {
-		t.Errorf("sent %s: the lost lock was not followed by a read of the object as it is now", &reqs)
+		t.Errorf("sent %s: the lost lock was not followed by a read of the object as it is now", reqs)
 	}
 }
 
@@ -198,10 +204,7 @@ func TestFinish_writtenSinceRead_keepsWhatOthersWrote(t *testing.T) {
 // on the version the first left, with no conflict and no read.
 func TestProgressThenFinish_secondWriteLocksOnTheFirst(t *testing.T) {
 	ctx := context.Background()
-	s := newSession(t)
-	var reqs requests
-	shell := reconciler.NewShell("Session", reqs.client(), reconciler.Events{}, nil, streamv1.ConditionHomeReady)
-	run := shell.Begin(s)
+	s, reqs, run := begin(t)
 	if err := run.Progress(ctx, "Fetching %s", "main"); err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +221,6 @@ func TestProgressThenFinish_secondWriteLocksOnTheFirst(t *testing.T) {
 		t.Errorf("Reconciling left after success: %+v", got.Status.Conditions)
 	}
 	if reqs.gets.Load() != 0 || reqs.statusPatches.Load() != 2 || reqs.patches.Load() != 1 {
-		t.Errorf("sent %s; want two status patches and one metadata patch, no read", &reqs)
+		t.Errorf("sent %s; want two status patches and one metadata patch, no read", reqs)
 	}
 }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,13 +10,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/local/platform"
 	"github.com/streamspace/streamspace/test/vnctest"
 )
@@ -50,22 +42,7 @@ func TestSessionPods_startHardenedOnARealNode(t *testing.T) {
 	}{{"terminal-local", 1000}, {"firefox-local", 1000}} {
 		t.Run(c.template, func(t *testing.T) {
 			// a scratch home: the pod's emptyDirs are all bounded
-			s := &streamv1.Session{ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "hard-"},
-				Spec: streamv1.SessionSpec{User: "admin", Template: c.template, PersistentHome: ptr.To(false)}}
-			if err := k.Create(ctx, s); err != nil {
-				t.Fatal(err)
-			}
-			defer deleteSession(t, k, s)
-			waitFor(t, 2*launchTarget, "the session is Running", func() (bool, string) {
-				if err := k.Get(ctx, client.ObjectKeyFromObject(s), s); err != nil {
-					return false, err.Error()
-				}
-				return s.Status.Phase == streamv1.PhaseRunning, string(s.Status.Phase) + " " + conditionMessage(s)
-			})
-			pod := &corev1.Pod{}
-			if err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: s.Status.PodName}, pod); err != nil {
-				t.Fatal(err)
-			}
+			s, pod := startSession(ctx, t, k, c.template, "hard-")
 			for _, v := range pod.Spec.Volumes {
 				if v.EmptyDir != nil && v.EmptyDir.SizeLimit == nil {
 					t.Errorf("emptyDir %s has no sizeLimit", v.Name)
@@ -136,18 +113,4 @@ func sessionProcesses(t *testing.T, session string) map[int]map[string]string {
 		out[pid] = st
 	}
 	return out
-}
-
-// deleteSession deletes a test's session and waits for its pod to go, so
-// the next test starts within the quota.
-func deleteSession(t *testing.T, k client.Client, s *streamv1.Session) {
-	t.Helper()
-	ctx := context.Background()
-	if err := k.Delete(ctx, s); err != nil && !apierrors.IsNotFound(err) {
-		t.Errorf("delete %s: %v", s.Name, err)
-	}
-	waitFor(t, time.Minute, fmt.Sprintf("session %s and its pod gone", s.Name), func() (bool, string) {
-		err := k.Get(ctx, client.ObjectKeyFromObject(s), &streamv1.Session{})
-		return apierrors.IsNotFound(err) && podsOf(t, k, s.Name) == 0, fmt.Sprint(err)
-	})
 }

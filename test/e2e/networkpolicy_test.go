@@ -28,7 +28,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
 	"github.com/streamspace/streamspace/local/cluster"
 	"github.com/streamspace/streamspace/sessionpod/xidle"
 	"github.com/streamspace/streamspace/test/testenv"
@@ -79,7 +78,8 @@ func TestNetworkPolicy_enforcedOnARealNode(t *testing.T) {
 	agentPod := pausePod(ctx, t, k, "np-agent", podLabels("agent/deployment.yaml"))
 	control := pausePod(ctx, t, k, "np-control", map[string]string{"test": "np-control"})
 
-	sessA, sessB := startSession(ctx, t, k, "np-a-"), startSession(ctx, t, k, "np-b-")
+	_, sessA := startSession(ctx, t, k, "terminal-local", "np-a-")
+	_, sessB := startSession(ctx, t, k, "terminal-local", "np-b-")
 	streamPort := 0
 	for _, c := range sessB.Spec.Containers {
 		for _, p := range c.Ports {
@@ -237,29 +237,6 @@ func pausePod(ctx context.Context, t *testing.T, k client.Client, name string, l
 		}
 		return pod.Status.Phase == corev1.PodRunning && pod.Status.PodIP != "", string(pod.Status.Phase)
 	})
-	return pod
-}
-
-// startSession launches a terminal-local session (the agent makes its pod,
-// labelled as sessions are) and returns its pod once Running.
-func startSession(ctx context.Context, t *testing.T, k client.Client, prefix string) *corev1.Pod {
-	t.Helper()
-	s := &streamv1.Session{ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: prefix},
-		Spec: streamv1.SessionSpec{User: "admin", Template: "terminal-local", PersistentHome: ptr.To(false)}}
-	if err := k.Create(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { deleteSession(t, k, s) })
-	waitFor(t, 2*launchTarget, "session "+s.Name+" Running", func() (bool, string) {
-		if err := k.Get(ctx, client.ObjectKeyFromObject(s), s); err != nil {
-			return false, err.Error()
-		}
-		return s.Status.Phase == streamv1.PhaseRunning, string(s.Status.Phase) + " " + conditionMessage(s)
-	})
-	pod := &corev1.Pod{}
-	if err := k.Get(ctx, client.ObjectKey{Namespace: ns, Name: s.Status.PodName}, pod); err != nil {
-		t.Fatal(err)
-	}
 	return pod
 }
 

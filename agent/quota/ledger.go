@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	streamv1 "github.com/streamspace/streamspace/api/v1alpha1"
@@ -28,7 +29,9 @@ import (
 // carries the resourceVersion the check read, so of two admissions racing
 // for the same user — in one replica or in two — one fails with a conflict
 // and checks again, now seeing the other's start. A start the cache shows
-// is counted from the cache; one it does not show yet, from the ledger.
+// is counted from the cache; one it does not show yet, from the ledger,
+// unless the cache saw that session deleted (gone): a user who deletes a
+// session and starts another is not refused for the ledger's lifetime.
 
 // ledgerAnnotation holds the Lease's JSON list of admitted starts.
 const ledgerAnnotation = "stream.space/admitted-starts"
@@ -49,6 +52,10 @@ const ledgerTTL = 2 * time.Minute
 // start is one admitted start, as the ledger keeps it.
 type start struct {
 	Name string `json:"name"`
+	// UID is the session's: the API server assigns it before validating
+	// admission, so a delete the cache saw can be told from a create it
+	// has not seen yet, whatever the name is reused for.
+	UID types.UID `json:"uid,omitempty"`
 	// Running is true for a start that runs: a create in state running,
 	// or a wake.
 	Running bool `json:"running,omitempty"`
@@ -121,8 +128,9 @@ func live(starts []start, now time.Time) []start {
 }
 
 // overlay returns the user's sessions as cached, with the admitted starts
-// the cache does not show yet added (a create) or applied (a wake).
-func overlay(cached []streamv1.Session, starts []start, now time.Time) []streamv1.Session {
+// the cache does not show yet added (a create) or applied (a wake); a start
+// of a session the cache saw deleted counts no more.
+func overlay(cached []streamv1.Session, starts []start, gone func(types.UID) bool, now time.Time) []streamv1.Session {
 	byName := make(map[string]int, len(cached))
 	out := append([]streamv1.Session(nil), cached...)
 	for i := range out {
@@ -135,6 +143,8 @@ func overlay(cached []streamv1.Session, starts []start, now time.Time) []streamv
 			continue // a create the cache shows: counted as it is now
 		case inCache && out[i].ResourceVersion != st.Before:
 			continue // a wake the cache shows (or a later change)
+		case !inCache && st.UID != "" && gone(st.UID):
+			continue // deleted since: it holds no place
 		}
 		state := streamv1.StateHibernated
 		if st.Running {
@@ -195,4 +205,37 @@ func (l *userLocks) lock(key string) func() {
 		}
 		l.mu.Unlock()
 	}
+}
+
+// deletions remembers, for ledgerTTL, the UIDs of the Sessions the cache
+// saw deleted: a ledger start is counted while the cache does not show
+// its session, which is also true once that session is gone.
+type deletions struct {
+	mu     sync.Mutex
+	seen   map[types.UID]time.Time
+	pruned time.Time
+}
+
+func (d *deletions) add(uid types.UID, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.seen == nil {
+		d.seen = map[types.UID]time.Time{}
+	}
+	if now.Sub(d.pruned) >= ledgerTTL/4 { // not per delete: a mass delete stays linear
+		for u, at := range d.seen {
+			if now.Sub(at) >= ledgerTTL {
+				delete(d.seen, u)
+			}
+		}
+		d.pruned = now
+	}
+	d.seen[uid] = now
+}
+
+func (d *deletions) has(uid types.UID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.seen[uid]
+	return ok
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -120,4 +121,23 @@ func TestWebhook_dryRun_reservesNothing(t *testing.T) {
 	g.Expect(env.Client.Create(ctx, newSession(ns, "real", streamv1.StateRunning))).To(Succeed())
 	g.Expect(env.Client.Create(ctx, newSession(ns, "one-too-many", streamv1.StateRunning), client.DryRunAll)).
 		To(MatchError(ContainSubstring("maxSessions: 1 sessions, limit 1")))
+}
+
+// A session deleted frees its place at once: its start, still in the
+// ledger, counts no more once the caches saw it go (not after the
+// ledger's two minutes). Both replicas must have seen it, whichever
+// serves the next create, so each of several creates is tried in turn.
+func TestWebhook_deletedSession_freesItsPlace(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := setup(t, streamv1.QuotaLimits{MaxSessions: ptr.To[int32](1)})
+	for i := range 4 {
+		name := fmt.Sprintf("s%d", i)
+		g.Eventually(func() error { return env.Client.Create(ctx, newSession(ns, name, streamv1.StateRunning)) }).
+			WithTimeout(10*time.Second).Should(Succeed(), "start %s after the one before was deleted", name)
+		g.Expect(env.Client.Create(ctx, newSession(ns, name+"-more", streamv1.StateRunning))).
+			To(MatchError(ContainSubstring("maxSessions: 1 sessions, limit 1")), "the limit still holds")
+		g.Expect(env.Client.Delete(ctx, newSession(ns, name, ""))).To(Succeed())
+	}
 }

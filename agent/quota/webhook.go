@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -38,7 +39,8 @@ type SessionValidator struct {
 	// Writer writes the quota ledger.
 	Writer client.Writer
 
-	locks userLocks
+	locks   userLocks
+	deleted deletions
 }
 
 var _ admission.Validator[*streamv1.Session] = &SessionValidator{}
@@ -53,6 +55,13 @@ func (v *SessionValidator) SetupWebhookWithManager(mgr ctrl.Manager) error {
 			return err
 		}
 		v.Cache = startedCache{mgr.GetCache()}
+		informer, err := mgr.GetCache().GetInformer(context.Background(), &streamv1.Session{})
+		if err != nil {
+			return err
+		}
+		if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{DeleteFunc: v.sawDeleted}); err != nil {
+			return err
+		}
 	}
 	if v.Writer == nil {
 		v.Writer = mgr.GetClient()
@@ -141,14 +150,14 @@ func (v *SessionValidator) admit(ctx context.Context, st Start, before string) e
 			return fmt.Errorf("list sessions of user %s: %w", s.Spec.User, err)
 		}
 		now := time.Now()
-		used, err := sum(ctx, v.Cache, s.Namespace, overlay(cached.Items, starts, now), func(o *streamv1.Session) bool { return o.Name == s.Name })
+		used, err := sum(ctx, v.Cache, s.Namespace, overlay(cached.Items, starts, v.deleted.has, now), func(o *streamv1.Session) bool { return o.Name == s.Name })
 		if err != nil {
 			return err
 		}
 		if err := Check(q, used, st); err != nil || dryRun {
 			return err
 		}
-		add := start{Name: s.Name, Before: before, At: metav1.NewTime(now)}
+		add := start{Name: s.Name, UID: s.UID, Before: before, At: metav1.NewTime(now)}
 		if s.DesiredState() == streamv1.StateRunning {
 			res := EffectiveResources(s, st.Template)
 			add.Running, add.Memory, add.CPU = true, res.Memory, res.CPU
@@ -161,6 +170,17 @@ func (v *SessionValidator) admit(ctx context.Context, st Start, before string) e
 		default:
 			return fmt.Errorf("record the start in the quota ledger of user %s: %w", s.Spec.User, err)
 		}
+	}
+}
+
+// sawDeleted notes a Session the cache saw deleted, so that its ledger
+// start no longer holds a place.
+func (v *SessionValidator) sawDeleted(obj any) {
+	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	if s, ok := obj.(*streamv1.Session); ok && s.UID != "" {
+		v.deleted.add(s.UID, time.Now())
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,10 +80,12 @@ func cachedPortal(t *testing.T) lister {
 		if err := env.Client.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
 			t.Fatal(err)
 		}
+		// in the list's order: by name ("a-b" before "a/", which sorting
+		// "name/state" would not keep)
+		slices.SortFunc(list.Items, func(a, b streamv1.Session) int { return strings.Compare(a.Name, b.Name) })
 		for _, s := range list.Items {
 			want = append(want, s.Name+"/"+string(s.DesiredState()))
 		}
-		slices.Sort(want)
 		var got []string
 		for deadline := time.Now().Add(10 * time.Second); ; {
 			req, _ := http.NewRequest(http.MethodGet, s.URL+"/api/v1/sessions?limit=0", nil)

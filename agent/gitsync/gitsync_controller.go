@@ -23,7 +23,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -258,7 +260,7 @@ func (r *GitSyncReconciler) reconcileApply(ctx context.Context, sc *syncScope) e
 	if err := sc.run.Progress(ctx, "Applying %d of %d objects of revision %s", len(todo), len(sc.objs), sc.revision); err != nil {
 		return err
 	}
-	changes, err := r.apply(ctx, todo)
+	changes, err := r.apply(ctx, gs.Namespace, todo)
 	if err != nil {
 		r.events.Eventf(gs, corev1.EventTypeWarning, streamv1.ReasonApplyFailed, "Sync", "revision %s: %s", sc.revision, err)
 		return reconciler.Fail(streamv1.ReasonApplyFailed, fmt.Errorf("revision %s: %w", sc.revision, err))
@@ -378,7 +380,8 @@ func (r *GitSyncReconciler) needApply(gs *streamv1.GitSync, objs []*unstructured
 
 // Bounds of the apply: applyBatches batches of at most applyBatchSize
 // objects go at once, each with applyConcurrency dry-runs in flight, so at
-// most applyBatches × applyConcurrency requests reach the API server.
+// most applyBatches × applyConcurrency requests reach the API server; as
+// many creates go at once.
 const (
 	applyBatchSize   = 50
 	applyBatches     = 8
@@ -388,12 +391,15 @@ const (
 // apply server-side applies the objects and skips those already up to date.
 // The objects carry the owner labels the drift controller watches by.
 // Definitions (CRDs, namespaces, cluster roles, classes) go first, as ssa's
-// staged apply orders and waits for them. The others go in bounded batches
-// side by side: ssa applies the changed objects of one ApplyAll one after
-// another, so a catalog of 1,000 new objects in one call is 1,000 round
-// trips in a row (the profile of `make bench-gitsync` showed the apply
-// phase waiting on them).
-func (r *GitSyncReconciler) apply(ctx context.Context, objs []*unstructured.Unstructured) (*ssa.ChangeSet, error) {
+// staged apply orders and waits for them. In a sync of more than one batch,
+// objects that do not exist yet are created with one apply each: ssa would first GET each (404) and dry-run it
+// (a create is always a change), three round trips where the bare apply
+// takes one; one metadata List per kind tells which exist (the profile of
+// `make bench-gitsync`: the full sync waited on those round trips). The
+// others go through ssa (dry-run, apply only what changed) in bounded
+// batches side by side: ssa applies the changed objects of one ApplyAll one
+// after another.
+func (r *GitSyncReconciler) apply(ctx context.Context, namespace string, objs []*unstructured.Unstructured) (*ssa.ChangeSet, error) {
 	rm := ssa.NewResourceManager(r.Client, nil, ssa.Owner{Field: FieldManager, Group: streamv1.GroupVersion.Group})
 	rm.SetConcurrency(applyConcurrency)
 	opts := ssa.DefaultApplyOptions()
@@ -413,33 +419,65 @@ func (r *GitSyncReconciler) apply(ctx context.Context, objs []*unstructured.Unst
 		}
 		changes.Append(cs.Entries)
 	}
+	// A small sync keeps ssa's all-or-nothing dry-run of one batch; a large
+	// one was applied batch by batch already (a failure leaves the batches
+	// before it applied), so its creates may as well skip the dry-run.
+	var fresh []*unstructured.Unstructured
+	if len(rest) > applyBatchSize {
+		var err error
+		if fresh, rest, err = r.splitAbsent(ctx, namespace, rest); err != nil {
+			return nil, err
+		}
+	}
 	// Sorted as one ApplyAll would, so the change set (and the summary of
-	// the sync) keeps the order it had.
+	// the sync) keeps that order (created objects first in a large sync).
+	sort.Sort(ssa.SortableUnstructureds(fresh))
 	sort.Sort(ssa.SortableUnstructureds(rest))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var batches [][]*unstructured.Unstructured
 	for len(rest) > 0 {
 		n := min(applyBatchSize, len(rest))
 		batches = append(batches, rest[:n])
 		rest = rest[n:]
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	results := make([]*ssa.ChangeSet, len(batches))
-	errs := make([]error, len(batches))
-	slots := make(chan struct{}, applyBatches)
+	errs := make([]error, len(batches)+len(fresh))
+	slots := make(chan struct{}, applyBatches*applyConcurrency)
 	var wg sync.WaitGroup
-	for i, b := range batches {
+	run := func(weight int, f func() error, errp *error) {
 		wg.Add(1)
-		slots <- struct{}{}
+		for range weight {
+			slots <- struct{}{}
+		}
 		go func() {
-			defer func() { <-slots; wg.Done() }()
-			if results[i], errs[i] = rm.ApplyAll(ctx, b, opts); errs[i] != nil {
-				cancel() // the first failure stops the batches still running
+			defer func() {
+				for range weight {
+					<-slots
+				}
+				wg.Done()
+			}()
+			if *errp = f(); *errp != nil {
+				cancel() // the first failure stops the rest
 			}
 		}()
 	}
+	for i, o := range fresh {
+		run(1, func() error {
+			if err := r.Patch(ctx, o.DeepCopy(), client.Apply, client.ForceOwnership, client.FieldOwner(FieldManager)); err != nil {
+				return fmt.Errorf("%s apply failed: %w", ssautils.FmtUnstructured(o), err)
+			}
+			return nil
+		}, &errs[len(batches)+i])
+	}
+	for i, b := range batches {
+		run(applyConcurrency, func() (err error) {
+			results[i], err = rm.ApplyAll(ctx, b, opts)
+			return err
+		}, &errs[i])
+	}
 	wg.Wait()
-	// The batch that failed first, not those it cancelled.
+	// A failure of its own, not one it cancelled.
 	for _, err := range errs {
 		if err != nil && !errors.Is(err, context.Canceled) {
 			return nil, err
@@ -448,10 +486,46 @@ func (r *GitSyncReconciler) apply(ctx context.Context, objs []*unstructured.Unst
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	for _, o := range fresh {
+		changes.Append([]ssa.ChangeSetEntry{{
+			ObjMetadata: object.UnstructuredToObjMetadata(o), GroupVersion: o.GroupVersionKind().Version,
+			Subject: ssautils.FmtUnstructured(o), Action: ssa.CreatedAction,
+		}})
+	}
 	for _, cs := range results {
 		changes.Append(cs.Entries)
 	}
 	return changes, nil
+}
+
+// splitAbsent tells the objects that do not exist in namespace (by one
+// metadata-only List per kind) from those that do. One created meanwhile
+// by someone else is still applied (server-side apply creates or updates);
+// its change only reads "created" instead of "configured".
+func (r *GitSyncReconciler) splitAbsent(ctx context.Context, namespace string, objs []*unstructured.Unstructured) (absent, present []*unstructured.Unstructured, _ error) {
+	existing := map[schema.GroupVersionKind]map[string]bool{}
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		names, listed := existing[gvk]
+		if !listed {
+			list := &metav1.PartialObjectMetadataList{}
+			list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+			if err := r.APIReader.List(ctx, list, client.InNamespace(namespace)); err != nil {
+				return nil, nil, fmt.Errorf("list %s: %w", gvk.Kind, err)
+			}
+			names = make(map[string]bool, len(list.Items))
+			for _, item := range list.Items {
+				names[item.Name] = true
+			}
+			existing[gvk] = names
+		}
+		if o.GetNamespace() == namespace && !names[o.GetName()] {
+			absent = append(absent, o)
+		} else {
+			present = append(present, o)
+		}
+	}
+	return absent, present, nil
 }
 
 // retryBlockedPrunes deletes inventory entries no longer in Git whose users

@@ -61,6 +61,7 @@ func run(n, workers int, cpuprofile string) error {
 		return err
 	}
 	defer os.RemoveAll(repo)
+	loadStart := loadavg()
 	fmt.Printf("Generating a catalog of %d templates … ", n)
 	if err := generate(repo, n); err != nil {
 		return err
@@ -162,7 +163,8 @@ func run(n, workers int, cpuprofile string) error {
 	}
 	drift := time.Since(start)
 
-	fmt.Printf("\ntemplates:                         %d\n", n)
+	fmt.Printf("\nload average (1, 5, 15 min):       %s (at the start: %s)\n", loadavg(), loadStart)
+	fmt.Printf("templates:                         %d\n", n)
 	fmt.Printf("bare server-side apply, %2d workers: %v\n", workers, bare.Round(time.Millisecond))
 	fmt.Printf("full sync (fetch, build, apply):   %v\n", full.Round(time.Millisecond))
 	fmt.Printf("ratio full sync / bare:            %.2f×   (target ≤ 1.5×)\n", full.Seconds()/bare.Seconds())
@@ -280,4 +282,14 @@ func git(dir string, args ...string) string {
 		panic(fmt.Sprintf("git %v: %v", args, err))
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// loadavg is the machine's load average: on a shared machine it says how
+// far the absolute figures can be trusted (the ratio less so).
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }

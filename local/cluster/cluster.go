@@ -224,6 +224,37 @@ func (c *Cluster) resolve() error {
 			*p.v = p.def
 		}
 	}
+	return c.Ports.validate()
+}
+
+// validate refuses a port in this machine's ephemeral range: the
+// kernel gives those to outgoing connections, so a component told to
+// listen on one fails now and then with "address already in use" (it
+// happened to etcd's peer port while other tests ran). It refuses the
+// NodePort range too.
+func (p Ports) validate() error {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return nil // not Linux, or no procfs: nothing to check against
+	}
+	var low, high int
+	if _, err := fmt.Sscan(string(data), &low, &high); err != nil {
+		return nil
+	}
+	for name, port := range map[string]int{
+		"etcd": p.Etcd, "etcd peer": p.EtcdPeer, "kube-apiserver": p.APIServer,
+		"kube-controller-manager": p.ControllerManager, "kube-scheduler": p.Scheduler,
+		"kubelet": p.Kubelet, "kubelet healthz": p.KubeletHealthz, "kube-proxy healthz": p.KubeProxy,
+		"kube-proxy metrics": p.KubeProxyMetrics, "metrics-server": p.MetricsServer,
+	} {
+		if port >= low && port <= high {
+			return fmt.Errorf("the %s port %d is in this machine's ephemeral port range %d-%d (net.ipv4.ip_local_port_range), which outgoing connections take: choose a port below %d", name, port, low, high, low)
+		}
+		if port >= 30000 && port <= 32767 {
+			// kube-router lets NodePorts through every NetworkPolicy
+			return fmt.Errorf("the %s port %d is in Kubernetes' NodePort range 30000-32767, which NetworkPolicy enforcement exempts: choose another", name, port)
+		}
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package cluster
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -182,5 +183,31 @@ func TestMetricsServerVersion(t *testing.T) {
 	c := &Cluster{Bins: "/cache/streamspace/kube-" + KubeVersion}
 	if got, want := c.MetricsServerBin(), "/cache/streamspace/tools-metrics-server-"+MetricsServerVersion+"/metrics-server"; got != want {
 		t.Errorf("MetricsServerBin %s, want %s (where the Makefile builds it)", got, want)
+	}
+}
+
+// Ports the kernel hands to outgoing connections, or that NetworkPolicy
+// enforcement exempts, are refused by name; the defaults pass.
+func TestPorts_refusesEphemeralAndNodePorts(t *testing.T) {
+	if err := DefaultPorts.validate(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		t.Skip("no ip_local_port_range here")
+	}
+	var low, high int
+	if _, err := fmt.Sscan(string(data), &low, &high); err != nil {
+		t.Fatal(err)
+	}
+	p := DefaultPorts
+	p.EtcdPeer = low + (high-low)/2
+	if err := p.validate(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("etcd peer port %d is in this machine's ephemeral port range", p.EtcdPeer)) {
+		t.Errorf("etcd peer in the ephemeral range: %v", err)
+	}
+	p = DefaultPorts
+	p.APIServer = 31443
+	if err := p.validate(); err == nil || !strings.Contains(err.Error(), "kube-apiserver port 31443 is in Kubernetes' NodePort range") {
+		t.Errorf("API server in the NodePort range: %v", err)
 	}
 }

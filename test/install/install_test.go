@@ -102,8 +102,8 @@ func TestChart_onARealNode(t *testing.T) {
 	// before the cluster: a first static build takes minutes
 	bin := buildBinaries(t, root)
 	c := &cluster.Cluster{Dir: filepath.Join(dir, "c"), Bins: bins, Name: "ssinst", Bridge: "ssinst0", Log: t.Output(),
-		Ports: cluster.Ports{Etcd: 42379, EtcdPeer: 42380, APIServer: 46443, ControllerManager: 47257, Scheduler: 47259,
-			Kubelet: 47250, KubeletHealthz: 47248, KubeProxy: 47256, KubeProxyMetrics: 47255}}
+		Ports: cluster.Ports{Etcd: 29379, EtcdPeer: 29380, APIServer: 29443, ControllerManager: 29257, Scheduler: 29259,
+			Kubelet: 29250, KubeletHealthz: 29248, KubeProxy: 29256, KubeProxyMetrics: 29255}}
 	t.Cleanup(func() {
 		if err := c.Down(context.Background()); err != nil {
 			t.Errorf("down: %v", err)

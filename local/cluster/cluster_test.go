@@ -16,9 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/streamspace/streamspace/agent/sessions"
 )
 
 // TestUpPodDown runs the real thing: a cluster with its own folder, ports,
@@ -91,7 +96,13 @@ func TestUpPodDown(t *testing.T) {
 	var ips []net.IP
 	for _, name := range []string{"pause-a", "pause-b"} {
 		start := time.Now()
-		pod := runPause(ctx, t, cs, name)
+		var labels map[string]string
+		if name == "pause-a" {
+			// labelled as the agent labels a session's pod, for the
+			// real-use gauge (checkMetricsAPI)
+			labels = map[string]string{sessions.LabelApp: sessions.AppSession, sessions.LabelTemplate: "pause"}
+		}
+		pod := runPause(ctx, t, cs, name, labels)
 		t.Logf("pod %s Running with IP %s in %.1fs", name, pod.Status.PodIP, time.Since(start).Seconds())
 		ip := net.ParseIP(pod.Status.PodIP)
 		if st.Simulated {
@@ -120,7 +131,7 @@ func TestUpPodDown(t *testing.T) {
 		if len(ourNetns(ctx, st.PodSubnet)) < 2 {
 			t.Errorf("expected the pods' network namespaces, found %v", ourNetns(ctx, st.PodSubnet))
 		}
-		if len(mountsUnder(dir)) == 0 {
+		if len(MountsUnder(dir)) == 0 {
 			t.Errorf("expected mounts under %s while pods run", dir)
 		}
 		checkServices(ctx, t, c, cs, st)
@@ -147,7 +158,7 @@ func TestUpPodDown(t *testing.T) {
 			t.Errorf("leftover process %d %v", p.pid, p.args)
 		}
 	}
-	if m := mountsUnder(dir); len(m) > 0 {
+	if m := MountsUnder(dir); len(m) > 0 {
 		t.Errorf("still mounted: %v", m)
 	}
 	if ns := ourNetns(ctx, st.PodSubnet); len(ns) > 0 {
@@ -185,10 +196,10 @@ func TestUpPodDown(t *testing.T) {
 	}
 }
 
-func runPause(ctx context.Context, t *testing.T, cs *kubernetes.Clientset, name string) *corev1.Pod {
+func runPause(ctx context.Context, t *testing.T, cs *kubernetes.Clientset, name string, labels map[string]string) *corev1.Pod {
 	t.Helper()
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: labels},
 		Spec: corev1.PodSpec{
 			Containers:                    []corev1.Container{{Name: "pause", Image: PauseImage, ImagePullPolicy: corev1.PullNever}},
 			TerminationGracePeriodSeconds: new(int64),
@@ -305,4 +316,45 @@ func checkMetricsAPI(ctx context.Context, t *testing.T, c *Cluster) {
 	if code := forged("front-proxy-client"); code != http.StatusOK {
 		t.Errorf("the same headers from the front proxy's certificate: %d, want 200", code)
 	}
+	checkRealUseGauge(ctx, t, c)
+}
+
+// checkRealUseGauge: the agent's streamspace_session_resource_used, read
+// from this real metrics-server as the agent reads it (the API server, no
+// cache), reports the session-labelled pause-a's memory under its
+// template, and nothing for pause-b, which is no session's.
+func checkRealUseGauge(ctx context.Context, t *testing.T, c *Cluster) {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	if err := sessions.RegisterRealUse(reg, reader, "default", nil); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range m.GetLabel() {
+				key += fmt.Sprintf(",%s=%s", l.GetName(), l.GetValue())
+			}
+			got[key] = m.GetGauge().GetValue()
+		}
+	}
+	const memory = "streamspace_session_resource_used,resource=memory,template=pause"
+	if got[memory] <= 0 || len(got) != 2 {
+		t.Errorf("real-use gauge from metrics-server: %v, want the pause template's cpu and memory only, memory > 0", got)
+		return
+	}
+	t.Logf("real-use gauge from metrics-server: %v", got)
 }

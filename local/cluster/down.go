@@ -164,8 +164,8 @@ func (c *Cluster) removeSandboxes(ctx context.Context) (int, error) {
 	return len(list.Items), errors.Join(errs...)
 }
 
-// mountsUnder lists the mount points at or under dir, most recent first.
-func mountsUnder(dir string) []string {
+// MountsUnder lists the mount points at or under dir, most recent first.
+func MountsUnder(dir string) []string {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil
@@ -214,7 +214,7 @@ func unescapeMount(s string) string {
 func unmountUnder(dir string) (int, error) {
 	n := 0
 	for pass := 0; pass < 10; pass++ {
-		mps := mountsUnder(dir)
+		mps := MountsUnder(dir)
 		if len(mps) == 0 {
 			return n, nil
 		}
@@ -227,7 +227,7 @@ func unmountUnder(dir string) (int, error) {
 			n++
 		}
 	}
-	if left := mountsUnder(dir); len(left) > 0 {
+	if left := MountsUnder(dir); len(left) > 0 {
 		return n, fmt.Errorf("still mounted: %s", strings.Join(left, ", "))
 	}
 	return n, nil

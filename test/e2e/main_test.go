@@ -81,6 +81,21 @@ func TestMain(m *testing.M) {
 			code = 1
 		}
 	}
+	if env != nil {
+		// The folder holds the cluster's state, logs and test homes
+		// (~1 GiB): kept only to look into a failure.
+		mounts := cluster.MountsUnder(env.Dir)
+		if code == 0 && len(mounts) > 0 {
+			// never delete through a mount that outlived the cluster
+			fmt.Fprintln(os.Stderr, "e2e: kept", env.Dir, "as mounts remain under it:", mounts)
+		} else if code == 0 {
+			if err := os.RemoveAll(env.Dir); err != nil {
+				fmt.Fprintln(os.Stderr, "remove the test folder:", err)
+			}
+		} else {
+			fmt.Fprintln(os.Stderr, "e2e: the cluster's folder (logs, state) is kept for a look:", env.Dir)
+		}
+	}
 	os.Exit(code)
 }
 
@@ -129,7 +144,7 @@ func startPlatform() (*platformEnv, error) {
 	}
 	e := &platformEnv{Dir: dir, Bins: cluster.DefaultBins(), out: &syncbuf.Buffer{}}
 	e.Cluster = &cluster.Cluster{Dir: filepath.Join(dir, "c"), Bins: e.Bins, Name: "sse2e", Bridge: "sse2e0", Log: os.Stderr,
-		Ports: cluster.Ports{Etcd: 32379, EtcdPeer: 32380, APIServer: 36443, ControllerManager: 37257, Scheduler: 37259, Kubelet: 37250, KubeletHealthz: 37248}}
+		Ports: cluster.Ports{Etcd: 24379, EtcdPeer: 24380, APIServer: 24443, ControllerManager: 24257, Scheduler: 24259, Kubelet: 24250, KubeletHealthz: 24248}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err

@@ -29,7 +29,12 @@ import (
 // object or Quota gives, and reports which Quota applies.
 type UserReconciler struct {
 	client.Client
-	Home HomeOptions
+	// Quotas reads the Quotas through to the API server (the manager's
+	// APIReader by default): a home volume's size is fixed when it is
+	// created and it never shrinks, so it must not come from a cache that
+	// has not yet seen a Quota created just before the User.
+	Quotas client.Reader
+	Home   HomeOptions
 	// Reconciles records the reconcile duration; nil records nothing.
 	Reconciles *reconciler.Metrics
 
@@ -42,6 +47,9 @@ func (r *UserReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Opti
 	// Nothing about a User is an event worth a person's attention yet: the
 	// conditions say it all.
 	r.shell = reconciler.NewShell("User", r.Client, reconciler.Events{}, r.Reconciles, streamv1.ConditionHomeReady)
+	if r.Quotas == nil {
+		r.Quotas = mgr.GetAPIReader()
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&streamv1.User{}).
 		// Not on status writes: the quota status controller reports use
@@ -63,7 +71,7 @@ func (r *UserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resul
 	run := r.shell.Begin(u)
 	defer func() { result, retErr = run.Finish(ctx, result, retErr) }()
 
-	q, _, err := quota.Resolve(ctx, r.Client, u.Namespace, u.Name)
+	q, _, err := quota.Resolve(ctx, r.Quotas, u.Namespace, u.Name)
 	if err != nil {
 		stall := reconciler.Stall(streamv1.ReasonQuotaNotFound, "%s", err.Error())
 		stall.Recheck = time.Minute // the Quota watch normally brings us back first
